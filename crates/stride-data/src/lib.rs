@@ -1,0 +1,25 @@
+//! Datasets for Stride.
+//!
+//! - [`idx`]: the IDX files of MNIST-like datasets (gzip or raw);
+//! - [`Resolver`]: finds a dataset in the order explicit directory, repository
+//!   `datasets/`, system package, Hugging Face hub, embedded sample;
+//! - [`Dataset`]: images and labels in memory, turned into candle tensors;
+//! - [`Batcher`]: seeded per-epoch shuffling into mini-batches.
+#![deny(missing_docs)]
+
+mod batcher;
+mod dataset;
+mod error;
+pub mod hub;
+pub mod idx;
+mod parquet_images;
+mod resolve;
+
+pub use batcher::Batcher;
+pub use dataset::{
+    has_idx_files, load_idx_dir, load_idx_pair, Dataset, DatasetName, Splits, MNIST_CLASSES, MNIST_SIDE,
+};
+pub use error::{DataError, Result};
+pub use hub::{load_from_hub, HubConfig};
+pub use parquet_images::read_image_parquet;
+pub use resolve::{repo_datasets_dir, Loaded, Resolver, Source, SAMPLE_DIR, SYSTEM_DIR};

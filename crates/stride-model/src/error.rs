@@ -1,0 +1,22 @@
+/// Errors of model construction.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// An MLP spec string that does not parse.
+    #[error("invalid MLP spec {spec:?}: {message}")]
+    Spec {
+        /// The spec as given.
+        spec: String,
+        /// What was expected.
+        message: String,
+    },
+    /// An unknown activation name.
+    #[error("unknown activation {0:?}: expected relu, gelu, silu, tanh, sigmoid or leaky-relu")]
+    Activation(String),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, ModelError>;

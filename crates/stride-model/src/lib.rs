@@ -1,0 +1,16 @@
+//! Models for Stride.
+//!
+//! - [`Model`]: the plug-in point; every `candle_nn::ModuleT` is a model;
+//! - [`Mlp`]: an MLP from a spec string such as `"784-128-10"`;
+//! - [`reset_parameters`]: seeded initialisation matching PyTorch's defaults.
+#![deny(missing_docs)]
+
+mod error;
+mod init;
+mod mlp;
+mod model;
+
+pub use error::{ModelError, Result};
+pub use init::reset_parameters;
+pub use mlp::{Activation, Mlp, MlpSpec};
+pub use model::Model;

@@ -1,0 +1,137 @@
+//! The observer interface of the training loop.
+
+use std::time::Duration;
+
+/// What an observer asks the loop to do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Go on.
+    Continue,
+    /// Use this learning rate from the next step on.
+    SetLr(f64),
+    /// Stop after this step or epoch, with a reason for the user.
+    Stop(String),
+}
+
+/// Sent once before the first step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainBegin {
+    /// Epochs planned.
+    pub epochs: usize,
+    /// Optimizer steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Training examples.
+    pub train_len: usize,
+    /// Initial learning rate.
+    pub lr: f64,
+}
+
+/// Sent after every optimizer step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepEnd {
+    /// Steps taken since the start of the run (1 after the first).
+    pub step: u64,
+    /// Epoch, from 0.
+    pub epoch: usize,
+    /// Batch within the epoch, from 0.
+    pub batch: usize,
+    /// Batches in this epoch.
+    pub batches: usize,
+    /// Mean loss of the batch (before the update).
+    pub loss: f64,
+    /// Learning rate the step used.
+    pub lr: f64,
+    /// Examples in the batch.
+    pub batch_size: usize,
+}
+
+/// Evaluation of a model on a held-out set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Eval {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Fraction of correct argmax predictions.
+    pub accuracy: f64,
+}
+
+/// Sent after every epoch, once evaluation is done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochEnd {
+    /// Epoch, from 0.
+    pub epoch: usize,
+    /// Epochs planned.
+    pub epochs: usize,
+    /// Steps taken since the start of the run.
+    pub step: u64,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Held-out loss and accuracy, when a test set was given.
+    pub eval: Option<Eval>,
+    /// Learning rate at the end of the epoch.
+    pub lr: f64,
+    /// Wall time of the epoch's training steps (evaluation excluded).
+    pub train_time: Duration,
+}
+
+/// Observes the training loop and may steer it.
+///
+/// Call order: `on_train_begin`, then per epoch `on_step_end` after every
+/// step and `on_epoch_end` after evaluation, then `on_train_end` once, also
+/// when the run stopped early. Every method has a default, so an observer
+/// implements only what it needs. A `SetLr` takes effect at the next step; a
+/// `Stop` ends the run after the current step (the other observers still see it).
+pub trait Callback {
+    /// Before the first step.
+    fn on_train_begin(&mut self, _info: &TrainBegin) -> Action {
+        Action::Continue
+    }
+    /// After each optimizer step.
+    fn on_step_end(&mut self, _step: &StepEnd) -> Action {
+        Action::Continue
+    }
+    /// After each epoch and its evaluation.
+    fn on_epoch_end(&mut self, _epoch: &EpochEnd) -> Action {
+        Action::Continue
+    }
+    /// Once at the end, with the run's history.
+    fn on_train_end(&mut self, _history: &crate::History) {}
+}
+
+impl<C: Callback + ?Sized> Callback for &mut C {
+    fn on_train_begin(&mut self, info: &TrainBegin) -> Action {
+        (**self).on_train_begin(info)
+    }
+    fn on_step_end(&mut self, step: &StepEnd) -> Action {
+        (**self).on_step_end(step)
+    }
+    fn on_epoch_end(&mut self, epoch: &EpochEnd) -> Action {
+        (**self).on_epoch_end(epoch)
+    }
+    fn on_train_end(&mut self, history: &crate::History) {
+        (**self).on_train_end(history)
+    }
+}
+
+impl<C: Callback + ?Sized> Callback for Box<C> {
+    fn on_train_begin(&mut self, info: &TrainBegin) -> Action {
+        (**self).on_train_begin(info)
+    }
+    fn on_step_end(&mut self, step: &StepEnd) -> Action {
+        (**self).on_step_end(step)
+    }
+    fn on_epoch_end(&mut self, epoch: &EpochEnd) -> Action {
+        (**self).on_epoch_end(epoch)
+    }
+    fn on_train_end(&mut self, history: &crate::History) {
+        (**self).on_train_end(history)
+    }
+}
+
+/// A learning rate for people: `0.1`, `0.003`, `1e-5`, `1e20`.
+pub fn format_lr(lr: f64) -> String {
+    if lr != 0.0 && !(1e-4..1e4).contains(&lr.abs()) {
+        format!("{lr:e}")
+    } else {
+        format!("{lr}")
+    }
+}

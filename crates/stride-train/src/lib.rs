@@ -1,0 +1,20 @@
+//! The Stride training loop.
+//!
+//! - [`Trainer`]: fits a [`stride_model::Model`] on a [`stride_data::Dataset`]
+//!   with any [`stride_optim::Optimizer`], evaluating every epoch;
+//! - [`Callback`]: observers that watch the loop and may steer it
+//!   (`Continue | SetLr | Stop`);
+//! - [`MetricsLog`] (CSV / JSON lines) and [`ProgressBars`], two observers.
+#![deny(missing_docs)]
+
+mod callback;
+mod error;
+mod metrics;
+mod progress;
+mod trainer;
+
+pub use callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
+pub use error::{Result, TrainError};
+pub use metrics::{MetricsFormat, MetricsLog};
+pub use progress::{multi_progress, ProgressBars};
+pub use trainer::{evaluate, EpochRecord, History, Trainer, TrainerBuilder, TrainerConfig};

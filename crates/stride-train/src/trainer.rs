@@ -1,0 +1,346 @@
+//! The training loop.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::VarMap;
+use stride_data::{Batcher, Dataset};
+use stride_model::Model;
+use stride_optim::{Optimizer, Sgd, SgdConfig};
+
+use crate::callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
+use crate::error::{Result, TrainError};
+
+/// Settings of a run; `Default` gives the documented defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainerConfig {
+    /// Passes over the training set (default 10).
+    pub epochs: usize,
+    /// Examples per optimizer step (default 128).
+    pub batch_size: usize,
+    /// Seed of the per-epoch shuffle (default 0).
+    pub seed: u64,
+    /// Learning rate of the SGD optimizer [`Trainer::fit`] builds (default 0.1).
+    pub lr: f64,
+    /// Examples per forward pass during evaluation (default 1000).
+    pub eval_batch_size: usize,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 128,
+            seed: 0,
+            lr: 0.1,
+            eval_batch_size: 1000,
+        }
+    }
+}
+
+/// One epoch of a finished run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochRecord {
+    /// Epoch, from 0.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Held-out loss and accuracy, if evaluated.
+    pub eval: Option<Eval>,
+    /// Learning rate at the end of the epoch.
+    pub lr: f64,
+    /// Seconds spent in training steps.
+    pub train_seconds: f64,
+}
+
+/// What a run did: per-step losses, per-epoch records, and why it stopped early.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// Loss of every step, in order.
+    pub step_losses: Vec<f64>,
+    /// Learning rate of every step, in order.
+    pub step_lrs: Vec<f64>,
+    /// Completed epochs.
+    pub epochs: Vec<EpochRecord>,
+    /// Why the run ended before its last epoch, if it did.
+    pub stopped: Option<String>,
+    /// Wall time of the whole run, evaluation included.
+    pub total_seconds: f64,
+}
+
+impl History {
+    /// The last epoch's record.
+    pub fn last(&self) -> Option<&EpochRecord> {
+        self.epochs.last()
+    }
+}
+
+/// Builder of a [`Trainer`]; every setter states its default.
+#[derive(Default)]
+pub struct TrainerBuilder {
+    config: TrainerConfig,
+    callbacks: Vec<Box<dyn Callback>>,
+}
+
+impl TrainerBuilder {
+    /// Passes over the training set (default 10).
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.config.epochs = epochs;
+        self
+    }
+    /// Examples per step (default 128).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.config.batch_size = batch_size;
+        self
+    }
+    /// Shuffle seed (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = seed;
+        self
+    }
+    /// Learning rate of the SGD optimizer built by [`Trainer::fit`] (default 0.1).
+    pub fn lr(mut self, lr: f64) -> Self {
+        self.config.lr = lr;
+        self
+    }
+    /// Examples per evaluation forward pass (default 1000).
+    pub fn eval_batch_size(mut self, n: usize) -> Self {
+        self.config.eval_batch_size = n;
+        self
+    }
+    /// Adds an observer; observers are called in the order they were added.
+    pub fn callback(mut self, callback: impl Callback + 'static) -> Self {
+        self.callbacks.push(Box::new(callback));
+        self
+    }
+    /// Validates the settings.
+    pub fn build(self) -> Result<Trainer> {
+        Trainer::with_callbacks(self.config, self.callbacks)
+    }
+}
+
+/// Runs the training loop and notifies its observers.
+pub struct Trainer {
+    config: TrainerConfig,
+    callbacks: Vec<Box<dyn Callback>>,
+}
+
+impl Trainer {
+    /// A builder with the default settings.
+    pub fn builder() -> TrainerBuilder {
+        TrainerBuilder::default()
+    }
+
+    /// A trainer with these settings and no observers.
+    pub fn new(config: TrainerConfig) -> Result<Self> {
+        Self::with_callbacks(config, Vec::new())
+    }
+
+    fn with_callbacks(config: TrainerConfig, callbacks: Vec<Box<dyn Callback>>) -> Result<Self> {
+        let positive = |name, v: usize| {
+            if v == 0 {
+                Err(TrainError::Config {
+                    name,
+                    value: v.to_string(),
+                    message: "expected at least 1",
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("epochs", config.epochs)?;
+        positive("batch_size", config.batch_size)?;
+        positive("eval_batch_size", config.eval_batch_size)?;
+        if !(config.lr.is_finite() && config.lr > 0.0) {
+            return Err(TrainError::Config {
+                name: "lr",
+                value: config.lr.to_string(),
+                message: "expected a finite learning rate > 0",
+            });
+        }
+        Ok(Self { config, callbacks })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+
+    /// Adds an observer after construction.
+    pub fn add_callback(&mut self, callback: impl Callback + 'static) {
+        self.callbacks.push(Box::new(callback));
+    }
+
+    /// Trains `model` (whose variables are in `varmap`) with plain SGD at the
+    /// configured rate, evaluating on `test` after every epoch.
+    pub fn fit(
+        &mut self,
+        model: &dyn Model,
+        varmap: &VarMap,
+        train: &Dataset,
+        test: Option<&Dataset>,
+    ) -> Result<History> {
+        let mut sgd = Sgd::new(varmap.all_vars(), SgdConfig::with_lr(self.config.lr))?;
+        self.fit_with(model, &mut sgd, train, test)
+    }
+
+    /// Trains with an optimizer of the caller's choice, starting from its own learning rate.
+    pub fn fit_with(
+        &mut self,
+        model: &dyn Model,
+        optimizer: &mut dyn Optimizer,
+        train: &Dataset,
+        test: Option<&Dataset>,
+    ) -> Result<History> {
+        let device = optimizer
+            .vars()
+            .first()
+            .map(|v| v.device().clone())
+            .ok_or_else(|| TrainError::Data("the optimizer has no variables to train".into()))?;
+        if train.is_empty() {
+            return Err(TrainError::Data("the training set is empty".into()));
+        }
+        let (x, y) = train.to_tensors(&device)?;
+        let test = test.map(|t| t.to_tensors(&device)).transpose()?;
+        let c = self.config.clone();
+        let batcher = Batcher::new(train.len(), c.batch_size, c.seed)?;
+        let begin = TrainBegin {
+            epochs: c.epochs,
+            steps_per_epoch: batcher.num_batches(),
+            train_len: train.len(),
+            lr: optimizer.learning_rate(),
+        };
+        let mut history = History::default();
+        let started = Instant::now();
+        let mut stop = self.dispatch(optimizer, |cb| cb.on_train_begin(&begin));
+        let mut step = optimizer.steps();
+        for epoch in 0..c.epochs {
+            if stop.is_some() {
+                break;
+            }
+            let batches = batcher.batches(epoch as u64);
+            let epoch_start = Instant::now();
+            let (mut loss_sum, mut epoch_steps) = (0.0, 0usize);
+            for (batch, indices) in batches.iter().enumerate() {
+                let idx = Tensor::from_slice(indices, indices.len(), &device)?;
+                let (xb, yb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?);
+                let logits = model.logits(&xb, true)?;
+                let loss = candle_nn::loss::cross_entropy(&logits, &yb)?;
+                let loss_value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+                let lr = optimizer.learning_rate();
+                if !loss_value.is_finite() {
+                    stop = Some(format!(
+                        "the loss became {loss_value} at step {} (epoch {}, lr {}): the learning rate is too high \
+                         for this model; lower it 10x and try again",
+                        step + 1,
+                        epoch + 1,
+                        format_lr(lr)
+                    ));
+                    tracing::error!("{}", stop.as_deref().unwrap_or_default());
+                    break;
+                }
+                optimizer.step(&loss.backward()?)?;
+                step += 1;
+                loss_sum += loss_value;
+                epoch_steps += 1;
+                history.step_losses.push(loss_value);
+                history.step_lrs.push(lr);
+                let event = StepEnd {
+                    step,
+                    epoch,
+                    batch,
+                    batches: batches.len(),
+                    loss: loss_value,
+                    lr,
+                    batch_size: indices.len(),
+                };
+                stop = self.dispatch(optimizer, |cb| cb.on_step_end(&event));
+                if stop.is_some() {
+                    break;
+                }
+            }
+            let train_time = epoch_start.elapsed();
+            let eval = match &test {
+                Some((tx, ty)) => Some(evaluate_tensors(model, tx, ty, c.eval_batch_size)?),
+                None => None,
+            };
+            let event = EpochEnd {
+                epoch,
+                epochs: c.epochs,
+                step,
+                train_loss: if epoch_steps == 0 {
+                    f64::NAN
+                } else {
+                    loss_sum / epoch_steps as f64
+                },
+                eval,
+                lr: optimizer.learning_rate(),
+                train_time,
+            };
+            history.epochs.push(EpochRecord {
+                epoch,
+                train_loss: event.train_loss,
+                eval,
+                lr: event.lr,
+                train_seconds: train_time.as_secs_f64(),
+            });
+            let after = self.dispatch(optimizer, |cb| cb.on_epoch_end(&event));
+            stop = stop.or(after);
+        }
+        history.stopped = stop;
+        history.total_seconds = started.elapsed().as_secs_f64();
+        for cb in &mut self.callbacks {
+            cb.on_train_end(&history);
+        }
+        Ok(history)
+    }
+
+    /// Calls every observer, applies `SetLr`, and returns the first stop reason.
+    fn dispatch(
+        &mut self,
+        optimizer: &mut dyn Optimizer,
+        mut call: impl FnMut(&mut dyn Callback) -> Action,
+    ) -> Option<String> {
+        let mut stop = None;
+        for cb in &mut self.callbacks {
+            match call(cb.as_mut()) {
+                Action::Continue => {}
+                Action::SetLr(lr) if lr.is_finite() && lr > 0.0 => optimizer.set_learning_rate(lr),
+                Action::SetLr(lr) => {
+                    tracing::warn!(lr, "ignoring a request for a non-positive or non-finite learning rate")
+                }
+                Action::Stop(reason) => {
+                    stop.get_or_insert(reason);
+                }
+            }
+        }
+        stop
+    }
+}
+
+/// Mean cross-entropy and accuracy of `model` on `data`, in batches of `batch_size`.
+pub fn evaluate(model: &dyn Model, data: &Dataset, device: &Device, batch_size: usize) -> Result<Eval> {
+    let (x, y) = data.to_tensors(device)?;
+    evaluate_tensors(model, &x, &y, batch_size)
+}
+
+fn evaluate_tensors(model: &dyn Model, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Eval> {
+    let n = y.dim(0)?;
+    let (mut loss_sum, mut correct) = (0.0f64, 0u64);
+    let mut start = 0;
+    while start < n {
+        let len = batch_size.min(n - start);
+        let (xb, yb) = (x.narrow(0, start, len)?, y.narrow(0, start, len)?);
+        let logits = model.logits(&xb, false)?.detach();
+        let loss = candle_nn::loss::cross_entropy(&logits, &yb)?;
+        loss_sum += f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?) * len as f64;
+        let predicted = logits.argmax(D::Minus1)?;
+        correct += u64::from(predicted.eq(&yb)?.to_dtype(DType::U32)?.sum_all()?.to_scalar::<u32>()?);
+        start += len;
+    }
+    let n = n.max(1) as f64;
+    Ok(Eval {
+        loss: loss_sum / n,
+        accuracy: correct as f64 / n,
+    })
+}

@@ -1,0 +1,153 @@
+//! The training job shared by `stride train` and `examples/mnist_mlp.rs`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use stride_data::{DatasetName, Loaded, Resolver};
+use stride_model::{reset_parameters, Activation, Mlp, MlpSpec};
+use stride_train::{History, MetricsLog, ProgressBars, Trainer};
+
+use crate::Error;
+
+/// Options of an MLP training run on MNIST or Fashion-MNIST.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainArgs {
+    /// Dataset: mnist or fashion-mnist.
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Learning rate of plain SGD.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// Examples per step.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Hidden layer widths joined by '-', e.g. 128 or 256-128.
+    #[arg(long, default_value = "128")]
+    pub hidden: String,
+    /// Activation between layers: relu, gelu, silu, tanh, sigmoid, leaky-relu.
+    #[arg(long, default_value = "relu")]
+    pub activation: String,
+    /// Seed of the initialisation and of the shuffle.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Directory with the IDX files (overrides STRIDE_DATA_DIR).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Write per-step and per-epoch metrics here (.csv, otherwise JSON lines).
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Where the data came from.
+    pub loaded_from: stride_data::Source,
+    /// The network, e.g. `784-128-10`.
+    pub spec: MlpSpec,
+    /// The run's history.
+    pub history: History,
+    /// Seconds spent loading the data.
+    pub load_seconds: f64,
+}
+
+impl RunSummary {
+    /// Final test accuracy, if evaluated.
+    pub fn test_accuracy(&self) -> Option<f64> {
+        self.history.last().and_then(|e| e.eval).map(|e| e.accuracy)
+    }
+
+    /// Median seconds per training epoch, leaving out the first (warm-up) when there are more.
+    pub fn median_epoch_seconds(&self) -> f64 {
+        let mut secs: Vec<f64> = self.history.epochs.iter().map(|e| e.train_seconds).collect();
+        if secs.len() > 1 {
+            secs.remove(0);
+        }
+        secs.sort_by(f64::total_cmp);
+        secs.get(secs.len() / 2).copied().unwrap_or(f64::NAN)
+    }
+
+    /// A plain-text table of the epochs and a closing line.
+    pub fn report(&self) -> String {
+        let mut out = format!(
+            "data: {}\nmodel: MLP {}\n\n{:>5}  {:>10}  {:>9}  {:>8}  {:>8}\n",
+            self.loaded_from, self.spec, "epoch", "train loss", "test loss", "test acc", "seconds"
+        );
+        for e in &self.history.epochs {
+            let (tl, ta) = e
+                .eval
+                .map(|v| (format!("{:.4}", v.loss), format!("{:.4}", v.accuracy)))
+                .unwrap_or_default();
+            out += &format!(
+                "{:>5}  {:>10.4}  {:>9}  {:>8}  {:>8.2}\n",
+                e.epoch + 1,
+                e.train_loss,
+                tl,
+                ta,
+                e.train_seconds
+            );
+        }
+        if let Some(reason) = &self.history.stopped {
+            out += &format!("\nstopped early: {reason}\n");
+        }
+        out +=
+            &format!(
+            "\nfinal test accuracy {} after {} epochs; {:.2} s/epoch (median), {:.1} s in all, {:.2} s loading data\n",
+            self.test_accuracy().map(|a| format!("{a:.4}")).unwrap_or_else(|| "n/a".into()),
+            self.history.epochs.len(),
+            self.median_epoch_seconds(),
+            self.history.total_seconds,
+            self.load_seconds
+        );
+        out
+    }
+}
+
+/// Loads the dataset, trains the MLP with progress bars (and a metrics log
+/// when asked), and returns the summary.
+pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
+    let name: DatasetName = args.dataset.parse()?;
+    let started = Instant::now();
+    let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let input = splits.train.rows() * splits.train.cols();
+    let spec: MlpSpec = format!("{input}-{}-{}", args.hidden, splits.train.classes()).parse()?;
+    let activation: Activation = args.activation.parse()?;
+
+    let device = Device::Cpu;
+    let varmap = VarMap::new();
+    let model = Mlp::new(&spec, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+    reset_parameters(&varmap, args.seed)?;
+
+    let mut builder = Trainer::builder()
+        .epochs(args.epochs)
+        .batch_size(args.batch_size)
+        .lr(args.lr)
+        .seed(args.seed)
+        .callback(ProgressBars::new());
+    if let Some(path) = &args.metrics {
+        builder = builder.callback(MetricsLog::create(path)?);
+    }
+    tracing::info!(
+        "training MLP {spec} ({activation}) on {name}: {} train / {} test, {} epochs, SGD lr {}, batch {}",
+        splits.train.len(),
+        splits.test.len(),
+        args.epochs,
+        stride_train::format_lr(args.lr),
+        args.batch_size
+    );
+    let history = builder
+        .build()?
+        .fit(&model, &varmap, &splits.train, Some(&splits.test))?;
+    Ok(RunSummary {
+        loaded_from: source,
+        spec,
+        history,
+        load_seconds,
+    })
+}

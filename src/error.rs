@@ -1,0 +1,20 @@
+/// Any error of a Stride pipeline, wrapping the crate errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Finding or reading data failed.
+    #[error(transparent)]
+    Data(#[from] stride_data::DataError),
+    /// Building the model failed.
+    #[error(transparent)]
+    Model(#[from] stride_model::ModelError),
+    /// Optimizer setup failed.
+    #[error(transparent)]
+    Optim(#[from] stride_optim::OptimError),
+    /// Training failed.
+    #[error(transparent)]
+    Train(#[from] stride_train::TrainError),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}

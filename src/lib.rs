@@ -1,0 +1,23 @@
+//! Stride: neural-network training on candle with the learning rate in view.
+//!
+//! This facade re-exports the workspace crates and holds what the `stride`
+//! binary and the examples share. Most programs need only the [`prelude`].
+#![deny(missing_docs)]
+
+pub mod cli;
+mod error;
+pub mod logging;
+
+pub use error::Error;
+pub use stride_data as data;
+pub use stride_model as model;
+pub use stride_optim as optim;
+pub use stride_train as train;
+
+/// The types most training programs use.
+pub mod prelude {
+    pub use stride_data::{Dataset, DatasetName, Resolver, Splits};
+    pub use stride_model::{reset_parameters, Activation, Mlp, MlpSpec, Model};
+    pub use stride_optim::{Optimizer, Sgd, SgdConfig};
+    pub use stride_train::{Action, Callback, EpochEnd, History, MetricsLog, ProgressBars, StepEnd, Trainer};
+}

