@@ -7,7 +7,9 @@ use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use stride_data::{DatasetName, Loaded, Resolver};
 use stride_model::{reset_parameters, Activation, Mlp, MlpSpec};
-use stride_train::{History, MetricsLog, ProgressBars, Trainer};
+use stride_optim::schedule::parse_schedule;
+use stride_optim::OptimizerKind;
+use stride_train::{format_lr, History, MetricsLog, ProgressBars, Trainer};
 
 use crate::Error;
 
@@ -20,9 +22,24 @@ pub struct TrainArgs {
     /// Passes over the training set.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Learning rate of plain SGD.
+    /// Learning rate (the base rate when a schedule is given).
     #[arg(long, default_value_t = 0.1)]
     pub lr: f64,
+    /// Optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, radam.
+    #[arg(long, default_value = "sgd")]
+    pub optimizer: String,
+    /// Momentum (SGD, RMSprop) or beta1 (Adam family); PyTorch's default when absent.
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Weight decay; PyTorch's default for the optimizer when absent (AdamW: 0.01, others 0).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Learning-rate schedule, e.g. "warmup(500) then cosine(10000)"; preview it with `stride schedule`.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Clip the global gradient norm to this value before every step.
+    #[arg(long)]
+    pub clip_grad_norm: Option<f64>,
     /// Examples per step.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
@@ -50,6 +67,8 @@ pub struct RunSummary {
     pub loaded_from: stride_data::Source,
     /// The network, e.g. `784-128-10`.
     pub spec: MlpSpec,
+    /// The optimizer and its rate (and schedule), as a phrase.
+    pub optimizer: String,
     /// The run's history.
     pub history: History,
     /// Seconds spent loading the data.
@@ -75,8 +94,8 @@ impl RunSummary {
     /// A plain-text table of the epochs and a closing line.
     pub fn report(&self) -> String {
         let mut out = format!(
-            "data: {}\nmodel: MLP {}\n\n{:>5}  {:>10}  {:>9}  {:>8}  {:>8}\n",
-            self.loaded_from, self.spec, "epoch", "train loss", "test loss", "test acc", "seconds"
+            "data: {}\nmodel: MLP {}\noptimizer: {}\n\n{:>5}  {:>10}  {:>9}  {:>8}  {:>8}\n",
+            self.loaded_from, self.spec, self.optimizer, "epoch", "train loss", "test loss", "test acc", "seconds"
         );
         for e in &self.history.epochs {
             let (tl, ta) = e
@@ -124,29 +143,40 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     let model = Mlp::new(&spec, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
     reset_parameters(&varmap, args.seed)?;
 
+    let kind: OptimizerKind = args.optimizer.parse()?;
+    let mut optimizer = kind.build(varmap.all_vars(), args.lr, args.momentum, args.weight_decay)?;
     let mut builder = Trainer::builder()
         .epochs(args.epochs)
         .batch_size(args.batch_size)
         .lr(args.lr)
         .seed(args.seed)
         .callback(ProgressBars::new());
+    let mut described = format!("{kind} lr {}", format_lr(args.lr));
+    if let Some(spec) = &args.schedule {
+        builder = builder.schedule(parse_schedule(spec, args.lr)?);
+        described += &format!(", schedule {spec}");
+    }
+    if let Some(max) = args.clip_grad_norm {
+        builder = builder.clip_grad_norm(max);
+        described += &format!(", gradient norm clipped at {max}");
+    }
     if let Some(path) = &args.metrics {
         builder = builder.callback(MetricsLog::create(path)?);
     }
     tracing::info!(
-        "training MLP {spec} ({activation}) on {name}: {} train / {} test, {} epochs, SGD lr {}, batch {}",
+        "training MLP {spec} ({activation}) on {name}: {} train / {} test, {} epochs, {described}, batch {}",
         splits.train.len(),
         splits.test.len(),
         args.epochs,
-        stride_train::format_lr(args.lr),
         args.batch_size
     );
     let history = builder
         .build()?
-        .fit(&model, &varmap, &splits.train, Some(&splits.test))?;
+        .fit_with(&model, optimizer.as_mut(), &splits.train, Some(&splits.test))?;
     Ok(RunSummary {
         loaded_from: source,
         spec,
+        optimizer: described,
         history,
         load_seconds,
     })

@@ -11,6 +11,9 @@ pub enum Error {
     /// Optimizer setup failed.
     #[error(transparent)]
     Optim(#[from] stride_optim::OptimError),
+    /// A schedule spec that does not parse.
+    #[error(transparent)]
+    Schedule(#[from] stride_optim::schedule::ScheduleError),
     /// Training failed.
     #[error(transparent)]
     Train(#[from] stride_train::TrainError),

@@ -1,7 +1,11 @@
 //! The `stride` command line.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use stride::cli::TrainArgs;
+use stride::optim::schedule::{parse_schedule, preview, render_ascii_plot, to_csv, ScheduleUnit};
 
 /// Train neural networks with the learning rate in view.
 #[derive(Parser)]
@@ -15,6 +19,27 @@ struct Cli {
 enum Command {
     /// Train an MLP on MNIST or Fashion-MNIST.
     Train(TrainArgs),
+    /// Preview a learning-rate schedule before training with it.
+    Schedule(ScheduleArgs),
+}
+
+/// Options of `stride schedule`.
+#[derive(clap::Args)]
+struct ScheduleArgs {
+    /// The schedule, e.g. "warmup(500) then cosine(10000)" (grammar: stride-optim's schedule module docs).
+    spec: String,
+    /// Base learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    lr: f64,
+    /// Steps (or epochs, for a `per epoch` schedule) to show.
+    #[arg(long, default_value_t = 1000)]
+    steps: u64,
+    /// Also write `step,lr` rows to this CSV file.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Plot the rate on a log scale.
+    #[arg(long)]
+    log_y: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -23,6 +48,20 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => {
             let summary = stride::cli::train(&args)?;
             print!("{}", summary.report());
+        }
+        Command::Schedule(args) => {
+            let scheduler = parse_schedule(&args.spec, args.lr)?;
+            let points = preview(&scheduler, args.steps);
+            let unit = match scheduler.unit {
+                ScheduleUnit::Step => "steps",
+                ScheduleUnit::Epoch => "epochs",
+            };
+            println!("{} with lr {} over {} {unit}", args.spec, args.lr, args.steps);
+            print!("{}", render_ascii_plot(&points, 72, 16, args.log_y));
+            if let Some(path) = &args.csv {
+                std::fs::write(path, to_csv(&points)).with_context(|| format!("writing {}", path.display()))?;
+                println!("wrote {} rows to {}", points.len(), path.display());
+            }
         }
     }
     Ok(())

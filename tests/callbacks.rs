@@ -111,3 +111,105 @@ fn bad_settings_are_errors() {
     assert!(err.to_string().contains("lr"), "{err}");
     assert!(MetricsLog::create("/nonexistent-dir/x.csv").is_err());
 }
+
+/// Halves the rate once, at step 3.
+struct HalveAt3;
+
+impl Callback for HalveAt3 {
+    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+        if s.step == 3 {
+            Action::SetLr(s.lr / 2.0)
+        } else {
+            Action::Continue
+        }
+    }
+}
+
+#[test]
+fn schedule_drives_the_rate_and_interventions_scale_it() {
+    let varmap = VarMap::new();
+    let model = Mlp::new(
+        &"784-8-10".parse().unwrap(),
+        Activation::Relu,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let mut sgd = Sgd::new(varmap.all_vars(), SgdConfig::with_lr(0.4)).unwrap();
+    let schedule = stride::optim::schedule::parse_schedule("step(every=2, gamma=0.5)", 0.4).unwrap();
+    let mut trainer = Trainer::builder()
+        .epochs(2)
+        .batch_size(16)
+        .schedule(schedule)
+        .clip_grad_norm(1.0)
+        .callback(HalveAt3)
+        .build()
+        .unwrap();
+    let history = trainer.fit_with(&model, &mut sgd, &toy(), None).unwrap();
+    // lr0 * 0.5^floor(t/2): 0.4 0.4 0.2 | halved from step 4 on: 0.1 0.05 0.05 0.025 0.025
+    assert_eq!(history.step_lrs, vec![0.4, 0.4, 0.2, 0.1, 0.05, 0.05, 0.025, 0.025]);
+    assert!(Trainer::builder().clip_grad_norm(0.0).build().is_err());
+}
+
+/// Records the gradient norms the trainer reports.
+struct Norms(Rc<RefCell<Vec<Option<f64>>>>);
+
+impl Callback for Norms {
+    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+        self.0.borrow_mut().push(s.grad_norm);
+        Action::Continue
+    }
+}
+
+#[test]
+fn clipping_reports_the_pre_clip_norm_and_bounds_the_update() {
+    let run = |clip: Option<f64>| {
+        let varmap = VarMap::new();
+        let model = Mlp::new(
+            &"784-8-10".parse().unwrap(),
+            Activation::Relu,
+            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        reset_parameters(&varmap, 1).unwrap();
+        let before: Vec<Vec<f32>> = varmap
+            .all_vars()
+            .iter()
+            .map(|v| v.flatten_all().unwrap().to_vec1().unwrap())
+            .collect();
+        let norms = Rc::new(RefCell::new(Vec::new()));
+        let mut builder = Trainer::builder()
+            .epochs(1)
+            .batch_size(64)
+            .lr(1.0)
+            .callback(Norms(norms.clone()));
+        if let Some(c) = clip {
+            builder = builder.clip_grad_norm(c);
+        }
+        builder.build().unwrap().fit(&model, &varmap, &toy(), None).unwrap();
+        let after: Vec<Vec<f32>> = varmap
+            .all_vars()
+            .iter()
+            .map(|v| v.flatten_all().unwrap().to_vec1().unwrap())
+            .collect();
+        let moved: f64 = before
+            .iter()
+            .flatten()
+            .zip(after.iter().flatten())
+            .map(|(a, b)| f64::from(a - b).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let norms = norms.borrow().clone();
+        (norms, moved)
+    };
+    let (norms, moved) = run(Some(1e-3));
+    let norm = norms[0].expect("the trainer reports the norm when clipping");
+    assert!(norm > 1e-3, "pre-clip norm {norm}");
+    // One SGD step at lr 1 with the gradient clipped to norm 1e-3 moves the weights by 1e-3.
+    assert!((moved - 1e-3).abs() < 1e-5, "moved {moved}");
+    let (norms, moved_unclipped) = run(None);
+    assert_eq!(norms, vec![None]);
+    assert!(
+        (moved_unclipped - norm).abs() < 1e-3 * norm,
+        "unclipped step {moved_unclipped} vs norm {norm}"
+    );
+}

@@ -12,6 +12,9 @@ pub enum OptimError {
         /// What is expected.
         message: &'static str,
     },
+    /// An unknown name (optimizer, schedule).
+    #[error("unknown {0}")]
+    Unknown(String),
     /// A saved state that does not fit this optimizer.
     #[error("cannot load optimizer state: {0}")]
     State(String),

@@ -19,6 +19,14 @@ pub trait Optimizer {
     fn learning_rate(&self) -> f64;
     /// Sets the learning rate used by the next steps.
     fn set_learning_rate(&mut self, lr: f64);
+    /// Momentum (SGD, RMSprop) or beta1 (Adam family), for schedules that cycle it.
+    fn momentum(&self) -> Option<f64> {
+        None
+    }
+    /// Sets what [`Optimizer::momentum`] reads; false when the optimizer has none.
+    fn set_momentum(&mut self, _momentum: f64) -> bool {
+        false
+    }
     /// Number of steps taken so far.
     fn steps(&self) -> u64;
     /// The variables being optimised.
@@ -38,6 +46,12 @@ impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
     }
     fn set_learning_rate(&mut self, lr: f64) {
         (**self).set_learning_rate(lr)
+    }
+    fn momentum(&self) -> Option<f64> {
+        (**self).momentum()
+    }
+    fn set_momentum(&mut self, momentum: f64) -> bool {
+        (**self).set_momentum(momentum)
     }
     fn steps(&self) -> u64 {
         (**self).steps()
@@ -99,8 +113,14 @@ pub struct OptimizerState {
     pub lr: f64,
     /// Other hyper-parameters by name.
     pub hyper: BTreeMap<String, f64>,
-    /// Per-variable buffers.
+    /// Per-variable buffers, named `<buffer>.<variable index>`.
     pub buffers: Vec<Buffer>,
+    /// Per-variable scalar states, named `<scalar>.<variable index>`.
+    #[serde(default)]
+    pub scalars: BTreeMap<String, f64>,
+    /// Updates each variable has received.
+    #[serde(default)]
+    pub param_steps: Vec<u64>,
 }
 
 impl OptimizerState {

@@ -1,11 +1,12 @@
 use std::collections::BTreeMap;
 
-use candle_core::backprop::GradStore;
-use candle_core::{Tensor, Var};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Optimizing;
 use crate::error::{check, OptimError, Result};
-use crate::optimizer::{Buffer, Optimizer, OptimizerState};
+use crate::fused;
+use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, StepCtx, UpdateRule};
 
 /// Hyper-parameters of [`Sgd`]; defaults are PyTorch's `torch.optim.SGD`
 /// (lr 1e-3, no momentum, no dampening, no weight decay, no Nesterov).
@@ -40,6 +41,32 @@ impl SgdConfig {
     pub fn with_lr(lr: f64) -> Self {
         Self { lr, ..Self::default() }
     }
+}
+
+/// Stochastic gradient descent, `w := w - lr * grad`, with PyTorch's
+/// momentum, dampening, Nesterov and weight-decay semantics.
+pub type Sgd = Optimizing<SgdConfig>;
+
+impl UpdateRule for SgdConfig {
+    const KIND: &'static str = "sgd";
+    const BUFFERS: &'static [&'static str] = &["momentum_buffer"];
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+    fn momentum(&self) -> Option<f64> {
+        Some(self.momentum)
+    }
+    fn set_momentum(&mut self, momentum: f64) -> bool {
+        self.momentum = momentum;
+        true
+    }
 
     fn validate(&self) -> Result<()> {
         check("lr", self.lr, self.lr >= 0.0, "expected a learning rate >= 0")?;
@@ -65,202 +92,91 @@ impl SgdConfig {
         }
         Ok(())
     }
-}
 
-/// Stochastic gradient descent, `w := w - lr * grad`, with PyTorch's
-/// momentum, dampening, Nesterov and weight-decay semantics.
-#[derive(Debug)]
-pub struct Sgd {
-    vars: Vec<Var>,
-    config: SgdConfig,
-    momentum: Vec<Option<Tensor>>,
-    steps: u64,
-}
+    fn hyper(&self) -> BTreeMap<String, f64> {
+        hyper_map(&[
+            ("momentum", self.momentum),
+            ("dampening", self.dampening),
+            ("weight_decay", self.weight_decay),
+            ("nesterov", f64::from(u8::from(self.nesterov))),
+        ])
+    }
 
-impl Sgd {
-    /// Creates the optimizer over `vars`, validating `config`.
-    pub fn new(vars: Vec<Var>, config: SgdConfig) -> Result<Self> {
-        config.validate()?;
-        let momentum = vec![None; vars.len()];
+    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
         Ok(Self {
-            vars,
-            config,
-            momentum,
-            steps: 0,
+            lr,
+            momentum: hyper_get(h, Self::KIND, "momentum")?,
+            dampening: hyper_get(h, Self::KIND, "dampening")?,
+            weight_decay: hyper_get(h, Self::KIND, "weight_decay")?,
+            nesterov: hyper_get(h, Self::KIND, "nesterov")? != 0.0,
         })
     }
 
-    /// The hyper-parameters.
-    pub fn config(&self) -> &SgdConfig {
-        &self.config
-    }
-}
-
-impl Optimizer for Sgd {
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
-        let c = self.config;
-        for (var, buf) in self.vars.iter().zip(self.momentum.iter_mut()) {
-            let Some(grad) = grads.get(var.as_tensor()) else {
-                continue;
+    fn update(
+        &self,
+        ctx: StepCtx,
+        param: &Tensor,
+        grad: &Tensor,
+        buffers: &mut [Option<Tensor>],
+        _scalars: &mut [f64],
+    ) -> Result<Tensor> {
+        let mut g = l2_grad(ctx, param, grad)?;
+        if self.momentum != 0.0 {
+            let buf = match buffers[0].take() {
+                None => g.clone(),
+                Some(b) => add_scaled(&b.affine(self.momentum, 0.0)?, 1.0 - self.dampening, &g)?,
             };
-            let mut g = if c.weight_decay != 0.0 {
-                (grad + var.as_tensor().affine(c.weight_decay, 0.0)?)?
+            g = if self.nesterov {
+                add_scaled(&g, self.momentum, &buf)?
             } else {
-                grad.clone()
+                buf.clone()
             };
-            if c.momentum != 0.0 {
-                let b = match buf.take() {
-                    None => g.clone(),
-                    Some(b) => (b.affine(c.momentum, 0.0)? + g.affine(1.0 - c.dampening, 0.0)?)?,
-                };
-                g = if c.nesterov {
-                    (g + b.affine(c.momentum, 0.0)?)?
-                } else {
-                    b.clone()
-                };
-                *buf = Some(b);
+            buffers[0] = Some(buf);
+        }
+        add_scaled(param, -ctx.lr, &g)
+    }
+
+    fn update_fused(
+        &self,
+        ctx: StepCtx,
+        param: &Tensor,
+        grad: &Tensor,
+        buffers: &mut [Option<Tensor>],
+    ) -> Result<bool> {
+        let Some(grad) = fused::contiguous_grad(param, grad)? else {
+            return Ok(false);
+        };
+        let grad = &grad;
+        if buffers[0].as_ref().is_some_and(|b| !fused::eligible(&[b])) {
+            return Ok(false);
+        }
+        let (lr, wd) = (ctx.lr as f32, ctx.weight_decay as f32);
+        if self.momentum == 0.0 {
+            fused::apply("sgd", param, grad, grad, move |p, g, _| p - lr * (g + wd * p))?;
+            return Ok(true);
+        }
+        let (mu, damp) = (self.momentum as f32, 1.0 - self.dampening as f32);
+        let buf = match &buffers[0] {
+            Some(b) => {
+                fused::apply("sgd_momentum", b, grad, param, move |b, g, p| {
+                    mu * b + damp * (g + wd * p)
+                })?;
+                b.clone()
             }
-            var.set(&(var.as_tensor() - g.affine(c.lr, 0.0)?)?)?;
-        }
-        self.steps += 1;
-        Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn steps(&self) -> u64 {
-        self.steps
-    }
-
-    fn vars(&self) -> &[Var] {
-        &self.vars
-    }
-
-    fn state(&self) -> Result<OptimizerState> {
-        let c = self.config;
-        let hyper = BTreeMap::from([
-            ("momentum".to_string(), c.momentum),
-            ("dampening".to_string(), c.dampening),
-            ("weight_decay".to_string(), c.weight_decay),
-            ("nesterov".to_string(), f64::from(u8::from(c.nesterov))),
-        ]);
-        let buffers = self
-            .momentum
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| b.as_ref().map(|b| Buffer::from_tensor(format!("momentum.{i}"), b)))
-            .collect::<Result<_>>()?;
-        Ok(OptimizerState {
-            kind: "sgd".into(),
-            step: self.steps,
-            lr: c.lr,
-            hyper,
-            buffers,
-        })
-    }
-
-    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
-        state.expect_kind("sgd")?;
-        let get = |k: &str| state.hyper.get(k).copied().unwrap_or(0.0);
-        let config = SgdConfig {
-            lr: state.lr,
-            momentum: get("momentum"),
-            dampening: get("dampening"),
-            weight_decay: get("weight_decay"),
-            nesterov: get("nesterov") != 0.0,
+            // PyTorch seeds the buffer with the first (decayed) gradient, undamped.
+            None => {
+                let b = l2_grad(ctx, param, grad)?.copy()?;
+                buffers[0] = Some(b.clone());
+                b
+            }
         };
-        config.validate()?;
-        let mut momentum = vec![None; self.vars.len()];
-        for buffer in &state.buffers {
-            let index = buffer
-                .name
-                .strip_prefix("momentum.")
-                .and_then(|i| i.parse::<usize>().ok())
-                .filter(|&i| i < self.vars.len())
-                .ok_or_else(|| OptimError::State(format!("unexpected buffer {}", buffer.name)))?;
-            momentum[index] = Some(buffer.to_tensor(self.vars[index].as_tensor())?);
+        if self.nesterov {
+            fused::apply("sgd_nesterov", param, grad, &buf, move |p, g, b| {
+                p - lr * ((g + wd * p) + mu * b)
+            })?;
+        } else {
+            fused::apply("sgd_step", param, &buf, &buf, move |p, b, _| p - lr * b)?;
         }
-        self.config = config;
-        self.momentum = momentum;
-        self.steps = state.step;
-        Ok(())
-    }
-}
-
-impl candle_nn::Optimizer for Sgd {
-    type Config = SgdConfig;
-
-    fn new(vars: Vec<Var>, config: SgdConfig) -> candle_core::Result<Self> {
-        Sgd::new(vars, config).map_err(candle_core::Error::wrap)
-    }
-
-    fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
-        Optimizer::step(self, grads).map_err(candle_core::Error::wrap)
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::{Device, Tensor};
-
-    fn run(sgd: &mut Sgd, steps: usize) -> Vec<f32> {
-        for _ in 0..steps {
-            let w = sgd.vars()[0].as_tensor();
-            // loss = sum(w^2) / 2, so grad = w.
-            let loss = (w.sqr().unwrap().sum_all().unwrap() * 0.5).unwrap();
-            Optimizer::step(sgd, &loss.backward().unwrap()).unwrap();
-        }
-        sgd.vars()[0].as_tensor().to_vec1().unwrap()
-    }
-
-    #[test]
-    fn plain_sgd_follows_the_update_rule() {
-        let w = Var::from_tensor(&Tensor::new(&[1f32, -2.0], &Device::Cpu).unwrap()).unwrap();
-        let mut sgd = Sgd::new(vec![w], SgdConfig::with_lr(0.1)).unwrap();
-        // w := w - 0.1 w = 0.9 w, twice.
-        let got = run(&mut sgd, 2);
-        assert!((got[0] - 0.81).abs() < 1e-6 && (got[1] + 1.62).abs() < 1e-6, "{got:?}");
-    }
-
-    #[test]
-    fn momentum_state_round_trips_exactly() {
-        let cfg = SgdConfig {
-            lr: 0.05,
-            momentum: 0.9,
-            nesterov: true,
-            weight_decay: 0.01,
-            ..SgdConfig::default()
-        };
-        let init = Tensor::new(&[1f32, -2.0, 3.0], &Device::Cpu).unwrap();
-        let mut a = Sgd::new(vec![Var::from_tensor(&init).unwrap()], cfg).unwrap();
-        run(&mut a, 3);
-        let state = a.state().unwrap();
-        let mut b = Sgd::new(
-            vec![Var::from_tensor(&a.vars()[0].as_tensor().copy().unwrap()).unwrap()],
-            SgdConfig::default(),
-        )
-        .unwrap();
-        b.load_state(&state).unwrap();
-        assert_eq!(run(&mut a, 4), run(&mut b, 4));
-        assert_eq!(b.steps(), 7);
-        assert!(Sgd::new(vec![], SgdConfig { lr: -1.0, ..cfg }).is_err());
-        let mut wrong = state.clone();
-        wrong.kind = "adam".into();
-        assert!(b.load_state(&wrong).is_err());
+        Ok(true)
     }
 }

@@ -43,6 +43,8 @@ pub struct StepEnd {
     pub lr: f64,
     /// Examples in the batch.
     pub batch_size: usize,
+    /// Global L2 norm of the gradient before clipping, when the trainer computed it.
+    pub grad_norm: Option<f64>,
 }
 
 /// Evaluation of a model on a held-out set.

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, StepEnd, TrainBegin};
 use crate::History;
@@ -52,8 +52,11 @@ impl Callback for ProgressBars {
         );
         let step_bar = multi.add(ProgressBar::new(info.steps_per_epoch as u64));
         step_bar.set_style(
-            ProgressStyle::with_template("step  {pos}/{len} [{bar:30.green/white}] {per_sec:>10} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("step  {pos}/{len} [{bar:30.green/white}] {rate} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:>6.0} steps/s", state.per_sec());
+                }),
         );
         self.epoch_bar = Some(epoch_bar);
         self.step_bar = Some(step_bar);

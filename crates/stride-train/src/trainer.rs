@@ -6,7 +6,8 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarMap;
 use stride_data::{Batcher, Dataset};
 use stride_model::Model;
-use stride_optim::{Optimizer, Sgd, SgdConfig};
+use stride_optim::schedule::{ScheduleUnit, Scheduler};
+use stride_optim::{clip_grad_norm, Optimizer, Sgd, SgdConfig};
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
 use crate::error::{Result, TrainError};
@@ -24,6 +25,8 @@ pub struct TrainerConfig {
     pub lr: f64,
     /// Examples per forward pass during evaluation (default 1000).
     pub eval_batch_size: usize,
+    /// Clip the global gradient norm to this value (default: no clipping).
+    pub clip_grad_norm: Option<f64>,
 }
 
 impl Default for TrainerConfig {
@@ -34,6 +37,7 @@ impl Default for TrainerConfig {
             seed: 0,
             lr: 0.1,
             eval_batch_size: 1000,
+            clip_grad_norm: None,
         }
     }
 }
@@ -51,6 +55,8 @@ pub struct EpochRecord {
     pub lr: f64,
     /// Seconds spent in training steps.
     pub train_seconds: f64,
+    /// Of those, seconds spent in the optimizer's update.
+    pub optimizer_seconds: f64,
 }
 
 /// What a run did: per-step losses, per-epoch records, and why it stopped early.
@@ -80,6 +86,7 @@ impl History {
 pub struct TrainerBuilder {
     config: TrainerConfig,
     callbacks: Vec<Box<dyn Callback>>,
+    scheduler: Option<Scheduler>,
 }
 
 impl TrainerBuilder {
@@ -108,6 +115,18 @@ impl TrainerBuilder {
         self.config.eval_batch_size = n;
         self
     }
+    /// Clips the global gradient norm before every step (default: none); the
+    /// pre-clip norm is reported in [`StepEnd::grad_norm`].
+    pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
+        self.config.clip_grad_norm = Some(max_norm);
+        self
+    }
+    /// Drives the learning rate (and momentum, for cycling schedules) with a
+    /// schedule (default: the optimizer's rate stays as set).
+    pub fn schedule(mut self, scheduler: Scheduler) -> Self {
+        self.scheduler = Some(scheduler);
+        self
+    }
     /// Adds an observer; observers are called in the order they were added.
     pub fn callback(mut self, callback: impl Callback + 'static) -> Self {
         self.callbacks.push(Box::new(callback));
@@ -115,7 +134,9 @@ impl TrainerBuilder {
     }
     /// Validates the settings.
     pub fn build(self) -> Result<Trainer> {
-        Trainer::with_callbacks(self.config, self.callbacks)
+        let mut trainer = Trainer::with_callbacks(self.config, self.callbacks)?;
+        trainer.lr.scheduler = self.scheduler;
+        Ok(trainer)
     }
 }
 
@@ -123,6 +144,46 @@ impl TrainerBuilder {
 pub struct Trainer {
     config: TrainerConfig,
     callbacks: Vec<Box<dyn Callback>>,
+    lr: LrControl,
+}
+
+/// Who sets the learning rate: the schedule, scaled by what observers asked for.
+struct LrControl {
+    scheduler: Option<Scheduler>,
+    /// Product of the observers' `SetLr` requests relative to the schedule, so an
+    /// intervention ("halve the rate") survives the schedule's next update.
+    scale: f64,
+}
+
+impl LrControl {
+    /// The schedule's counter for a step: the step or the epoch.
+    fn t(&self, step: u64, epoch: usize) -> u64 {
+        match self.scheduler.as_ref().map(|s| s.unit) {
+            Some(ScheduleUnit::Epoch) => epoch as u64,
+            _ => step,
+        }
+    }
+
+    /// Sets the optimizer's rate (and momentum) for counter `t`.
+    fn apply(&self, optimizer: &mut dyn Optimizer, t: u64) {
+        if let Some(s) = &self.scheduler {
+            optimizer.set_learning_rate(s.lr(t) * self.scale);
+            if let Some(m) = s.momentum(t) {
+                optimizer.set_momentum(m);
+            }
+        }
+    }
+
+    /// An observer's `SetLr(lr)`, taking effect now and kept across schedule updates.
+    fn request(&mut self, optimizer: &mut dyn Optimizer, lr: f64, t: u64) {
+        if let Some(s) = &self.scheduler {
+            let scheduled = s.lr(t);
+            if scheduled > 0.0 {
+                self.scale = lr / scheduled;
+            }
+        }
+        optimizer.set_learning_rate(lr);
+    }
 }
 
 impl Trainer {
@@ -158,7 +219,23 @@ impl Trainer {
                 message: "expected a finite learning rate > 0",
             });
         }
-        Ok(Self { config, callbacks })
+        if let Some(max) = config.clip_grad_norm {
+            if !(max.is_finite() && max > 0.0) {
+                return Err(TrainError::Config {
+                    name: "clip_grad_norm",
+                    value: max.to_string(),
+                    message: "expected a finite norm > 0",
+                });
+            }
+        }
+        Ok(Self {
+            config,
+            callbacks,
+            lr: LrControl {
+                scheduler: None,
+                scale: 1.0,
+            },
+        })
     }
 
     /// The settings.
@@ -184,7 +261,14 @@ impl Trainer {
         self.fit_with(model, &mut sgd, train, test)
     }
 
-    /// Trains with an optimizer of the caller's choice, starting from its own learning rate.
+    /// Trains with an optimizer of the caller's choice, starting from its own
+    /// learning rate unless a schedule is set.
+    ///
+    /// With a per-step schedule the rate is set before every step from the
+    /// number of steps the optimizer has taken (so a resumed optimizer resumes
+    /// the schedule); with a per-epoch one, at the start of every epoch. The
+    /// plateau part of a schedule observes the test loss (the training loss
+    /// without a test set) after every epoch.
     pub fn fit_with(
         &mut self,
         model: &dyn Model,
@@ -204,16 +288,18 @@ impl Trainer {
         let test = test.map(|t| t.to_tensors(&device)).transpose()?;
         let c = self.config.clone();
         let batcher = Batcher::new(train.len(), c.batch_size, c.seed)?;
+        let mut history = History::default();
+        let started = Instant::now();
+        let mut step = optimizer.steps();
+        self.lr.scale = 1.0;
+        self.lr.apply(optimizer, self.lr.t(step, 0));
         let begin = TrainBegin {
             epochs: c.epochs,
             steps_per_epoch: batcher.num_batches(),
             train_len: train.len(),
             lr: optimizer.learning_rate(),
         };
-        let mut history = History::default();
-        let started = Instant::now();
-        let mut stop = self.dispatch(optimizer, |cb| cb.on_train_begin(&begin));
-        let mut step = optimizer.steps();
+        let mut stop = self.dispatch(optimizer, self.lr.t(step, 0), |cb| cb.on_train_begin(&begin));
         for epoch in 0..c.epochs {
             if stop.is_some() {
                 break;
@@ -221,7 +307,9 @@ impl Trainer {
             let batches = batcher.batches(epoch as u64);
             let epoch_start = Instant::now();
             let (mut loss_sum, mut epoch_steps) = (0.0, 0usize);
+            let mut optimizer_time = std::time::Duration::ZERO;
             for (batch, indices) in batches.iter().enumerate() {
+                self.lr.apply(optimizer, self.lr.t(step, epoch));
                 let idx = Tensor::from_slice(indices, indices.len(), &device)?;
                 let (xb, yb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?);
                 let logits = model.logits(&xb, true)?;
@@ -239,7 +327,14 @@ impl Trainer {
                     tracing::error!("{}", stop.as_deref().unwrap_or_default());
                     break;
                 }
-                optimizer.step(&loss.backward()?)?;
+                let mut grads = loss.backward()?;
+                let grad_norm = match c.clip_grad_norm {
+                    Some(max) => Some(clip_grad_norm(&mut grads, optimizer.vars(), max)?),
+                    None => None,
+                };
+                let update_start = Instant::now();
+                optimizer.step(&grads)?;
+                optimizer_time += update_start.elapsed();
                 step += 1;
                 loss_sum += loss_value;
                 epoch_steps += 1;
@@ -253,8 +348,9 @@ impl Trainer {
                     loss: loss_value,
                     lr,
                     batch_size: indices.len(),
+                    grad_norm,
                 };
-                stop = self.dispatch(optimizer, |cb| cb.on_step_end(&event));
+                stop = self.dispatch(optimizer, self.lr.t(step, epoch), |cb| cb.on_step_end(&event));
                 if stop.is_some() {
                     break;
                 }
@@ -283,8 +379,16 @@ impl Trainer {
                 eval,
                 lr: event.lr,
                 train_seconds: train_time.as_secs_f64(),
+                optimizer_seconds: optimizer_time.as_secs_f64(),
             });
-            let after = self.dispatch(optimizer, |cb| cb.on_epoch_end(&event));
+            let t = self.lr.t(step, epoch);
+            if let Some(s) = &mut self.lr.scheduler {
+                let metric = eval.map_or(event.train_loss, |e| e.loss);
+                if metric.is_finite() {
+                    s.observe_metric(t, metric);
+                }
+            }
+            let after = self.dispatch(optimizer, self.lr.t(step, epoch), |cb| cb.on_epoch_end(&event));
             stop = stop.or(after);
         }
         history.stopped = stop;
@@ -299,13 +403,14 @@ impl Trainer {
     fn dispatch(
         &mut self,
         optimizer: &mut dyn Optimizer,
+        t: u64,
         mut call: impl FnMut(&mut dyn Callback) -> Action,
     ) -> Option<String> {
         let mut stop = None;
         for cb in &mut self.callbacks {
             match call(cb.as_mut()) {
                 Action::Continue => {}
-                Action::SetLr(lr) if lr.is_finite() && lr > 0.0 => optimizer.set_learning_rate(lr),
+                Action::SetLr(lr) if lr.is_finite() && lr > 0.0 => self.lr.request(optimizer, lr, t),
                 Action::SetLr(lr) => {
                     tracing::warn!(lr, "ignoring a request for a non-positive or non-finite learning rate")
                 }

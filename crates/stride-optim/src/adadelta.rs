@@ -1,0 +1,108 @@
+use std::collections::BTreeMap;
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Optimizing;
+use crate::error::{check, Result};
+use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, take_or_zeros, StepCtx, UpdateRule};
+
+/// Hyper-parameters of [`Adadelta`]; defaults are PyTorch's `torch.optim.Adadelta`
+/// (lr 1.0, rho 0.9, eps 1e-6, weight_decay 0).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdadeltaConfig {
+    /// Scale of the update (default 1.0).
+    pub lr: f64,
+    /// Decay of both running averages (default 0.9).
+    pub rho: f64,
+    /// Added inside the square roots (default 1e-6).
+    pub eps: f64,
+    /// L2 penalty added to the gradient (default 0).
+    pub weight_decay: f64,
+}
+
+impl Default for AdadeltaConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1.0,
+            rho: 0.9,
+            eps: 1e-6,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// Adadelta (Zeiler, 2012) with PyTorch's update.
+pub type Adadelta = Optimizing<AdadeltaConfig>;
+
+impl UpdateRule for AdadeltaConfig {
+    const KIND: &'static str = "adadelta";
+    const BUFFERS: &'static [&'static str] = &["square_avg", "acc_delta"];
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+
+    fn validate(&self) -> Result<()> {
+        check("lr", self.lr, self.lr >= 0.0, "expected a learning rate >= 0")?;
+        check(
+            "rho",
+            self.rho,
+            (0.0..=1.0).contains(&self.rho),
+            "expected 0 <= rho <= 1",
+        )?;
+        check("eps", self.eps, self.eps >= 0.0, "expected eps >= 0")?;
+        check(
+            "weight_decay",
+            self.weight_decay,
+            self.weight_decay >= 0.0,
+            "expected weight decay >= 0",
+        )
+    }
+
+    fn hyper(&self) -> BTreeMap<String, f64> {
+        hyper_map(&[
+            ("rho", self.rho),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+        ])
+    }
+
+    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
+        let get = |k| hyper_get(h, Self::KIND, k);
+        Ok(Self {
+            lr,
+            rho: get("rho")?,
+            eps: get("eps")?,
+            weight_decay: get("weight_decay")?,
+        })
+    }
+
+    fn update(
+        &self,
+        ctx: StepCtx,
+        param: &Tensor,
+        grad: &Tensor,
+        buffers: &mut [Option<Tensor>],
+        _scalars: &mut [f64],
+    ) -> Result<Tensor> {
+        let rho = self.rho;
+        let g = l2_grad(ctx, param, grad)?;
+        let sq = take_or_zeros(&mut buffers[0], param)?;
+        let sq = add_scaled(&sq.affine(rho, 0.0)?, 1.0 - rho, &g.sqr()?)?;
+        let acc = take_or_zeros(&mut buffers[1], param)?;
+        let std = sq.affine(1.0, self.eps)?.sqrt()?;
+        let delta = ((acc.affine(1.0, self.eps)?.sqrt()? / std)? * &g)?;
+        let acc = add_scaled(&acc.affine(rho, 0.0)?, 1.0 - rho, &delta.sqr()?)?;
+        let updated = add_scaled(param, -ctx.lr, &delta)?;
+        buffers[0] = Some(sq);
+        buffers[1] = Some(acc);
+        Ok(updated)
+    }
+}

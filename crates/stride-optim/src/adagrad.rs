@@ -1,0 +1,124 @@
+use std::collections::BTreeMap;
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Optimizing;
+use crate::error::{check, Result};
+use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, StepCtx, UpdateRule};
+
+/// Hyper-parameters of [`Adagrad`]; defaults are PyTorch's `torch.optim.Adagrad`
+/// (lr 1e-2, lr_decay 0, weight_decay 0, initial_accumulator_value 0, eps 1e-10).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdagradConfig {
+    /// Learning rate (default 1e-2).
+    pub lr: f64,
+    /// The rate at update t is `lr / (1 + (t - 1) * lr_decay)` (default 0).
+    pub lr_decay: f64,
+    /// L2 penalty added to the gradient (default 0).
+    pub weight_decay: f64,
+    /// Starting value of the squared-gradient sum (default 0).
+    pub initial_accumulator_value: f64,
+    /// Added to the denominator (default 1e-10).
+    pub eps: f64,
+}
+
+impl Default for AdagradConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-2,
+            lr_decay: 0.0,
+            weight_decay: 0.0,
+            initial_accumulator_value: 0.0,
+            eps: 1e-10,
+        }
+    }
+}
+
+/// Adagrad (Duchi et al., 2011) with PyTorch's update.
+pub type Adagrad = Optimizing<AdagradConfig>;
+
+impl UpdateRule for AdagradConfig {
+    const KIND: &'static str = "adagrad";
+    const BUFFERS: &'static [&'static str] = &["sum"];
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+
+    fn validate(&self) -> Result<()> {
+        check("lr", self.lr, self.lr >= 0.0, "expected a learning rate >= 0")?;
+        check(
+            "lr_decay",
+            self.lr_decay,
+            self.lr_decay >= 0.0,
+            "expected lr_decay >= 0",
+        )?;
+        check(
+            "weight_decay",
+            self.weight_decay,
+            self.weight_decay >= 0.0,
+            "expected weight decay >= 0",
+        )?;
+        check(
+            "initial_accumulator_value",
+            self.initial_accumulator_value,
+            self.initial_accumulator_value >= 0.0,
+            "expected a value >= 0",
+        )?;
+        check("eps", self.eps, self.eps >= 0.0, "expected eps >= 0")
+    }
+
+    fn hyper(&self) -> BTreeMap<String, f64> {
+        hyper_map(&[
+            ("lr_decay", self.lr_decay),
+            ("weight_decay", self.weight_decay),
+            ("initial_accumulator_value", self.initial_accumulator_value),
+            ("eps", self.eps),
+        ])
+    }
+
+    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
+        let get = |k| hyper_get(h, Self::KIND, k);
+        Ok(Self {
+            lr,
+            lr_decay: get("lr_decay")?,
+            weight_decay: get("weight_decay")?,
+            initial_accumulator_value: get("initial_accumulator_value")?,
+            eps: get("eps")?,
+        })
+    }
+
+    fn init_buffers(&self, param: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        // PyTorch creates the accumulator at construction, filled with the initial value.
+        Ok(vec![Some(
+            param.ones_like()?.affine(self.initial_accumulator_value, 0.0)?,
+        )])
+    }
+
+    fn update(
+        &self,
+        ctx: StepCtx,
+        param: &Tensor,
+        grad: &Tensor,
+        buffers: &mut [Option<Tensor>],
+        _scalars: &mut [f64],
+    ) -> Result<Tensor> {
+        let g = l2_grad(ctx, param, grad)?;
+        let clr = ctx.lr / (1.0 + (ctx.t - 1) as f64 * self.lr_decay);
+        let sum = match buffers[0].take() {
+            Some(s) => (s + g.sqr()?)?,
+            None => g.sqr()?,
+        };
+        let std = sum.sqrt()?.affine(1.0, self.eps)?;
+        let updated = add_scaled(param, -clr, &(&g / &std)?)?;
+        buffers[0] = Some(sum);
+        Ok(updated)
+    }
+}

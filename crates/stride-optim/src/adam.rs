@@ -1,0 +1,234 @@
+use std::collections::BTreeMap;
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Optimizing;
+use crate::error::{check, Result};
+use crate::fused;
+use crate::rule::{add_scaled, div_scalar, hyper_get, hyper_map, l2_grad, take_or_zeros, StepCtx, UpdateRule};
+
+/// Hyper-parameters of [`Adam`] / [`AdamW`].
+///
+/// `Default` is PyTorch's `torch.optim.Adam` (lr 1e-3, betas (0.9, 0.999),
+/// eps 1e-8, weight_decay 0 as an L2 term, amsgrad false);
+/// [`AdamConfig::adamw`] is `torch.optim.AdamW` (weight_decay 0.01, decoupled).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdamConfig {
+    /// Learning rate (default 1e-3).
+    pub lr: f64,
+    /// Decay of the first moment (default 0.9).
+    pub beta1: f64,
+    /// Decay of the second moment (default 0.999).
+    pub beta2: f64,
+    /// Added to the denominator (default 1e-8).
+    pub eps: f64,
+    /// Weight decay (default 0; AdamW 0.01).
+    pub weight_decay: f64,
+    /// Use the running maximum of the second moment (default false).
+    pub amsgrad: bool,
+    /// Decay the weights directly (`w -= lr * wd * w`, AdamW) instead of adding `wd * w` to the gradient.
+    pub decoupled_weight_decay: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            amsgrad: false,
+            decoupled_weight_decay: false,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// Adam with learning rate `lr`.
+    pub fn with_lr(lr: f64) -> Self {
+        Self { lr, ..Self::default() }
+    }
+
+    /// AdamW (PyTorch defaults: weight_decay 0.01, decoupled) with learning rate `lr`.
+    pub fn adamw(lr: f64) -> Self {
+        Self {
+            lr,
+            weight_decay: 0.01,
+            decoupled_weight_decay: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// Adam (Kingma & Ba, 2015) with PyTorch's update, optionally AMSGrad.
+pub type Adam = Optimizing<AdamConfig>;
+/// AdamW (Loshchilov & Hutter, 2019): [`Adam`] with decoupled weight decay; build it from [`AdamConfig::adamw`].
+pub type AdamW = Optimizing<AdamConfig>;
+
+impl UpdateRule for AdamConfig {
+    const KIND: &'static str = "adam";
+    const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+    fn momentum(&self) -> Option<f64> {
+        Some(self.beta1)
+    }
+    fn set_momentum(&mut self, beta1: f64) -> bool {
+        self.beta1 = beta1;
+        true
+    }
+
+    fn validate(&self) -> Result<()> {
+        check("lr", self.lr, self.lr >= 0.0, "expected a learning rate >= 0")?;
+        check(
+            "beta1",
+            self.beta1,
+            (0.0..1.0).contains(&self.beta1),
+            "expected 0 <= beta1 < 1",
+        )?;
+        check(
+            "beta2",
+            self.beta2,
+            (0.0..1.0).contains(&self.beta2),
+            "expected 0 <= beta2 < 1",
+        )?;
+        check("eps", self.eps, self.eps >= 0.0, "expected eps >= 0")?;
+        check(
+            "weight_decay",
+            self.weight_decay,
+            self.weight_decay >= 0.0,
+            "expected weight decay >= 0",
+        )
+    }
+
+    fn hyper(&self) -> BTreeMap<String, f64> {
+        hyper_map(&[
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+            ("amsgrad", f64::from(u8::from(self.amsgrad))),
+            (
+                "decoupled_weight_decay",
+                f64::from(u8::from(self.decoupled_weight_decay)),
+            ),
+        ])
+    }
+
+    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
+        let get = |k| hyper_get(h, Self::KIND, k);
+        Ok(Self {
+            lr,
+            beta1: get("beta1")?,
+            beta2: get("beta2")?,
+            eps: get("eps")?,
+            weight_decay: get("weight_decay")?,
+            amsgrad: get("amsgrad")? != 0.0,
+            decoupled_weight_decay: get("decoupled_weight_decay")? != 0.0,
+        })
+    }
+
+    fn update(
+        &self,
+        ctx: StepCtx,
+        param: &Tensor,
+        grad: &Tensor,
+        buffers: &mut [Option<Tensor>],
+        _scalars: &mut [f64],
+    ) -> Result<Tensor> {
+        let (b1, b2) = (self.beta1, self.beta2);
+        let (param, grad) = if self.decoupled_weight_decay {
+            (param.affine(1.0 - ctx.lr * ctx.weight_decay, 0.0)?, grad.clone())
+        } else {
+            (param.clone(), l2_grad(ctx, param, grad)?)
+        };
+        let m = take_or_zeros(&mut buffers[0], &param)?;
+        let m = add_scaled(&m, 1.0 - b1, &(&grad - &m)?)?; // lerp, as PyTorch
+        let v = take_or_zeros(&mut buffers[1], &param)?;
+        let v = (v.affine(b2, 0.0)? + (grad.affine(1.0 - b2, 0.0)? * &grad)?)?; // addcmul order
+        let t = ctx.t as i32;
+        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        let second = if self.amsgrad {
+            let vmax = match buffers[2].take() {
+                Some(prev) => prev.maximum(&v)?,
+                None => v.clone(),
+            };
+            buffers[2] = Some(vmax.clone());
+            vmax
+        } else {
+            v.clone()
+        };
+        // Divide (not multiply by the reciprocal) and scale the numerator first, as
+        // PyTorch's `div` and `addcdiv` do, so results agree to the last bits.
+        let denom = div_scalar(&second.sqrt()?, bc2.sqrt())?.affine(1.0, self.eps)?;
+        let updated = ((m.affine(-ctx.lr / bc1, 0.0)? / &denom)? + &param)?;
+        buffers[0] = Some(m);
+        buffers[1] = Some(v);
+        Ok(updated)
+    }
+
+    fn update_fused(
+        &self,
+        ctx: StepCtx,
+        param: &Tensor,
+        grad: &Tensor,
+        buffers: &mut [Option<Tensor>],
+    ) -> Result<bool> {
+        if self.amsgrad {
+            return Ok(false);
+        }
+        let Some(grad) = fused::contiguous_grad(param, grad)? else {
+            return Ok(false);
+        };
+        let grad = &grad;
+        let m = take_or_zeros(&mut buffers[0], param)?;
+        let v = take_or_zeros(&mut buffers[1], param)?;
+        if !fused::eligible(&[&m, &v]) {
+            buffers[0] = Some(m);
+            buffers[1] = Some(v);
+            return Ok(false);
+        }
+        // Coefficients are formed in f64 and rounded once, as PyTorch's Python scalars are.
+        let t = ctx.t as i32;
+        let (b2, one_minus_b1, one_minus_b2) =
+            (self.beta2 as f32, (1.0 - self.beta1) as f32, (1.0 - self.beta2) as f32);
+        let neg_step = (-ctx.lr / (1.0 - self.beta1.powi(t))) as f32;
+        let bc2_sqrt = (1.0 - self.beta2.powi(t)).sqrt() as f32;
+        let eps = self.eps as f32;
+        let l2 = if self.decoupled_weight_decay {
+            0.0
+        } else {
+            ctx.weight_decay as f32
+        };
+        let decay = if self.decoupled_weight_decay {
+            (1.0 - ctx.lr * ctx.weight_decay) as f32
+        } else {
+            1.0
+        };
+        fused::apply("adam_m", &m, grad, param, move |m, g, p| {
+            let g = if l2 != 0.0 { g + l2 * p } else { g };
+            m + one_minus_b1 * (g - m)
+        })?;
+        fused::apply("adam_v", &v, grad, param, move |v, g, p| {
+            let g = if l2 != 0.0 { g + l2 * p } else { g };
+            v * b2 + one_minus_b2 * g * g
+        })?;
+        fused::apply("adam_step", param, &m, &v, move |p, m, v| {
+            let p = if decay != 1.0 { p * decay } else { p };
+            p + neg_step * m / (v.sqrt() / bc2_sqrt + eps)
+        })?;
+        buffers[0] = Some(m);
+        buffers[1] = Some(v);
+        Ok(true)
+    }
+}

@@ -1,0 +1,177 @@
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::Var;
+
+use crate::error::{OptimError, Result};
+use crate::{
+    AdadeltaConfig, AdagradConfig, AdamConfig, AdamaxConfig, NAdamConfig, Optimizer, Optimizing, RAdamConfig,
+    RmsPropConfig, SgdConfig,
+};
+
+/// The optimizers a command line or a sweep can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OptimizerKind {
+    /// [`crate::Sgd`].
+    Sgd,
+    /// [`crate::Adam`].
+    Adam,
+    /// [`crate::AdamW`].
+    AdamW,
+    /// [`crate::RmsProp`].
+    RmsProp,
+    /// [`crate::Adagrad`].
+    Adagrad,
+    /// [`crate::Adadelta`].
+    Adadelta,
+    /// [`crate::Adamax`].
+    Adamax,
+    /// [`crate::NAdam`].
+    NAdam,
+    /// [`crate::RAdam`].
+    RAdam,
+}
+
+impl OptimizerKind {
+    /// Every kind, in the order of the crate docs.
+    pub const ALL: [Self; 9] = [
+        Self::Sgd,
+        Self::Adam,
+        Self::AdamW,
+        Self::RmsProp,
+        Self::Adagrad,
+        Self::Adadelta,
+        Self::Adamax,
+        Self::NAdam,
+        Self::RAdam,
+    ];
+
+    /// Lower-case name, as parsed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sgd => "sgd",
+            Self::Adam => "adam",
+            Self::AdamW => "adamw",
+            Self::RmsProp => "rmsprop",
+            Self::Adagrad => "adagrad",
+            Self::Adadelta => "adadelta",
+            Self::Adamax => "adamax",
+            Self::NAdam => "nadam",
+            Self::RAdam => "radam",
+        }
+    }
+
+    /// Builds the optimizer with PyTorch's defaults except the learning rate and,
+    /// when given, the momentum (SGD, RMSprop; beta1 for the Adam family) and weight decay.
+    pub fn build(
+        self,
+        vars: Vec<Var>,
+        lr: f64,
+        momentum: Option<f64>,
+        weight_decay: Option<f64>,
+    ) -> Result<Box<dyn Optimizer>> {
+        if let (Some(m), Self::Adagrad | Self::Adadelta | Self::NAdam) = (momentum, self) {
+            return Err(OptimError::Config {
+                name: "momentum",
+                value: m,
+                message: "this optimizer has no momentum setting",
+            });
+        }
+        let wd = |default: f64| weight_decay.unwrap_or(default);
+        Ok(match self {
+            Self::Sgd => Box::new(Optimizing::new(
+                vars,
+                SgdConfig {
+                    lr,
+                    momentum: momentum.unwrap_or(0.0),
+                    weight_decay: wd(0.0),
+                    ..SgdConfig::default()
+                },
+            )?),
+            Self::Adam | Self::AdamW => {
+                let base = if self == Self::AdamW {
+                    AdamConfig::adamw(lr)
+                } else {
+                    AdamConfig::with_lr(lr)
+                };
+                Box::new(Optimizing::new(
+                    vars,
+                    AdamConfig {
+                        beta1: momentum.unwrap_or(base.beta1),
+                        weight_decay: wd(base.weight_decay),
+                        ..base
+                    },
+                )?)
+            }
+            Self::RmsProp => Box::new(Optimizing::new(
+                vars,
+                RmsPropConfig {
+                    lr,
+                    momentum: momentum.unwrap_or(0.0),
+                    weight_decay: wd(0.0),
+                    ..RmsPropConfig::default()
+                },
+            )?),
+            Self::Adagrad => Box::new(Optimizing::new(
+                vars,
+                AdagradConfig {
+                    lr,
+                    weight_decay: wd(0.0),
+                    ..AdagradConfig::default()
+                },
+            )?),
+            Self::Adadelta => Box::new(Optimizing::new(
+                vars,
+                AdadeltaConfig {
+                    lr,
+                    weight_decay: wd(0.0),
+                    ..AdadeltaConfig::default()
+                },
+            )?),
+            Self::Adamax => Box::new(Optimizing::new(
+                vars,
+                AdamaxConfig {
+                    lr,
+                    beta1: momentum.unwrap_or(0.9),
+                    weight_decay: wd(0.0),
+                    ..AdamaxConfig::default()
+                },
+            )?),
+            Self::NAdam => Box::new(Optimizing::new(
+                vars,
+                NAdamConfig {
+                    lr,
+                    weight_decay: wd(0.0),
+                    ..NAdamConfig::default()
+                },
+            )?),
+            Self::RAdam => Box::new(Optimizing::new(
+                vars,
+                RAdamConfig {
+                    lr,
+                    beta1: momentum.unwrap_or(0.9),
+                    weight_decay: wd(0.0),
+                    ..RAdamConfig::default()
+                },
+            )?),
+        })
+    }
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for OptimizerKind {
+    type Err = OptimError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let lower = s.to_ascii_lowercase();
+        Self::ALL.into_iter().find(|k| k.name() == lower).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+            OptimError::Unknown(format!("optimizer {s:?}: expected one of {}", names.join(", ")))
+        })
+    }
+}

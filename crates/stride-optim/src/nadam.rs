@@ -1,0 +1,149 @@
+use std::collections::BTreeMap;
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Optimizing;
+use crate::error::{check, Result};
+use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, take_or_zeros, StepCtx, UpdateRule};
+
+/// Hyper-parameters of [`NAdam`]; defaults are PyTorch's `torch.optim.NAdam`
+/// (lr 2e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0, momentum_decay 4e-3,
+/// decoupled_weight_decay false).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NAdamConfig {
+    /// Learning rate (default 2e-3).
+    pub lr: f64,
+    /// Decay of the first moment (default 0.9).
+    pub beta1: f64,
+    /// Decay of the second moment (default 0.999).
+    pub beta2: f64,
+    /// Added to the denominator (default 1e-8).
+    pub eps: f64,
+    /// Weight decay (default 0).
+    pub weight_decay: f64,
+    /// Momentum schedule constant psi (default 4e-3).
+    pub momentum_decay: f64,
+    /// Decay the weights directly instead of through the gradient (default false).
+    pub decoupled_weight_decay: bool,
+}
+
+impl Default for NAdamConfig {
+    fn default() -> Self {
+        Self {
+            lr: 2e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum_decay: 4e-3,
+            decoupled_weight_decay: false,
+        }
+    }
+}
+
+/// NAdam (Dozat, 2016): Adam with Nesterov momentum, PyTorch's update.
+pub type NAdam = Optimizing<NAdamConfig>;
+
+impl UpdateRule for NAdamConfig {
+    const KIND: &'static str = "nadam";
+    const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq"];
+    const SCALARS: &'static [(&'static str, f64)] = &[("mu_product", 1.0)];
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+
+    fn validate(&self) -> Result<()> {
+        check("lr", self.lr, self.lr >= 0.0, "expected a learning rate >= 0")?;
+        check(
+            "beta1",
+            self.beta1,
+            (0.0..1.0).contains(&self.beta1),
+            "expected 0 <= beta1 < 1",
+        )?;
+        check(
+            "beta2",
+            self.beta2,
+            (0.0..1.0).contains(&self.beta2),
+            "expected 0 <= beta2 < 1",
+        )?;
+        check("eps", self.eps, self.eps >= 0.0, "expected eps >= 0")?;
+        check(
+            "momentum_decay",
+            self.momentum_decay,
+            self.momentum_decay >= 0.0,
+            "expected >= 0",
+        )?;
+        check(
+            "weight_decay",
+            self.weight_decay,
+            self.weight_decay >= 0.0,
+            "expected weight decay >= 0",
+        )
+    }
+
+    fn hyper(&self) -> BTreeMap<String, f64> {
+        hyper_map(&[
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+            ("momentum_decay", self.momentum_decay),
+            (
+                "decoupled_weight_decay",
+                f64::from(u8::from(self.decoupled_weight_decay)),
+            ),
+        ])
+    }
+
+    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
+        let get = |k| hyper_get(h, Self::KIND, k);
+        Ok(Self {
+            lr,
+            beta1: get("beta1")?,
+            beta2: get("beta2")?,
+            eps: get("eps")?,
+            weight_decay: get("weight_decay")?,
+            momentum_decay: get("momentum_decay")?,
+            decoupled_weight_decay: get("decoupled_weight_decay")? != 0.0,
+        })
+    }
+
+    fn update(
+        &self,
+        ctx: StepCtx,
+        param: &Tensor,
+        grad: &Tensor,
+        buffers: &mut [Option<Tensor>],
+        scalars: &mut [f64],
+    ) -> Result<Tensor> {
+        let (b1, b2, t) = (self.beta1, self.beta2, ctx.t as f64);
+        let (param, g) = if self.decoupled_weight_decay {
+            (param.affine(1.0 - ctx.lr * ctx.weight_decay, 0.0)?, grad.clone())
+        } else {
+            (param.clone(), l2_grad(ctx, param, grad)?)
+        };
+        let bc2 = 1.0 - b2.powf(t);
+        let mu = b1 * (1.0 - 0.5 * 0.96f64.powf(t * self.momentum_decay));
+        let mu_next = b1 * (1.0 - 0.5 * 0.96f64.powf((t + 1.0) * self.momentum_decay));
+        scalars[0] *= mu;
+        let mu_product = scalars[0];
+        let m = take_or_zeros(&mut buffers[0], &param)?;
+        let m = add_scaled(&m, 1.0 - b1, &(&g - &m)?)?; // lerp, as PyTorch
+        let v = take_or_zeros(&mut buffers[1], &param)?;
+        let v = add_scaled(&v.affine(b2, 0.0)?, 1.0 - b2, &g.sqr()?)?;
+        let denom = v.affine(1.0 / bc2, 0.0)?.sqrt()?.affine(1.0, self.eps)?;
+        let p = add_scaled(&param, -ctx.lr * (1.0 - mu) / (1.0 - mu_product), &(&g / &denom)?)?;
+        let p = add_scaled(&p, -ctx.lr * mu_next / (1.0 - mu_product * mu_next), &(&m / &denom)?)?;
+        buffers[0] = Some(m);
+        buffers[1] = Some(v);
+        Ok(p)
+    }
+}

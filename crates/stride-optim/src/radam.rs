@@ -1,0 +1,147 @@
+use std::collections::BTreeMap;
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Optimizing;
+use crate::error::{check, Result};
+use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, take_or_zeros, StepCtx, UpdateRule};
+
+/// Hyper-parameters of [`RAdam`]; defaults are PyTorch's `torch.optim.RAdam`
+/// (lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0, decoupled_weight_decay false).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RAdamConfig {
+    /// Learning rate (default 1e-3).
+    pub lr: f64,
+    /// Decay of the first moment (default 0.9).
+    pub beta1: f64,
+    /// Decay of the second moment (default 0.999).
+    pub beta2: f64,
+    /// Added to the denominator (default 1e-8).
+    pub eps: f64,
+    /// Weight decay (default 0).
+    pub weight_decay: f64,
+    /// Decay the weights directly instead of through the gradient (default false).
+    pub decoupled_weight_decay: bool,
+}
+
+impl Default for RAdamConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+        }
+    }
+}
+
+/// RAdam (Liu et al., 2020): Adam with a rectified adaptive rate, PyTorch's update.
+pub type RAdam = Optimizing<RAdamConfig>;
+
+impl UpdateRule for RAdamConfig {
+    const KIND: &'static str = "radam";
+    const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq"];
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+    fn momentum(&self) -> Option<f64> {
+        Some(self.beta1)
+    }
+    fn set_momentum(&mut self, beta1: f64) -> bool {
+        self.beta1 = beta1;
+        true
+    }
+
+    fn validate(&self) -> Result<()> {
+        check("lr", self.lr, self.lr >= 0.0, "expected a learning rate >= 0")?;
+        check(
+            "beta1",
+            self.beta1,
+            (0.0..1.0).contains(&self.beta1),
+            "expected 0 <= beta1 < 1",
+        )?;
+        check(
+            "beta2",
+            self.beta2,
+            (0.0..1.0).contains(&self.beta2),
+            "expected 0 <= beta2 < 1",
+        )?;
+        check("eps", self.eps, self.eps >= 0.0, "expected eps >= 0")?;
+        check(
+            "weight_decay",
+            self.weight_decay,
+            self.weight_decay >= 0.0,
+            "expected weight decay >= 0",
+        )
+    }
+
+    fn hyper(&self) -> BTreeMap<String, f64> {
+        hyper_map(&[
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+            (
+                "decoupled_weight_decay",
+                f64::from(u8::from(self.decoupled_weight_decay)),
+            ),
+        ])
+    }
+
+    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
+        let get = |k| hyper_get(h, Self::KIND, k);
+        Ok(Self {
+            lr,
+            beta1: get("beta1")?,
+            beta2: get("beta2")?,
+            eps: get("eps")?,
+            weight_decay: get("weight_decay")?,
+            decoupled_weight_decay: get("decoupled_weight_decay")? != 0.0,
+        })
+    }
+
+    fn update(
+        &self,
+        ctx: StepCtx,
+        param: &Tensor,
+        grad: &Tensor,
+        buffers: &mut [Option<Tensor>],
+        _scalars: &mut [f64],
+    ) -> Result<Tensor> {
+        let (b1, b2, t) = (self.beta1, self.beta2, ctx.t as i32);
+        let (param, g) = if self.decoupled_weight_decay {
+            (param.affine(1.0 - ctx.lr * ctx.weight_decay, 0.0)?, grad.clone())
+        } else {
+            (param.clone(), l2_grad(ctx, param, grad)?)
+        };
+        let m = take_or_zeros(&mut buffers[0], &param)?;
+        let m = add_scaled(&m, 1.0 - b1, &(&g - &m)?)?; // lerp, as PyTorch
+        let v = take_or_zeros(&mut buffers[1], &param)?;
+        let v = add_scaled(&v.affine(b2, 0.0)?, 1.0 - b2, &g.sqr()?)?;
+        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        let m_hat = m.affine(1.0 / bc1, 0.0)?;
+        let rho_inf = 2.0 / (1.0 - b2) - 1.0;
+        let rho_t = rho_inf - 2.0 * f64::from(t) * b2.powi(t) / bc2;
+        // The variance of the adaptive rate is tractable only once rho_t > 5.
+        let updated = if rho_t > 5.0 {
+            let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt();
+            let adaptive = v.sqrt()?.affine(1.0, self.eps)?.recip()?.affine(bc2.sqrt(), 0.0)?;
+            add_scaled(&param, -ctx.lr * rect, &(&m_hat * &adaptive)?)?
+        } else {
+            add_scaled(&param, -ctx.lr, &m_hat)?
+        };
+        buffers[0] = Some(m);
+        buffers[1] = Some(v);
+        Ok(updated)
+    }
+}

@@ -1,0 +1,117 @@
+use std::collections::BTreeMap;
+
+use candle_core::Tensor;
+
+use crate::error::{OptimError, Result};
+
+/// What one update of one variable sees.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepCtx {
+    /// Updates this variable has received, this one included (PyTorch's per-parameter `step`).
+    pub t: u64,
+    /// Learning rate of the variable's group.
+    pub lr: f64,
+    /// Weight decay of the variable's group.
+    pub weight_decay: f64,
+}
+
+/// The per-variable update rule of an optimizer; its config struct implements it.
+///
+/// An [`crate::Optimizing`] over a rule holds the variables, the buffers named
+/// in [`UpdateRule::BUFFERS`] (created lazily, as PyTorch does), the scalars
+/// named in [`UpdateRule::SCALARS`] and the step counts, and exports them all.
+pub trait UpdateRule: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// Name in saved states, e.g. `adam`.
+    const KIND: &'static str;
+    /// Names of the per-variable tensor buffers.
+    const BUFFERS: &'static [&'static str];
+    /// Names of the per-variable scalar states, with their initial values.
+    const SCALARS: &'static [(&'static str, f64)] = &[];
+
+    /// The base learning rate.
+    fn lr(&self) -> f64;
+    /// Sets the base learning rate.
+    fn set_lr(&mut self, lr: f64);
+    /// The default weight decay of every group.
+    fn weight_decay(&self) -> f64;
+    /// Momentum (SGD, RMSprop) or beta1 (Adam family), for schedules that cycle it.
+    fn momentum(&self) -> Option<f64> {
+        None
+    }
+    /// Sets what [`UpdateRule::momentum`] reads; false when the rule has none.
+    fn set_momentum(&mut self, _momentum: f64) -> bool {
+        false
+    }
+    /// Checks every hyper-parameter.
+    fn validate(&self) -> Result<()>;
+    /// Hyper-parameters other than the learning rate, for saving.
+    fn hyper(&self) -> BTreeMap<String, f64>;
+    /// Rebuilds the config from a saved learning rate and [`UpdateRule::hyper`] map.
+    fn from_hyper(lr: f64, hyper: &BTreeMap<String, f64>) -> Result<Self>;
+    /// Initial buffers for a variable; `None` means "created at the first update".
+    fn init_buffers(&self, _param: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![None; Self::BUFFERS.len()])
+    }
+    /// Returns the updated variable value, updating `buffers` and `scalars` in place.
+    fn update(
+        &self,
+        ctx: StepCtx,
+        param: &Tensor,
+        grad: &Tensor,
+        buffers: &mut [Option<Tensor>],
+        scalars: &mut [f64],
+    ) -> Result<Tensor>;
+    /// An in-place update of contiguous CPU f32 data in one pass, when the rule has one.
+    /// Returns false to fall back to [`UpdateRule::update`].
+    fn update_fused(
+        &self,
+        _ctx: StepCtx,
+        _param: &Tensor,
+        _grad: &Tensor,
+        _buffers: &mut [Option<Tensor>],
+    ) -> Result<bool> {
+        Ok(false)
+    }
+}
+
+/// Reads a saved hyper-parameter.
+pub(crate) fn hyper_get(hyper: &BTreeMap<String, f64>, kind: &str, name: &str) -> Result<f64> {
+    hyper
+        .get(name)
+        .copied()
+        .ok_or_else(|| OptimError::State(format!("{kind} state lacks the hyper-parameter {name}")))
+}
+
+/// Builds a hyper-parameter map from pairs.
+pub(crate) fn hyper_map(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// `a + s * b`, the building block of every rule.
+pub(crate) fn add_scaled(a: &Tensor, s: f64, b: &Tensor) -> Result<Tensor> {
+    Ok((a + b.affine(s, 0.0)?)?)
+}
+
+/// The gradient with L2 weight decay folded in, as PyTorch's coupled `weight_decay` does.
+pub(crate) fn l2_grad(ctx: StepCtx, param: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    if ctx.weight_decay != 0.0 {
+        add_scaled(grad, ctx.weight_decay, param)
+    } else {
+        Ok(grad.clone())
+    }
+}
+
+/// Takes the buffer `slot`, or a zero tensor shaped like `like` when it is not there yet.
+pub(crate) fn take_or_zeros(slot: &mut Option<Tensor>, like: &Tensor) -> Result<Tensor> {
+    match slot.take() {
+        Some(t) => Ok(t),
+        None => Ok(like.zeros_like()?),
+    }
+}
+
+/// `t / s` by a true division, as PyTorch's `tensor / python_float` rounds
+/// (candle's `Tensor / f64` multiplies by the reciprocal, which can differ in the last bit).
+pub(crate) fn div_scalar(t: &Tensor, s: f64) -> Result<Tensor> {
+    let s = Tensor::new(s, t.device())?.to_dtype(t.dtype())?;
+    Ok(t.broadcast_div(&s)?)
+}
