@@ -185,5 +185,7 @@ fn found(splits: Splits, source: Source) -> Result<Loaded> {
 
 /// The repository's `datasets/` directory, located from this crate's sources.
 pub fn repo_datasets_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
+    // Resolved so logs show `/repo/datasets`, not `/repo/crates/stride-data/../../datasets`.
+    dir.canonicalize().unwrap_or(dir)
 }
