@@ -4,7 +4,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
-use crate::error::{check, Result};
+use crate::error::{check, check_lr_and_decay, Result};
 use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, take_or_zeros, StepCtx, UpdateRule};
 
 /// Hyper-parameters of [`Adadelta`]; defaults are PyTorch's `torch.optim.Adadelta`
@@ -50,7 +50,7 @@ impl UpdateRule for AdadeltaConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        check("lr", self.lr, self.lr >= 0.0, "expected a learning rate >= 0")?;
+        check_lr_and_decay(self.lr, self.weight_decay)?;
         check(
             "rho",
             self.rho,
@@ -58,12 +58,7 @@ impl UpdateRule for AdadeltaConfig {
             "expected 0 <= rho <= 1",
         )?;
         check("eps", self.eps, self.eps >= 0.0, "expected eps >= 0")?;
-        check(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "expected weight decay >= 0",
-        )
+        Ok(())
     }
 
     fn hyper(&self) -> BTreeMap<String, f64> {

@@ -4,7 +4,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
-use crate::error::{check, Result};
+use crate::error::{check, check_lr_and_decay, Result};
 use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, StepCtx, UpdateRule};
 
 /// Hyper-parameters of [`Adagrad`]; defaults are PyTorch's `torch.optim.Adagrad`
@@ -53,18 +53,12 @@ impl UpdateRule for AdagradConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        check("lr", self.lr, self.lr >= 0.0, "expected a learning rate >= 0")?;
+        check_lr_and_decay(self.lr, self.weight_decay)?;
         check(
             "lr_decay",
             self.lr_decay,
             self.lr_decay >= 0.0,
             "expected lr_decay >= 0",
-        )?;
-        check(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "expected weight decay >= 0",
         )?;
         check(
             "initial_accumulator_value",

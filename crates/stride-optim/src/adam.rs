@@ -4,7 +4,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
-use crate::error::{check, Result};
+use crate::error::{check_betas_eps, check_lr_and_decay, Result};
 use crate::fused;
 use crate::rule::{add_scaled, div_scalar, hyper_get, hyper_map, l2_grad, take_or_zeros, StepCtx, UpdateRule};
 
@@ -89,26 +89,9 @@ impl UpdateRule for AdamConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        check("lr", self.lr, self.lr >= 0.0, "expected a learning rate >= 0")?;
-        check(
-            "beta1",
-            self.beta1,
-            (0.0..1.0).contains(&self.beta1),
-            "expected 0 <= beta1 < 1",
-        )?;
-        check(
-            "beta2",
-            self.beta2,
-            (0.0..1.0).contains(&self.beta2),
-            "expected 0 <= beta2 < 1",
-        )?;
-        check("eps", self.eps, self.eps >= 0.0, "expected eps >= 0")?;
-        check(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "expected weight decay >= 0",
-        )
+        check_lr_and_decay(self.lr, self.weight_decay)?;
+        check_betas_eps(self.beta1, self.beta2, self.eps)?;
+        Ok(())
     }
 
     fn hyper(&self) -> BTreeMap<String, f64> {

@@ -34,3 +34,21 @@ pub(crate) fn check(name: &'static str, value: f64, ok: bool, message: &'static 
         Err(OptimError::Config { name, value, message })
     }
 }
+
+/// Checks the hyper-parameters every optimizer has: a rate >= 0 and a weight decay >= 0.
+pub(crate) fn check_lr_and_decay(lr: f64, weight_decay: f64) -> Result<()> {
+    check("lr", lr, lr >= 0.0, "expected a learning rate >= 0")?;
+    check(
+        "weight_decay",
+        weight_decay,
+        weight_decay >= 0.0,
+        "expected weight decay >= 0",
+    )
+}
+
+/// Checks the moment decays and epsilon of the Adam family.
+pub(crate) fn check_betas_eps(beta1: f64, beta2: f64, eps: f64) -> Result<()> {
+    check("beta1", beta1, (0.0..1.0).contains(&beta1), "expected 0 <= beta1 < 1")?;
+    check("beta2", beta2, (0.0..1.0).contains(&beta2), "expected 0 <= beta2 < 1")?;
+    check("eps", eps, eps >= 0.0, "expected eps >= 0")
+}

@@ -4,7 +4,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
-use crate::error::{check, Result};
+use crate::error::{check, check_lr_and_decay, Result};
 use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, take_or_zeros, StepCtx, UpdateRule};
 
 /// Hyper-parameters of [`RmsProp`]; defaults are PyTorch's `torch.optim.RMSprop`
@@ -70,7 +70,7 @@ impl UpdateRule for RmsPropConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        check("lr", self.lr, self.lr >= 0.0, "expected a learning rate >= 0")?;
+        check_lr_and_decay(self.lr, self.weight_decay)?;
         check("alpha", self.alpha, self.alpha >= 0.0, "expected alpha >= 0")?;
         check("eps", self.eps, self.eps >= 0.0, "expected eps >= 0")?;
         check(
@@ -79,12 +79,7 @@ impl UpdateRule for RmsPropConfig {
             self.momentum >= 0.0,
             "expected momentum >= 0",
         )?;
-        check(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "expected weight decay >= 0",
-        )
+        Ok(())
     }
 
     fn hyper(&self) -> BTreeMap<String, f64> {

@@ -4,7 +4,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
-use crate::error::{check, OptimError, Result};
+use crate::error::{check, check_lr_and_decay, OptimError, Result};
 use crate::fused;
 use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, StepCtx, UpdateRule};
 
@@ -69,7 +69,7 @@ impl UpdateRule for SgdConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        check("lr", self.lr, self.lr >= 0.0, "expected a learning rate >= 0")?;
+        check_lr_and_decay(self.lr, self.weight_decay)?;
         check(
             "momentum",
             self.momentum,
@@ -77,12 +77,6 @@ impl UpdateRule for SgdConfig {
             "expected momentum >= 0",
         )?;
         check("dampening", self.dampening, true, "expected a finite dampening")?;
-        check(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "expected weight decay >= 0",
-        )?;
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
             return Err(OptimError::Config {
                 name: "nesterov",
