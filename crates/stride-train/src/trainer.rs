@@ -62,7 +62,7 @@ pub struct EpochRecord {
 /// What a run did: per-step losses, per-epoch records, and why it stopped early.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
-    /// Loss of every step, in order.
+    /// Loss of every step, in order; a run stopped by a non-finite loss ends with it.
     pub step_losses: Vec<f64>,
     /// Learning rate of every step, in order.
     pub step_lrs: Vec<f64>,
@@ -317,6 +317,9 @@ impl Trainer {
                 let loss_value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
                 let lr = optimizer.learning_rate();
                 if !loss_value.is_finite() {
+                    // Recorded: the value that ended the run is part of its history.
+                    history.step_losses.push(loss_value);
+                    history.step_lrs.push(lr);
                     stop = Some(format!(
                         "the loss became {loss_value} at step {} (epoch {}, lr {}): the learning rate is too high \
                          for this model; lower it 10x and try again",

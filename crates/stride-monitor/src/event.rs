@@ -1,0 +1,53 @@
+//! Events: things that happened at one observation, reported alongside the verdict.
+
+use serde::{Deserialize, Serialize};
+
+/// Something that happened at the observation a [`Diagnosis`](crate::Diagnosis) answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A loss spike that opens an episode (MONITOR.md §3.2-5): `value > level + 6 sigma` and
+    /// `value >= 1.3 level`. Further spikes inside the open episode are not reported again.
+    Spike {
+        /// Step of the spike.
+        step: u64,
+        /// Robust loss level before the spike.
+        level_before: f64,
+        /// The spiking loss.
+        value: f64,
+    },
+    /// The open spike episode closed: the loss is back to at most 1.1x its pre-spike level.
+    SpikeRecovered {
+        /// Step at which it recovered.
+        step: u64,
+    },
+    /// A gradient-norm spike opening an episode (§3.4), counted with loss spikes for the spike rate.
+    GradNormSpike {
+        /// Step of the spike.
+        step: u64,
+        /// Robust grad-norm level before the spike.
+        level_before: f64,
+        /// The spiking gradient norm.
+        value: f64,
+    },
+    /// The learning rate changed by more than 10 %: a new segment started (§3.5-5).
+    LrChange {
+        /// Step (or epoch) of the change.
+        at: u64,
+        /// Previous rate.
+        old_lr: f64,
+        /// New rate.
+        new_lr: f64,
+    },
+    /// Validation loss rising while training loss falls (§3.3).
+    Overfit {
+        /// Epoch of the observation.
+        epoch: u64,
+        /// The validation loss.
+        val_loss: f64,
+        /// Best validation loss so far.
+        best_val: f64,
+        /// Epoch of the best validation loss.
+        best_epoch: u64,
+    },
+}

@@ -1,0 +1,44 @@
+//! Run-health monitor for Stride (MONITOR.md): classifies a training run from plain numbers as
+//! healthy, slow, plateau, oscillating, diverging or exploded, with the evidence and a concrete
+//! learning-rate suggestion. No candle: it can diagnose a log from any framework.
+//!
+//! ```
+//! use stride_monitor::{diagnose_epochs, Action, State};
+//! let d = diagnose_epochs(&[0.8, 1.5, 3.2, 8.7, f64::NAN], 1.0);
+//! let last = d.last().unwrap();
+//! assert_eq!(last.state, State::Diverging);
+//! assert_eq!(last.suggestion.action, Action::Rollback);
+//! assert_eq!(last.suggestion.new_lr, Some(0.01));
+//! ```
+#![deny(missing_docs)]
+
+mod config;
+mod diagnose;
+mod diagnosis;
+mod epoch_rules;
+mod error;
+mod event;
+mod evidence;
+mod monitor;
+mod numfmt;
+mod record;
+mod spikes;
+mod state;
+pub mod stats;
+mod step_rules;
+mod step_stream;
+mod suggestion;
+mod suggestion_rules;
+mod validation;
+mod window;
+
+pub use config::MonitorConfig;
+pub use diagnose::{diagnose_epoch_records, diagnose_epochs, diagnose_step_records, diagnose_steps, trajectory, worst};
+pub use diagnosis::{Diagnosis, Verdict};
+pub use error::MonitorError;
+pub use event::Event;
+pub use evidence::Evidence;
+pub use monitor::Monitor;
+pub use record::{is_finite_loss, EpochRecord, StepRecord};
+pub use state::{Reason, State, Stream};
+pub use suggestion::{raise_with_caps, Action, RaiseCaps, Suggestion};

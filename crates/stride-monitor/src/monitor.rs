@@ -1,0 +1,158 @@
+//! [`Monitor`]: feeds the STEP, EPOCH and validation streams and combines their verdicts.
+
+use crate::config::MonitorConfig;
+use crate::diagnosis::Diagnosis;
+use crate::epoch_rules::EpochStream;
+use crate::error::MonitorError;
+use crate::evidence::Evidence;
+use crate::record::{EpochRecord, StepRecord};
+use crate::state::{Reason, State, Stream};
+use crate::step_stream::StepStream;
+use crate::validation::ValStream;
+
+/// The run-health monitor. Feed it [`StepRecord`]s and/or [`EpochRecord`]s; each call returns
+/// the raw verdict of that stream; [`Monitor::overall`] gives the most severe of all streams.
+///
+/// Call order: `observe_step` after every optimizer step, `observe_epoch` after every epoch
+/// (both optional), `notify_lr_change` when the rate is changed outside the records (records
+/// whose rate differs by more than 10 % from the previous one do the same automatically),
+/// `reset` after a rollback. Each observation costs O(200) at most; memory is bounded.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    cfg: MonitorConfig,
+    step: StepStream,
+    epoch: EpochStream,
+    val: ValStream,
+    last_step: Option<Diagnosis>,
+    last_epoch: Option<Diagnosis>,
+    last_val: Option<Diagnosis>,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        let cfg = MonitorConfig::default();
+        Monitor {
+            step: StepStream::new(&cfg),
+            cfg,
+            epoch: EpochStream::default(),
+            val: ValStream::default(),
+            last_step: None,
+            last_epoch: None,
+            last_val: None,
+        }
+    }
+}
+
+impl Monitor {
+    /// A monitor with a validated configuration.
+    pub fn new(cfg: MonitorConfig) -> Result<Self, MonitorError> {
+        cfg.validate()?;
+        Ok(Monitor {
+            step: StepStream::new(&cfg),
+            cfg,
+            ..Monitor::default()
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MonitorConfig {
+        &self.cfg
+    }
+
+    /// Observes one optimizer step and returns the STEP verdict.
+    pub fn observe_step(&mut self, rec: &StepRecord) -> Diagnosis {
+        let d = self.step.observe(rec, &self.cfg);
+        if d.state >= State::Diverging {
+            tracing::warn!(step = rec.step, state = %d.state, reason = %d.reason, "{}", d.suggestion.text);
+        }
+        self.last_step = Some(d.clone());
+        d
+    }
+
+    /// Observes one epoch and returns the epoch verdict: the more severe of the training-loss
+    /// verdict and the validation verdict (validation preferred for PLATEAU and overfitting).
+    pub fn observe_epoch(&mut self, rec: &EpochRecord) -> Diagnosis {
+        let train = self.epoch.observe(rec, &self.cfg);
+        let decreased = self.epoch.last_change_is_decrease();
+        let val = rec
+            .val_loss
+            .and_then(|v| self.val.observe(rec.epoch, v, rec.lr, decreased, &self.cfg));
+        if train.state >= State::Diverging {
+            tracing::warn!(epoch = rec.epoch, state = %train.state, reason = %train.reason, "{}", train.suggestion.text);
+        }
+        self.last_epoch = Some(train.clone());
+        if val.is_some() {
+            self.last_val = val.clone();
+        }
+        match val {
+            Some(v) => combine(train, v),
+            None => train,
+        }
+    }
+
+    /// The most severe verdict over the STEP, EPOCH and validation streams (§2.1), with the
+    /// events of all three.
+    pub fn overall(&self) -> Diagnosis {
+        let mut best: Option<Diagnosis> = None;
+        for d in [&self.last_val, &self.last_epoch, &self.last_step]
+            .into_iter()
+            .flatten()
+        {
+            best = Some(match best {
+                None => d.clone(),
+                Some(b) => combine(b, d.clone()),
+            });
+        }
+        best.unwrap_or_else(|| Diagnosis::insufficient(Stream::Step, 0, Evidence::default()))
+    }
+
+    /// The last verdict of one stream.
+    pub fn last(&self, stream: Stream) -> Option<&Diagnosis> {
+        match stream {
+            Stream::Step => self.last_step.as_ref(),
+            Stream::Epoch => self.last_epoch.as_ref(),
+            Stream::Validation => self.last_val.as_ref(),
+        }
+    }
+
+    /// Starts a new segment after an LR change (§3.5-5): windows, spike buffers, `k_peak`,
+    /// `cv_base`, the progress reference and the EMA restart; PLATEAU/SLOW suggestions are
+    /// withheld for 40 steps / 2 epochs.
+    pub fn notify_lr_change(&mut self, new_lr: f64) {
+        tracing::debug!(new_lr, "lr change: new monitor segment");
+        self.step.new_segment(&self.cfg);
+        self.epoch.new_segment();
+        self.step.set_lr(new_lr);
+        self.epoch.set_lr(new_lr);
+    }
+
+    /// Starts a new segment after a data-mixture, sequence-length or batch-size change.
+    pub fn notify_phase_change(&mut self) {
+        self.step.new_segment(&self.cfg);
+        self.epoch.new_segment();
+    }
+
+    /// Forgets everything (after a rollback): the non-finite latch included.
+    pub fn reset(&mut self) {
+        *self = Monitor {
+            step: StepStream::new(&self.cfg),
+            cfg: self.cfg.clone(),
+            ..Monitor::default()
+        };
+    }
+}
+
+/// The more severe of two verdicts; on a tie a validation PLATEAU or an overfit verdict wins,
+/// otherwise the first. Events of both are kept.
+fn combine(a: Diagnosis, b: Diagnosis) -> Diagnosis {
+    let b_wins = b.state > a.state
+        || (b.state == a.state && b.stream == Stream::Validation && b.state == State::Plateau)
+        || (b.reason == Reason::Overfit && a.state <= State::Healthy);
+    let (mut win, lose) = if b_wins { (b, a) } else { (a, b) };
+    for e in lose.events {
+        if !win.events.contains(&e) {
+            win.events.push(e);
+        }
+    }
+    win
+}

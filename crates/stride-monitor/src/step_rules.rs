@@ -1,0 +1,207 @@
+//! The STEP classifier (MONITOR.md §3.2, rules 3-15, with the §7 refinements), as a pure
+//! function of the facts the [`StepStream`](crate::step_stream) keeps.
+
+use crate::config::MonitorConfig;
+use crate::state::{Reason, State};
+use crate::window::WindowStats;
+
+/// An open spike episode, as the rules see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct OpenEpisode {
+    /// Observations since the spike, counting it.
+    pub age: u64,
+    /// Median of the values since the spike.
+    pub median_since: f64,
+    /// Level before the spike.
+    pub pre_level: f64,
+}
+
+/// Everything the STEP rules read at observation `n` (finite values only).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StepFacts {
+    pub n: u64,
+    /// `S_n`, the bias-corrected EMA.
+    pub ema: f64,
+    /// `min_t S_t` over the segment.
+    pub min_ema: f64,
+    /// `min_{t > grace} S_t` (`None` while every step was warmup).
+    pub min_ema_post: Option<f64>,
+    /// `max_t S_t` over the segment.
+    pub max_ema: f64,
+    /// `S_{n - outlier_run}` when defined.
+    pub ema_lagged: Option<f64>,
+    /// The last `outlier_run` raw values.
+    pub last_raw: Vec<f64>,
+    pub open: Option<OpenEpisode>,
+    /// This step is warmup (declared, or the rate rose).
+    pub warm: bool,
+    pub stats: Option<WindowStats>,
+    /// Spike episodes (loss and grad norm) started inside the window.
+    pub episodes: u32,
+    pub cv_base: f64,
+    pub level_base: f64,
+    /// Running max of `k` (including this evaluation), >= 0.
+    pub k_peak: f64,
+    /// `m_D` and the medians of the first / last `m_D` values.
+    pub m_d: usize,
+    pub level_init: f64,
+    pub level_recent: f64,
+    /// Mann-Kendall Z of the grad-norm block medians, when grad norms are supplied.
+    pub grad_mk: Option<f64>,
+    /// Update ratio below 1e-4 over the whole window.
+    pub tiny_updates: bool,
+    /// `ln C` when the number of classes is known.
+    pub chance: Option<f64>,
+}
+
+/// Derived quantities of rule 10 (reported as evidence).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Derived {
+    pub rho: f64,
+    pub t_half: f64,
+    pub d: f64,
+    pub progressed: bool,
+    pub flat_sig: bool,
+    /// §7 fix 3: the loss blew up and is not below its start (never suggest a raise).
+    pub no_raise: bool,
+}
+
+impl StepFacts {
+    fn near_chance(&self, band: f64) -> bool {
+        self.chance.is_some_and(|c| (self.level_recent - c).abs() <= band * c)
+    }
+}
+
+/// Classifies observation `n` (rules 3-15). Rule 1 (non-finite) and 2 live in the stream.
+pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, Derived) {
+    let mut dv = Derived {
+        rho: 1.0,
+        t_half: f64::INFINITY,
+        ..Default::default()
+    };
+    // 3. hard divergence, also during warmup.
+    if f.ema >= cfg.hard_ratio * f.min_ema {
+        return (State::Diverging, Reason::Hard4x, dv);
+    }
+    // 4.
+    if f.n < cfg.step_min_points {
+        return (State::Insufficient, Reason::InsufficientData, dv);
+    }
+    // 5a. persistent outliers.
+    if let Some(lag) = f.ema_lagged {
+        if f.last_raw.len() == cfg.outlier_run && f.last_raw.iter().all(|x| *x >= cfg.outlier_ratio * lag) {
+            return (State::Diverging, Reason::PersistentOutliers, dv);
+        }
+    }
+    // 5b. open spike episode.
+    if let Some(ep) = f.open {
+        if ep.age >= cfg.spike_horizon {
+            if ep.median_since >= cfg.spike_nonrecovery_ratio * ep.pre_level {
+                return (State::Diverging, Reason::SpikeNotRecovering, dv);
+            }
+            return (State::Oscillating, Reason::SpikePartial, dv);
+        }
+        return (State::Oscillating, Reason::SpikeActive, dv);
+    }
+    // 6. warmup.
+    if f.warm {
+        return (State::Healthy, Reason::Warmup, dv);
+    }
+    // 7. window statistics.
+    let Some(s) = f.stats else {
+        return (State::Healthy, Reason::Inconclusive, dv);
+    };
+    let n = f.n as f64;
+    let dec_sig = s.dec_sig();
+    // 10 (computed early: the §7 rules need D).
+    dv.rho = if f.k_peak > 0.0 { s.k / f.k_peak } else { 1.0 };
+    dv.t_half = if s.k > 0.0 {
+        std::f64::consts::LN_2 / s.k
+    } else {
+        f64::INFINITY
+    };
+    dv.d = if f.level_init > 0.0 {
+        (f.level_init - f.level_recent) / f.level_init
+    } else {
+        0.0
+    };
+    let se_d = 1.2533 * s.cv.max(f.cv_base) * (2.0 / f.m_d as f64).sqrt();
+    dv.progressed = dv.d >= cfg.progress_min.max(3.0 * se_d);
+    let k_eq = (0.1 * f.k_peak).max(std::f64::consts::LN_2 / (10.0 * n));
+    dv.flat_sig = s.k_lo > -k_eq && s.k_hi < k_eq;
+    let slow_like = dv.rho >= cfg.rho_min && dv.t_half >= cfg.halving_factor * n;
+    let blowup = f.max_ema >= cfg.blowup_ratio * f.level_init;
+    let not_below_start = f.level_recent >= 0.97 * f.level_init;
+    dv.no_raise = blowup && not_below_start;
+    // 8. smoothed rise.
+    if let Some(min_post) = f.min_ema_post {
+        if f.ema >= cfg.step_div_ratio * min_post && s.mk_z >= cfg.mk_up_z {
+            return (State::Diverging, Reason::EmaRise, dv);
+        }
+    }
+    // §7 fix 3: no net progress after real training time, at a finite value.
+    if f.n >= cfg.net_progress_min_steps && !dec_sig {
+        if blowup && (not_below_start || f.near_chance(0.03)) {
+            return (State::Diverging, Reason::DeadNetwork, dv);
+        }
+        if f.level_recent >= f.level_init * (1.0 + (3.0 * se_d).max(0.02)) {
+            return (State::Diverging, Reason::NoNetProgressHigh, dv);
+        }
+    }
+    // 9. spike rate.
+    if f.episodes >= cfg.spike_rate_episodes {
+        return (State::Oscillating, Reason::SpikeRate, dv);
+    }
+    // 11. rising (early warning).
+    if let Some(min_post) = f.min_ema_post {
+        if s.inc_sig() && s.mk_z >= cfg.mk_up_z && f.ema >= cfg.warn_rise * min_post {
+            return (State::Oscillating, Reason::Rising, dv);
+        }
+    }
+    // 12. period-2.
+    if s.ac1 <= cfg.period2_ac1 && s.cv >= cfg.period2_cv && (!dec_sig || slow_like) {
+        return (State::Oscillating, Reason::Period2, dv);
+    }
+    // 12b (§3.4). grad norm growing while the loss is not decreasing.
+    if f.grad_mk.is_some_and(|z| z >= cfg.mk_up_z) && !dec_sig {
+        return (State::Oscillating, Reason::GradnormRising, dv);
+    }
+    // §7 fix 2: progress so far.
+    let little_progress = f.n >= cfg.slow_progress_min_steps
+        && (dv.d < cfg.slow_progress_frac || f.chance.is_some_and(|c| f.level_recent >= (1.0 - cfg.chance_band) * c));
+    // 13. significant decrease.
+    if dec_sig {
+        if slow_like {
+            return (State::Slow, Reason::SlowRate, dv);
+        }
+        if little_progress && !dv.no_raise {
+            return (State::Slow, Reason::LittleProgress, dv);
+        }
+        return (State::Healthy, Reason::Improving, dv);
+    }
+    // 14. no progress.
+    if dv.flat_sig || f.n >= cfg.n_long {
+        // §7 fix 1: the noise reference follows the loss level (absolute noise), and noise
+        // after progress only counts as oscillation with a signature independent noise lacks.
+        let grew = s.cv * s.level >= cfg.cv_growth * f.cv_base * f.level_base
+            && (s.ac1 <= cfg.noise_signature_ac1 || s.dispersion >= cfg.noise_dispersion_ratio);
+        if s.cv >= cfg.cv_osc && (!dv.progressed || grew) {
+            return (State::Oscillating, Reason::NoisyFlat, dv);
+        }
+        if dv.progressed {
+            if f.near_chance(0.03) {
+                return (State::Diverging, Reason::DeadNetwork, dv);
+            }
+            return (State::Plateau, Reason::FlatAfterProgress, dv);
+        }
+        return (State::Slow, Reason::Stalled, dv);
+    }
+    // 15. inconclusive (upgraded by tiny updates or, §7 fix 2, by little progress).
+    if f.tiny_updates {
+        return (State::Slow, Reason::TinyUpdates, dv);
+    }
+    if little_progress && !dv.no_raise {
+        return (State::Slow, Reason::LittleProgress, dv);
+    }
+    (State::Healthy, Reason::Inconclusive, dv)
+}

@@ -1,0 +1,408 @@
+//! The STEP stream: bounded incremental state (EMA, rings, spike detectors) feeding the rules
+//! of [`step_rules`](crate::step_rules). Memory: a 200-value ring, the first 40 values, 32
+//! accepted values per spike detector; each observation costs O(200) at most.
+
+use crate::config::MonitorConfig;
+use crate::diagnosis::Diagnosis;
+use crate::event::Event;
+use crate::evidence::Evidence;
+use crate::record::{is_finite_loss, positive_loss, StepRecord};
+use crate::spikes::SpikeDetector;
+use crate::state::{Reason, State, Stream};
+use crate::stats::{mann_kendall_z, median, Ema};
+use crate::step_rules::{classify, OpenEpisode, StepFacts};
+use crate::suggestion_rules::{suggest, Context};
+use crate::window::{block_len, trend_centred_cv, window_len, window_stats, BLOCKS};
+use std::collections::VecDeque;
+
+const RING: usize = 200;
+const D_MAX: usize = 20;
+
+/// Incremental state of the STEP stream for one segment (reset on LR changes and `reset`).
+#[derive(Debug, Clone)]
+pub(crate) struct StepStream {
+    n: u64,
+    ring: VecDeque<(f64, bool)>,
+    first: Vec<(f64, bool)>,
+    ema: Ema,
+    ema_hist: VecDeque<f64>,
+    min_ema: f64,
+    min_ema_n: u64,
+    min_ema_step: u64,
+    min_ema_post: Option<f64>,
+    max_ema: f64,
+    spikes: SpikeDetector,
+    grad_spikes: SpikeDetector,
+    grad_ring: VecDeque<f64>,
+    k_peak: f64,
+    base: Option<(f64, f64)>,
+    ur_ema: Ema,
+    tiny_run: u64,
+    sharpness: Option<f64>,
+    /// Rate of the previous observation (any segment).
+    last_lr: Option<f64>,
+    /// First rate ever seen (floor for decays).
+    lr0: Option<f64>,
+    /// Observations since the last segment start (for the cooldown).
+    since_change: Option<u64>,
+    last_step: Option<u64>,
+    total: u64,
+    latched: Option<Diagnosis>,
+}
+
+impl StepStream {
+    pub fn new(cfg: &MonitorConfig) -> Self {
+        StepStream {
+            n: 0,
+            ring: VecDeque::with_capacity(RING),
+            first: Vec::with_capacity(cfg.cv_base_len),
+            ema: Ema::new(cfg.ema_beta),
+            ema_hist: VecDeque::new(),
+            min_ema: f64::INFINITY,
+            min_ema_n: 0,
+            min_ema_step: 0,
+            min_ema_post: None,
+            max_ema: f64::NEG_INFINITY,
+            spikes: SpikeDetector::default(),
+            grad_spikes: SpikeDetector::default(),
+            grad_ring: VecDeque::with_capacity(RING),
+            k_peak: 0.0,
+            base: None,
+            ur_ema: Ema::new(cfg.ema_beta),
+            tiny_run: 0,
+            sharpness: None,
+            last_lr: None,
+            lr0: None,
+            since_change: None,
+            last_step: None,
+            total: 0,
+            latched: None,
+        }
+    }
+
+    /// Starts a new segment (§3.5-5): everything but the LR bookkeeping and the latch is reset.
+    pub fn new_segment(&mut self, cfg: &MonitorConfig) {
+        let keep = (self.last_lr, self.lr0, self.total, self.latched.take(), self.sharpness);
+        *self = StepStream::new(cfg);
+        (self.last_lr, self.lr0, self.total, self.latched, self.sharpness) = keep;
+        self.since_change = Some(0);
+    }
+
+    /// Records the rate the next observation is compared with (after `notify_lr_change`).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.last_lr = Some(lr);
+    }
+
+    pub fn observe(&mut self, rec: &StepRecord, cfg: &MonitorConfig) -> Diagnosis {
+        if let Some(l) = &self.latched {
+            let mut d = l.clone();
+            d.at = rec.step;
+            d.events.clear();
+            return d;
+        }
+        let mut events = Vec::new();
+        let lr = rec.lr;
+        self.lr0.get_or_insert(lr);
+        let mut lr_rose = false;
+        if let Some(prev) = self.last_lr {
+            let ratio = lr / prev;
+            let warm = rec.warmup_steps.is_some_and(|w| self.n < w);
+            if prev > 0.0 && lr.is_finite() && !(0.9..=1.1).contains(&ratio) && !warm {
+                events.push(Event::LrChange {
+                    at: rec.step,
+                    old_lr: prev,
+                    new_lr: lr,
+                });
+                self.new_segment(cfg);
+            } else {
+                lr_rose = lr > prev;
+            }
+        }
+        self.last_lr = Some(lr);
+        let grad_bad = rec.grad_norm.is_some_and(|g| !is_finite_loss(g));
+        if !is_finite_loss(rec.loss) || grad_bad {
+            let d = self.nonfinite(rec, cfg, events);
+            self.latched = Some(d.clone());
+            return d;
+        }
+        let x = positive_loss(rec.loss, cfg.loss_floor);
+        self.n += 1;
+        self.total += 1;
+        self.since_change = self.since_change.map(|c| c + 1);
+        let n = self.n;
+        let ema = self.ema.update(x);
+        if self.ema_hist.len() > cfg.outlier_run {
+            self.ema_hist.pop_front();
+        }
+        self.ema_hist.push_back(ema);
+        if ema < self.min_ema {
+            self.min_ema = ema;
+            self.min_ema_n = n;
+            self.min_ema_step = rec.step;
+        }
+        self.max_ema = self.max_ema.max(ema);
+        let warm = rec.warmup_steps.is_some_and(|w| n <= w) || lr_rose;
+        if !warm {
+            self.min_ema_post = Some(self.min_ema_post.map_or(ema, |m| m.min(ema)));
+        }
+        let out = self.spikes.observe(n, rec.step, x, cfg);
+        if out.recovered {
+            events.push(Event::SpikeRecovered { step: rec.step });
+        }
+        if out.opened {
+            events.push(Event::Spike {
+                step: rec.step,
+                level_before: out.level,
+                value: x,
+            });
+        }
+        if self.ring.len() == RING {
+            self.ring.pop_front();
+        }
+        self.ring.push_back((x, out.spike));
+        if self.first.len() < cfg.cv_base_len {
+            self.first.push((x, out.spike));
+        }
+        if let Some(g) = rec.grad_norm {
+            let g = g.max(1e-30);
+            let go = self.grad_spikes.observe(n, rec.step, g, cfg);
+            if go.opened {
+                events.push(Event::GradNormSpike {
+                    step: rec.step,
+                    level_before: go.level,
+                    value: g,
+                });
+            }
+            if self.grad_ring.len() == RING {
+                self.grad_ring.pop_front();
+            }
+            self.grad_ring.push_back(g);
+        }
+        if let Some(r) = rec.update_ratio.filter(|r| r.is_finite() && *r >= 0.0) {
+            self.ur_ema.update(r);
+            self.tiny_run = if r < 1e-4 { self.tiny_run + 1 } else { 0 };
+        }
+        if let Some(s) = rec.sharpness.filter(|s| s.is_finite()) {
+            self.sharpness = Some(s);
+        }
+        self.last_step = Some(rec.step);
+        let facts = self.facts(cfg, warm);
+        let (state, reason, dv) = classify(&facts, cfg);
+        let mut ev = self.evidence(&facts, lr, cfg);
+        if facts.stats.is_some() && n >= cfg.step_min_points {
+            ev.rho = Some(dv.rho);
+            ev.t_half = Some(dv.t_half);
+            ev.d = Some(dv.d);
+            ev.progressed = Some(dv.progressed);
+        }
+        let ctx = Context {
+            cfg,
+            stream: Stream::Step,
+            state,
+            reason,
+            lr,
+            lr0: self.lr0.unwrap_or(lr),
+            ev: &ev,
+            best_at: Some(self.min_ema_step),
+            last_good: self.last_step,
+            first_obs: false,
+            early: self.early(cfg),
+            trail: vec![self.min_ema, ema],
+            cooldown: self.since_change.is_some_and(|c| c <= cfg.cooldown_steps),
+            no_raise: dv.no_raise,
+            sharpness: self.sharpness,
+            rises: 0,
+        };
+        let suggestion = suggest(&ctx);
+        Diagnosis {
+            stream: Stream::Step,
+            at: rec.step,
+            state,
+            reason,
+            evidence: ev,
+            events,
+            suggestion,
+        }
+    }
+
+    fn early(&self, cfg: &MonitorConfig) -> bool {
+        let horizon = cfg
+            .adam_beta2
+            .map_or(0.0, |b2| 2.0 / (1.0 - b2))
+            .max(0.05 * self.total as f64);
+        (self.min_ema_n as f64) <= horizon
+    }
+
+    fn facts(&mut self, cfg: &MonitorConfig, warm: bool) -> StepFacts {
+        let n = self.n;
+        let tail: Vec<(f64, bool)> = self.ring.iter().copied().collect();
+        let stats = if n >= cfg.step_min_points {
+            window_stats(n, &tail, cfg.window_min, cfg.window_max)
+        } else {
+            None
+        };
+        if let Some(s) = stats {
+            self.k_peak = self.k_peak.max(s.k).max(0.0);
+        }
+        let (cv_base, level_base) = self.base(cfg, n);
+        let w = window_len(n, cfg.window_min, cfg.window_max);
+        let m_d = ((n / 4) as usize).clamp(5, D_MAX);
+        let head: Vec<f64> = self.first.iter().take(m_d).map(|(x, _)| *x).collect();
+        let recent: Vec<f64> = tail.iter().rev().take(m_d).map(|(x, _)| *x).collect();
+        let open = self.spikes.open().map(|ep| {
+            let age = n - ep.start_n + 1;
+            let since: Vec<f64> = tail.iter().rev().take(age as usize).map(|(x, _)| *x).collect();
+            OpenEpisode {
+                age,
+                median_since: median(&since),
+                pre_level: ep.pre_level,
+            }
+        });
+        let lagged = if self.ema_hist.len() > cfg.outlier_run {
+            self.ema_hist.front().copied()
+        } else {
+            None
+        };
+        StepFacts {
+            n,
+            ema: self.ema.value().unwrap_or(0.0),
+            min_ema: self.min_ema,
+            min_ema_post: self.min_ema_post,
+            max_ema: self.max_ema,
+            ema_lagged: lagged,
+            last_raw: tail.iter().rev().take(cfg.outlier_run).map(|(x, _)| *x).collect(),
+            open,
+            warm,
+            stats,
+            episodes: self.spikes.started_within(n, w) + self.grad_spikes.started_within(n, w),
+            cv_base,
+            level_base,
+            k_peak: self.k_peak,
+            m_d,
+            level_init: median(&head),
+            level_recent: median(&recent),
+            grad_mk: self.grad_trend(n, cfg),
+            tiny_updates: self.ur_ema.count() > 0 && self.tiny_run >= w,
+            chance: cfg.chance_level(),
+        }
+    }
+
+    /// `(cv_base, level_base)` on the first `min(n, cv_base_len)` values, frozen once full.
+    fn base(&mut self, cfg: &MonitorConfig, n: u64) -> (f64, f64) {
+        if let Some(b) = self.base {
+            return b;
+        }
+        let p = self.first.len();
+        if (p as u64) < cfg.step_min_points.min(20) || n < 20 {
+            return (0.0, 0.0);
+        }
+        let k = window_stats(p as u64, &self.first, cfg.window_min, cfg.window_max).map_or(0.0, |s| s.k);
+        let cv = trend_centred_cv(&self.first, k);
+        let level = median(&self.first.iter().map(|(x, _)| *x).collect::<Vec<_>>());
+        if p >= cfg.cv_base_len {
+            self.base = Some((cv, level));
+        }
+        (cv, level)
+    }
+
+    /// Mann-Kendall Z of the block medians of ln G over the window (§3.4).
+    fn grad_trend(&self, n: u64, cfg: &MonitorConfig) -> Option<f64> {
+        let b = block_len(window_len(n, cfg.window_min, cfg.window_max));
+        let len = BLOCKS * b;
+        if n < cfg.step_min_points || self.grad_ring.len() < len {
+            return None;
+        }
+        let g: Vec<f64> = self
+            .grad_ring
+            .iter()
+            .skip(self.grad_ring.len() - len)
+            .map(|g| g.ln())
+            .collect();
+        let meds: Vec<f64> = g.chunks(b).map(median).collect();
+        Some(mann_kendall_z(&meds))
+    }
+
+    fn evidence(&self, f: &StepFacts, lr: f64, cfg: &MonitorConfig) -> Evidence {
+        let mut ev = Evidence {
+            n: f.n,
+            last: self.ring.back().map(|(x, _)| *x),
+            ema: Some(f.ema),
+            best: Some(self.min_ema),
+            ratio_to_best: Some(f.ema / self.min_ema),
+            level: Some(f.level_recent),
+            level_init: Some(f.level_init),
+            lr: Some(lr),
+            update_ratio: self.ur_ema.value(),
+            margin: self.sharpness.map(|s| lr * s / cfg.stability_threshold),
+            ..Default::default()
+        };
+        if let Some(s) = f.stats {
+            ev.k = Some(s.k);
+            ev.k_lo = Some(s.k_lo);
+            ev.k_hi = Some(s.k_hi);
+            ev.k_peak = Some(f.k_peak);
+            ev.cv = Some(s.cv);
+            ev.cv_base = Some(f.cv_base);
+            ev.ac1 = Some(s.ac1);
+            ev.mk_z = Some(s.mk_z);
+            ev.window = Some(s.w);
+            ev.spikes_in_window = Some(f.episodes);
+        }
+        ev
+    }
+
+    /// Rule 1: a non-finite loss or grad norm.
+    fn nonfinite(&self, rec: &StepRecord, cfg: &MonitorConfig, events: Vec<Event>) -> Diagnosis {
+        let n = self.n;
+        let ema = self.ema.value();
+        let rising = match (ema, self.ema_hist.len()) {
+            (Some(e), len) if n >= 5 && len >= 5 => e >= 1.2 * self.min_ema && e > self.ema_hist[len - 5],
+            _ => false,
+        };
+        let (state, reason) = if rising {
+            (State::Diverging, Reason::NonfiniteAfterDivergence)
+        } else {
+            (State::Exploded, Reason::NonfiniteSudden)
+        };
+        let ev = Evidence {
+            n,
+            ema,
+            best: ema.map(|_| self.min_ema),
+            ratio_to_best: ema.map(|e| e / self.min_ema),
+            nonfinite_reached: true,
+            lr: Some(rec.lr),
+            last: self.ring.back().map(|(x, _)| *x),
+            ..Default::default()
+        };
+        let mut trail: Vec<f64> = ema.map(|e| vec![self.min_ema, e]).unwrap_or_default();
+        trail.push(rec.loss);
+        let ctx = Context {
+            cfg,
+            stream: Stream::Step,
+            state,
+            reason,
+            lr: rec.lr,
+            lr0: self.lr0.unwrap_or(rec.lr),
+            ev: &ev,
+            best_at: ema.map(|_| self.min_ema_step),
+            last_good: self.last_step,
+            first_obs: n == 0,
+            early: self.early(cfg),
+            trail,
+            cooldown: false,
+            no_raise: false,
+            sharpness: self.sharpness,
+            rises: 0,
+        };
+        let suggestion = suggest(&ctx);
+        Diagnosis {
+            stream: Stream::Step,
+            at: rec.step,
+            state,
+            reason,
+            evidence: ev,
+            events,
+            suggestion,
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! [`Suggestion`]s: what to do about a verdict, with numbers (MONITOR.md §4).
+
+use crate::numfmt::round_sig;
+use serde::{Deserialize, Serialize};
+
+/// The kind of action a suggestion asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Keep the rate (possibly: watch).
+    Keep,
+    /// Raise the rate to `new_lr`.
+    Raise,
+    /// Lower the rate to `new_lr` and continue from the current weights.
+    Lower,
+    /// Decay the rate to `new_lr` (plateau).
+    Decay,
+    /// Restore a checkpoint (`rollback_to`, or the initial weights when `None`) and use `new_lr`.
+    Rollback,
+    /// Add or lengthen a warmup.
+    Warmup,
+    /// Enable gradient clipping.
+    Clip,
+    /// Stop training (converged, or nothing left to decay).
+    Stop,
+}
+
+/// A concrete suggestion: an action, the numbers, and one sentence saying why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// What to do.
+    pub action: Action,
+    /// The rate to use next (`None` when the rate is not the point).
+    pub new_lr: Option<f64>,
+    /// Fallback rate ("if it diverges again" / "if the raise turns unstable").
+    pub alt_lr: Option<f64>,
+    /// `new_lr / lr`.
+    pub factor: Option<f64>,
+    /// Step or epoch of the checkpoint to restore.
+    pub rollback_to: Option<u64>,
+    /// Further advice: warmup, clipping, numerics checks, schedules.
+    pub extras: Vec<String>,
+    /// One human-readable sentence.
+    pub text: String,
+}
+
+impl Suggestion {
+    /// Keep the rate, with a reason.
+    pub fn keep(text: impl Into<String>) -> Self {
+        Suggestion {
+            action: Action::Keep,
+            new_lr: None,
+            alt_lr: None,
+            factor: None,
+            rollback_to: None,
+            extras: Vec::new(),
+            text: text.into(),
+        }
+    }
+}
+
+/// Known caps on how far a rate may be raised (MONITOR.md §4.2); the smallest wins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RaiseCaps {
+    /// Smoothed update/weight ratio `R~`: cap `lr * 1e-3 / R~`.
+    pub update_ratio: Option<f64>,
+    /// Sharpness `lambda`: cap `theta / (2 lambda)`.
+    pub sharpness: Option<f64>,
+    /// Stability threshold theta (2 for SGD).
+    pub theta: f64,
+    /// LR-finder suggestion.
+    pub lr_finder: Option<f64>,
+    /// Upper bound of the sensible range.
+    pub lr_hi: Option<f64>,
+}
+
+/// `lr * multiplier`, capped by every known cap (never below `lr`: a cap under the current rate
+/// means "do not raise").
+pub fn raise_with_caps(lr: f64, multiplier: f64, caps: &RaiseCaps) -> f64 {
+    let mut new = lr * multiplier;
+    if let Some(r) = caps.update_ratio.filter(|r| r.is_finite() && *r > 0.0) {
+        new = new.min(lr * 1e-3 / r);
+    }
+    if let Some(s) = caps.sharpness.filter(|s| s.is_finite() && *s > 0.0) {
+        new = new.min(caps.theta / (2.0 * s));
+    }
+    for cap in [caps.lr_finder, caps.lr_hi].into_iter().flatten() {
+        new = new.min(cap);
+    }
+    round_sig(new.max(lr))
+}

@@ -1,0 +1,196 @@
+//! MONITOR.md §5.3 unit tests that concern the monitor (U1's plateau counter, U4, U5, U6) and
+//! API-level checks. U2 (LR finder) and U3 (sharpness by power iteration) belong to other crates.
+
+use stride_monitor::stats::{mad, mann_kendall_z, median, ols, Ema};
+use stride_monitor::{
+    diagnose_epoch_records, diagnose_steps, raise_with_caps, Diagnosis, EpochRecord, Event, Monitor, MonitorConfig,
+    MonitorError, RaiseCaps, Reason, State, StepRecord,
+};
+
+#[test]
+fn u1_validation_plateau_fires_where_pytorch_reduces_first() {
+    // PyTorch ReduceLROnPlateau(factor 0.1, patience 2, threshold 0.01 rel) first reduces at epoch 6.
+    let val = [
+        1.00, 0.80, 0.70, 0.695, 0.694, 0.693, 0.692, 0.60, 0.599, 0.598, 0.597, 0.596, 0.595,
+    ];
+    let train = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.28, 0.26, 0.24];
+    let recs: Vec<EpochRecord> = (0..13)
+        .map(|i| EpochRecord {
+            epoch: i as u64 + 1,
+            train_loss: train[i],
+            val_loss: Some(val[i]),
+            lr: 0.1,
+        })
+        .collect();
+    let d = diagnose_epoch_records(&recs, MonitorConfig::default()).unwrap();
+    let first = d
+        .iter()
+        .position(|d| d.reason == Reason::ValNoImprovement)
+        .map(|i| i + 1);
+    assert_eq!(first, Some(6));
+    assert_eq!(d[5].state, State::Plateau);
+    assert_eq!(d[5].suggestion.new_lr, Some(0.01));
+}
+
+#[test]
+fn u4_suggestion_caps() {
+    let none = RaiseCaps {
+        theta: 2.0,
+        ..Default::default()
+    };
+    assert_eq!(raise_with_caps(1e-4, 10.0, &none), 1e-3);
+    let sharp = RaiseCaps {
+        sharpness: Some(5000.0),
+        ..none
+    };
+    assert_eq!(raise_with_caps(1e-4, 10.0, &sharp), 2e-4);
+    let ratio = RaiseCaps {
+        update_ratio: Some(2e-4),
+        ..none
+    };
+    assert_eq!(raise_with_caps(1e-4, 10.0, &ratio), 5e-4);
+    let both = RaiseCaps {
+        update_ratio: Some(2e-4),
+        sharpness: Some(5000.0),
+        ..none
+    };
+    assert_eq!(raise_with_caps(1e-4, 10.0, &both), 2e-4);
+}
+
+#[test]
+fn u5_ema_bias_correction() {
+    let mut e = Ema::new(0.98);
+    assert_eq!(e.update(2.0), 2.0);
+    let v = e.update(1.0);
+    assert!((v - 1.4949).abs() < 1e-4, "{v}");
+}
+
+#[test]
+fn u6_non_recovering_spike() {
+    let mut losses: Vec<f64> = (0..30).map(|t| 2.0 * (-0.05 * t as f64).exp() + 0.5).collect();
+    let last = losses[29];
+    losses.extend(std::iter::repeat_n(2.2 * last, 20));
+    let d = diagnose_steps(&losses, 0.1).pop().unwrap();
+    assert_eq!((d.state, d.reason), (State::Diverging, Reason::SpikeNotRecovering));
+}
+
+#[test]
+fn stats_basics() {
+    assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+    assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    assert!(median(&[]).is_nan());
+    assert_eq!(mad(&[1.0, 2.0, 3.0, 4.0, 100.0]), 1.0);
+    // pyMannKendall original_test on [1, 2, 3, 4, 5]: S = 10, Var = 50/3... Z = 9 / sqrt(50/3) = 2.2045.
+    assert!((mann_kendall_z(&[1.0, 2.0, 3.0, 4.0, 5.0]) - 2.2045).abs() < 1e-4);
+    assert_eq!(mann_kendall_z(&[1.0, 1.0, 1.0]), 0.0);
+    let fit = ols(&[0.0, 1.0, 2.0, 3.0], &[1.0, 3.0, 5.0, 7.0]).unwrap();
+    assert!((fit.slope - 2.0).abs() < 1e-12 && fit.se.abs() < 1e-12);
+}
+
+#[test]
+fn nan_and_inf_are_data_not_panics() {
+    let mut m = Monitor::default();
+    for (i, l) in [f64::NAN, f64::INFINITY, -1.0, 0.0, 1e40].iter().enumerate() {
+        let d = m.observe_step(&StepRecord {
+            grad_norm: Some(f64::NAN),
+            ..StepRecord::new(i as u64, *l, f64::NAN)
+        });
+        assert_eq!(d.state, State::Exploded);
+    }
+    let mut m = Monitor::default();
+    for i in 0..50 {
+        m.observe_step(&StepRecord::new(i, if i % 7 == 0 { 0.0 } else { 1.0 }, 0.1));
+    }
+    let mut m = Monitor::default();
+    let d = m.observe_step(&StepRecord {
+        grad_norm: Some(f64::INFINITY),
+        ..StepRecord::new(0, 2.3, 0.1)
+    });
+    assert_eq!(d.reason, Reason::NonfiniteSudden);
+}
+
+#[test]
+fn config_is_validated() {
+    let bad = MonitorConfig {
+        ema_beta: 1.5,
+        ..Default::default()
+    };
+    match Monitor::new(bad) {
+        Err(MonitorError::InvalidConfig { field, .. }) => assert_eq!(field, "ema_beta"),
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+    assert!(Monitor::new(MonitorConfig {
+        num_classes: Some(1),
+        ..Default::default()
+    })
+    .is_err());
+    assert!(MonitorConfig::default().validate().is_ok());
+}
+
+#[test]
+fn lr_change_starts_a_segment_with_cooldown() {
+    let mut m = Monitor::default();
+    for i in 0..60 {
+        m.observe_step(&StepRecord::new(i, 2.3 - 0.0002 * i as f64, 1e-5));
+    }
+    assert_eq!(m.overall().state, State::Slow);
+    let d = m.observe_step(&StepRecord::new(60, 2.28, 1e-4));
+    assert!(d.events.iter().any(|e| matches!(e, Event::LrChange { .. })));
+    assert_eq!(d.evidence.n, 1);
+    assert_eq!(d.state, State::Insufficient);
+    m.notify_lr_change(1e-4);
+    let d = m.observe_step(&StepRecord::new(61, 2.27, 1e-4));
+    assert!(d.events.is_empty());
+}
+
+#[test]
+fn overfit_event_and_overall() {
+    let train = [1.0, 0.8, 0.6, 0.5, 0.4, 0.3];
+    let val = [1.0, 0.85, 0.7, 0.75, 0.8, 0.9];
+    let mut m = Monitor::default();
+    let mut out: Vec<Diagnosis> = Vec::new();
+    for i in 0..6 {
+        let rec = EpochRecord {
+            epoch: i as u64 + 1,
+            train_loss: train[i],
+            val_loss: Some(val[i]),
+            lr: 0.1,
+        };
+        out.push(m.observe_epoch(&rec));
+        if i == 4 {
+            assert_eq!(m.overall().reason, Reason::Overfit);
+        }
+    }
+    let d = &out[4];
+    assert!(
+        d.events
+            .iter()
+            .any(|e| matches!(e, Event::Overfit { best_epoch: 3, .. })),
+        "{:?}",
+        d.events
+    );
+    assert_eq!(d.reason, Reason::Overfit);
+    assert_eq!(d.suggestion.rollback_to, Some(3));
+    // Third bad epoch: the validation PLATEAU wins, the overfit event stays.
+    let d = &out[5];
+    assert_eq!((d.state, d.reason), (State::Plateau, Reason::ValNoImprovement));
+    assert!(d.events.iter().any(|e| matches!(e, Event::Overfit { .. })));
+}
+
+#[test]
+fn diagnosis_serializes() {
+    let d = diagnose_steps(&crate::data::S4, 0.5).pop().unwrap();
+    let json = serde_json::to_string(&d).unwrap();
+    assert!(
+        json.contains("\"state\":\"DIVERGING\"") && json.contains("\"reason\":\"hard_4x\""),
+        "{json}"
+    );
+    let back: Diagnosis = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (back.state, back.reason, back.suggestion),
+        (d.state, d.reason, d.suggestion)
+    );
+    let cfg: MonitorConfig = serde_json::from_str("{\"num_classes\": 10}").unwrap();
+    assert_eq!(cfg.num_classes, Some(10));
+    assert_eq!(format!("{}", State::Plateau), "plateau");
+}
