@@ -7,9 +7,10 @@ use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use stride_data::{DatasetName, Loaded, Resolver};
 use stride_model::{reset_parameters, Activation, Mlp, MlpSpec};
+use stride_monitor::MonitorConfig;
 use stride_optim::schedule::parse_schedule;
 use stride_optim::OptimizerKind;
-use stride_train::{format_lr, History, MetricsLog, ProgressBars, Trainer};
+use stride_train::{format_lr, AutoLr, History, MetricsLog, ProgressBars, RunMonitor, RunReport, Trainer};
 
 use crate::Error;
 
@@ -58,6 +59,16 @@ pub struct TrainArgs {
     /// Write per-step and per-epoch metrics here (.csv, otherwise JSON lines).
     #[arg(long)]
     pub metrics: Option<PathBuf>,
+    /// Let the monitor act: roll back and lower the rate on divergence (at most 3 times),
+    /// decay it on a plateau.
+    #[arg(long)]
+    pub auto_lr: bool,
+    /// Turn the run-health monitor off (no warnings, no report).
+    #[arg(long, conflicts_with = "auto_lr")]
+    pub no_monitor: bool,
+    /// Write the monitor's run report (timeline of states, suggestions, interventions) here as JSON.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
 }
 
 /// What a finished run reports.
@@ -73,6 +84,8 @@ pub struct RunSummary {
     pub history: History,
     /// Seconds spent loading the data.
     pub load_seconds: f64,
+    /// The monitor's report, unless it was turned off.
+    pub monitor: Option<RunReport>,
 }
 
 impl RunSummary {
@@ -110,6 +123,9 @@ impl RunSummary {
                 ta,
                 e.train_seconds
             );
+        }
+        if let Some(report) = &self.monitor {
+            out += &format!("\nrun health:\n{}", report.table());
         }
         if let Some(reason) = &self.history.stopped {
             out += &format!("\nstopped early: {reason}\n");
@@ -149,8 +165,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         .epochs(args.epochs)
         .batch_size(args.batch_size)
         .lr(args.lr)
-        .seed(args.seed)
-        .callback(ProgressBars::new());
+        .seed(args.seed);
     let mut described = format!("{kind} lr {}", format_lr(args.lr));
     if let Some(spec) = &args.schedule {
         builder = builder.schedule(parse_schedule(spec, args.lr)?);
@@ -163,6 +178,22 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     if let Some(path) = &args.metrics {
         builder = builder.callback(MetricsLog::create(path)?);
     }
+    let mut report = None;
+    if !args.no_monitor {
+        let config = MonitorConfig {
+            num_classes: u32::try_from(splits.train.classes()).ok(),
+            ..MonitorConfig::default()
+        };
+        let monitor = RunMonitor::new(config, args.auto_lr.then(AutoLr::default))?;
+        report = Some(monitor.report_handle());
+        let bars = ProgressBars::new().with_state(monitor.state_handle());
+        builder = builder.callback(bars).callback(monitor).track_grad_norm(true);
+        if args.auto_lr {
+            described += ", --auto-lr";
+        }
+    } else {
+        builder = builder.callback(ProgressBars::new());
+    }
     tracing::info!(
         "training MLP {spec} ({activation}) on {name}: {} train / {} test, {} epochs, {described}, batch {}",
         splits.train.len(),
@@ -173,11 +204,16 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     let history = builder
         .build()?
         .fit_with(&model, optimizer.as_mut(), &splits.train, Some(&splits.test))?;
+    let monitor = report.map(|r| r.lock().map(|r| r.clone()).unwrap_or_default());
+    if let (Some(path), Some(report)) = (&args.report, &monitor) {
+        report.write_json(path)?;
+    }
     Ok(RunSummary {
         loaded_from: source,
         spec,
         optimizer: described,
         history,
         load_seconds,
+        monitor,
     })
 }

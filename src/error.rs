@@ -14,6 +14,12 @@ pub enum Error {
     /// A schedule spec that does not parse.
     #[error(transparent)]
     Schedule(#[from] stride_optim::schedule::ScheduleError),
+    /// The monitor's configuration is invalid.
+    #[error(transparent)]
+    Monitor(#[from] stride_monitor::MonitorError),
+    /// A loss log could not be read.
+    #[error(transparent)]
+    Diagnose(#[from] crate::diagnose::DiagnoseError),
     /// Training failed.
     #[error(transparent)]
     Train(#[from] stride_train::TrainError),

@@ -5,12 +5,14 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod diagnose;
 mod error;
 pub mod logging;
 
 pub use error::Error;
 pub use stride_data as data;
 pub use stride_model as model;
+pub use stride_monitor as monitor;
 pub use stride_optim as optim;
 pub use stride_train as train;
 

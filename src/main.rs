@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use stride::cli::TrainArgs;
+use stride::diagnose::{diagnose_log, read_loss_log, render};
+use stride::monitor::MonitorConfig;
 use stride::optim::schedule::{parse_schedule, preview, render_ascii_plot, to_csv, ScheduleUnit};
 
 /// Train neural networks with the learning rate in view.
@@ -18,9 +20,30 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train an MLP on MNIST or Fashion-MNIST.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Preview a learning-rate schedule before training with it.
     Schedule(ScheduleArgs),
+    /// Judge a loss log (Stride's --metrics file, any CSV with a loss column, or one loss per line).
+    Diagnose(DiagnoseArgs),
+}
+
+/// Options of `stride diagnose`.
+#[derive(clap::Args)]
+struct DiagnoseArgs {
+    /// The loss log.
+    log: PathBuf,
+    /// Learning rate of the run, where the log has no `lr` column.
+    #[arg(long, default_value_t = 0.1)]
+    lr: f64,
+    /// Number of classes (the chance-level loss ln C marks dead networks and stalled runs).
+    #[arg(long)]
+    classes: Option<u32>,
+    /// The rows are per-epoch losses (the default reads a plain list as per-step).
+    #[arg(long)]
+    per_epoch: bool,
+    /// Print the final diagnosis, evidence included, as JSON instead.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options of `stride schedule`.
@@ -61,6 +84,21 @@ fn main() -> anyhow::Result<()> {
             if let Some(path) = &args.csv {
                 std::fs::write(path, to_csv(&points)).with_context(|| format!("writing {}", path.display()))?;
                 println!("wrote {} rows to {}", points.len(), path.display());
+            }
+        }
+        Command::Diagnose(args) => {
+            let mut log = read_loss_log(&args.log, args.lr)?;
+            if args.per_epoch {
+                log = log.per_epoch();
+            }
+            let config = MonitorConfig {
+                num_classes: args.classes,
+                ..MonitorConfig::default()
+            };
+            let diagnoses = diagnose_log(&log, config)?;
+            match (args.json, diagnoses.last()) {
+                (true, Some(last)) => println!("{}", serde_json::to_string_pretty(last)?),
+                _ => print!("{}", render(&diagnoses)),
             }
         }
     }

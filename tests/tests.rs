@@ -3,5 +3,6 @@
 mod callbacks;
 mod data_errors;
 mod hub;
+mod monitor;
 mod support;
 mod training;

@@ -63,7 +63,8 @@ impl Monitor {
     pub fn observe_step(&mut self, rec: &StepRecord) -> Diagnosis {
         let d = self.step.observe(rec, &self.cfg);
         if d.state >= State::Diverging {
-            tracing::warn!(step = rec.step, state = %d.state, reason = %d.reason, "{}", d.suggestion.text);
+            // Debug only: warning once per change of state is the display layer's job.
+            tracing::debug!(step = rec.step, state = %d.state, reason = %d.reason, "{}", d.suggestion.text);
         }
         self.last_step = Some(d.clone());
         d
@@ -78,7 +79,7 @@ impl Monitor {
             .val_loss
             .and_then(|v| self.val.observe(rec.epoch, v, rec.lr, decreased, &self.cfg));
         if train.state >= State::Diverging {
-            tracing::warn!(epoch = rec.epoch, state = %train.state, reason = %train.reason, "{}", train.suggestion.text);
+            tracing::debug!(epoch = rec.epoch, state = %train.state, reason = %train.reason, "{}", train.suggestion.text);
         }
         self.last_epoch = Some(train.clone());
         if val.is_some() {

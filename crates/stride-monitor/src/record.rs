@@ -72,7 +72,7 @@ pub(crate) fn positive_loss(x: f64, floor: Option<f64>) -> f64 {
     if y > 0.0 {
         y
     } else {
-        tracing::warn!(
+        tracing::debug!(
             loss = x,
             "non-positive loss: set MonitorConfig::loss_floor; clamping to 1e-12"
         );

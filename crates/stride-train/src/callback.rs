@@ -11,6 +11,12 @@ pub enum Action {
     SetLr(f64),
     /// Stop after this step or epoch, with a reason for the user.
     Stop(String),
+    /// Keep an in-memory snapshot of the weights and optimizer state now
+    /// (replacing the previous one), for a later `Rollback`.
+    Checkpoint,
+    /// Restore the last snapshot, then use this learning rate if one is given.
+    /// Without a snapshot the run stops with an explanation.
+    Rollback(Option<f64>),
 }
 
 /// Sent once before the first step.
@@ -82,6 +88,9 @@ pub struct EpochEnd {
 /// when the run stopped early. Every method has a default, so an observer
 /// implements only what it needs. A `SetLr` takes effect at the next step; a
 /// `Stop` ends the run after the current step (the other observers still see it).
+/// A step whose loss is not finite is still reported (`loss` NaN or infinite,
+/// no update applied); unless an observer answers `Rollback`, the run then
+/// stops with an explanation.
 pub trait Callback {
     /// Before the first step.
     fn on_train_begin(&mut self, _info: &TrainBegin) -> Action {

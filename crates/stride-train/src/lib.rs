@@ -4,17 +4,20 @@
 //!   with any [`stride_optim::Optimizer`], evaluating every epoch;
 //! - [`Callback`]: observers that watch the loop and may steer it
 //!   (`Continue | SetLr | Stop`);
-//! - [`MetricsLog`] (CSV / JSON lines) and [`ProgressBars`], two observers.
+//! - [`MetricsLog`] (CSV / JSON lines), [`ProgressBars`] and [`RunMonitor`]
+//!   (run health, warnings, report, `--auto-lr` interventions), observers.
 #![deny(missing_docs)]
 
 mod callback;
 mod error;
 mod metrics;
+mod monitor;
 mod progress;
 mod trainer;
 
 pub use callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
 pub use error::{Result, TrainError};
 pub use metrics::{MetricsFormat, MetricsLog};
+pub use monitor::{AutoLr, RunMonitor, RunReport, TimelineEntry};
 pub use progress::{multi_progress, ProgressBars};
 pub use trainer::{evaluate, EpochRecord, History, Trainer, TrainerBuilder, TrainerConfig};

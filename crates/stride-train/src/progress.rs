@@ -1,10 +1,11 @@
 //! Progress bars for the training loop, and their log-line fallback.
 
 use std::io::IsTerminal;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use stride_monitor::State;
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, StepEnd, TrainBegin};
 use crate::History;
@@ -33,12 +34,33 @@ pub struct ProgressBars {
     epoch_bar: Option<ProgressBar>,
     step_bar: Option<ProgressBar>,
     started: Option<Instant>,
+    state: Option<Arc<Mutex<State>>>,
 }
 
 impl ProgressBars {
     /// Bars attached to [`multi_progress`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Also shows the run-health state of a [`crate::RunMonitor`] on the step bar, coloured.
+    pub fn with_state(mut self, state: Arc<Mutex<State>>) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    fn state_label(&self) -> String {
+        let Some(state) = self.state.as_ref().and_then(|s| s.lock().ok().map(|s| *s)) else {
+            return String::new();
+        };
+        // ANSI colours: green is fine, yellow needs a look, red needs action.
+        let colour = match state {
+            State::Insufficient => return String::new(),
+            State::Healthy => "32",
+            State::Slow | State::Plateau => "33",
+            State::Oscillating | State::Diverging | State::Exploded => "31",
+        };
+        format!("  \x1b[{colour}m{state}\x1b[0m")
     }
 }
 
@@ -72,7 +94,12 @@ impl Callback for ProgressBars {
             }
             bar.set_position(s.batch as u64 + 1);
             if !bar.is_hidden() {
-                bar.set_message(format!("loss {:.4}  lr {}", s.loss, format_lr(s.lr)));
+                bar.set_message(format!(
+                    "loss {:.4}  lr {}{}",
+                    s.loss,
+                    format_lr(s.lr),
+                    self.state_label()
+                ));
             }
         }
         Action::Continue

@@ -7,7 +7,7 @@ use candle_nn::VarMap;
 use stride_data::{Batcher, Dataset};
 use stride_model::Model;
 use stride_optim::schedule::{ScheduleUnit, Scheduler};
-use stride_optim::{clip_grad_norm, Optimizer, Sgd, SgdConfig};
+use stride_optim::{clip_grad_norm, grad_norm, Optimizer, OptimizerState, Sgd, SgdConfig};
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
 use crate::error::{Result, TrainError};
@@ -27,6 +27,9 @@ pub struct TrainerConfig {
     pub eval_batch_size: usize,
     /// Clip the global gradient norm to this value (default: no clipping).
     pub clip_grad_norm: Option<f64>,
+    /// Compute the global gradient norm every step even without clipping (default
+    /// false); observers such as the monitor read it from [`StepEnd::grad_norm`].
+    pub track_grad_norm: bool,
 }
 
 impl Default for TrainerConfig {
@@ -38,6 +41,7 @@ impl Default for TrainerConfig {
             lr: 0.1,
             eval_batch_size: 1000,
             clip_grad_norm: None,
+            track_grad_norm: false,
         }
     }
 }
@@ -70,6 +74,10 @@ pub struct History {
     pub epochs: Vec<EpochRecord>,
     /// Why the run ended before its last epoch, if it did.
     pub stopped: Option<String>,
+    /// Steps whose gradient was not finite and whose update was skipped.
+    pub skipped_steps: u64,
+    /// Snapshots restored on an observer's `Rollback`, as (step, new learning rate).
+    pub rollbacks: Vec<(u64, Option<f64>)>,
     /// Wall time of the whole run, evaluation included.
     pub total_seconds: f64,
 }
@@ -121,6 +129,11 @@ impl TrainerBuilder {
         self.config.clip_grad_norm = Some(max_norm);
         self
     }
+    /// Computes the gradient norm every step for the observers (default false).
+    pub fn track_grad_norm(mut self, track: bool) -> Self {
+        self.config.track_grad_norm = track;
+        self
+    }
     /// Drives the learning rate (and momentum, for cycling schedules) with a
     /// schedule (default: the optimizer's rate stays as set).
     pub fn schedule(mut self, scheduler: Scheduler) -> Self {
@@ -145,6 +158,20 @@ pub struct Trainer {
     config: TrainerConfig,
     callbacks: Vec<Box<dyn Callback>>,
     lr: LrControl,
+    snapshot: Option<Snapshot>,
+}
+
+/// Weights and optimizer state kept in memory for a rollback.
+struct Snapshot {
+    weights: Vec<Tensor>,
+    optimizer: OptimizerState,
+}
+
+/// What the observers asked for, beyond learning-rate changes.
+#[derive(Default)]
+struct Requests {
+    stop: Option<String>,
+    rolled_back: bool,
 }
 
 /// Who sets the learning rate: the schedule, scaled by what observers asked for.
@@ -235,6 +262,7 @@ impl Trainer {
                 scheduler: None,
                 scale: 1.0,
             },
+            snapshot: None,
         })
     }
 
@@ -299,7 +327,12 @@ impl Trainer {
             train_len: train.len(),
             lr: optimizer.learning_rate(),
         };
-        let mut stop = self.dispatch(optimizer, self.lr.t(step, 0), |cb| cb.on_train_begin(&begin));
+        self.snapshot = None;
+        let mut stop = self
+            .dispatch(optimizer, self.lr.t(step, 0), &mut history, |cb| {
+                cb.on_train_begin(&begin)
+            })
+            .stop;
         for epoch in 0..c.epochs {
             if stop.is_some() {
                 break;
@@ -320,24 +353,49 @@ impl Trainer {
                     // Recorded: the value that ended the run is part of its history.
                     history.step_losses.push(loss_value);
                     history.step_lrs.push(lr);
-                    stop = Some(format!(
-                        "the loss became {loss_value} at step {} (epoch {}, lr {}): the learning rate is too high \
-                         for this model; lower it 10x and try again",
-                        step + 1,
-                        epoch + 1,
-                        format_lr(lr)
-                    ));
+                    let event = StepEnd {
+                        step: step + 1,
+                        epoch,
+                        batch,
+                        batches: batches.len(),
+                        loss: loss_value,
+                        lr,
+                        batch_size: indices.len(),
+                        grad_norm: None,
+                    };
+                    let asked = self.dispatch(optimizer, self.lr.t(step, epoch), &mut history, |cb| {
+                        cb.on_step_end(&event)
+                    });
+                    if asked.rolled_back && asked.stop.is_none() {
+                        continue;
+                    }
+                    stop = asked.stop.or_else(|| {
+                        Some(format!(
+                            "the loss became {loss_value} at step {} (epoch {}, lr {}): the learning rate is too high \
+                             for this model; lower it 10x and try again",
+                            step + 1,
+                            epoch + 1,
+                            format_lr(lr)
+                        ))
+                    });
                     tracing::error!("{}", stop.as_deref().unwrap_or_default());
                     break;
                 }
                 let mut grads = loss.backward()?;
                 let grad_norm = match c.clip_grad_norm {
                     Some(max) => Some(clip_grad_norm(&mut grads, optimizer.vars(), max)?),
+                    None if c.track_grad_norm => Some(grad_norm(&grads, optimizer.vars())?),
                     None => None,
                 };
-                let update_start = Instant::now();
-                optimizer.step(&grads)?;
-                optimizer_time += update_start.elapsed();
+                if grad_norm.is_some_and(|n| !n.is_finite()) {
+                    // A non-finite gradient would poison every weight it touches.
+                    history.skipped_steps += 1;
+                    tracing::warn!(step = step + 1, "non-finite gradient norm: update skipped");
+                } else {
+                    let update_start = Instant::now();
+                    optimizer.step(&grads)?;
+                    optimizer_time += update_start.elapsed();
+                }
                 step += 1;
                 loss_sum += loss_value;
                 epoch_steps += 1;
@@ -353,7 +411,11 @@ impl Trainer {
                     batch_size: indices.len(),
                     grad_norm,
                 };
-                stop = self.dispatch(optimizer, self.lr.t(step, epoch), |cb| cb.on_step_end(&event));
+                stop = self
+                    .dispatch(optimizer, self.lr.t(step, epoch), &mut history, |cb| {
+                        cb.on_step_end(&event)
+                    })
+                    .stop;
                 if stop.is_some() {
                     break;
                 }
@@ -391,7 +453,11 @@ impl Trainer {
                     s.observe_metric(t, metric);
                 }
             }
-            let after = self.dispatch(optimizer, self.lr.t(step, epoch), |cb| cb.on_epoch_end(&event));
+            let after = self
+                .dispatch(optimizer, self.lr.t(step, epoch), &mut history, |cb| {
+                    cb.on_epoch_end(&event)
+                })
+                .stop;
             stop = stop.or(after);
         }
         history.stopped = stop;
@@ -402,28 +468,76 @@ impl Trainer {
         Ok(history)
     }
 
-    /// Calls every observer, applies `SetLr`, and returns the first stop reason.
+    /// Calls every observer, applies `SetLr`, `Checkpoint` and `Rollback`, and
+    /// returns the first stop reason and whether a snapshot was restored.
     fn dispatch(
         &mut self,
         optimizer: &mut dyn Optimizer,
         t: u64,
+        history: &mut History,
         mut call: impl FnMut(&mut dyn Callback) -> Action,
-    ) -> Option<String> {
-        let mut stop = None;
-        for cb in &mut self.callbacks {
-            match call(cb.as_mut()) {
+    ) -> Requests {
+        let mut out = Requests::default();
+        for i in 0..self.callbacks.len() {
+            let action = call(self.callbacks[i].as_mut());
+            match action {
                 Action::Continue => {}
                 Action::SetLr(lr) if lr.is_finite() && lr > 0.0 => self.lr.request(optimizer, lr, t),
                 Action::SetLr(lr) => {
                     tracing::warn!(lr, "ignoring a request for a non-positive or non-finite learning rate")
                 }
                 Action::Stop(reason) => {
-                    stop.get_or_insert(reason);
+                    out.stop.get_or_insert(reason);
                 }
+                Action::Checkpoint => match take_snapshot(optimizer) {
+                    Ok(snapshot) => self.snapshot = Some(snapshot),
+                    Err(e) => tracing::warn!(error = %e, "could not take a snapshot"),
+                },
+                Action::Rollback(lr) => match self.restore(optimizer) {
+                    Ok(true) => {
+                        if let Some(lr) = lr.filter(|lr| lr.is_finite() && *lr > 0.0) {
+                            self.lr.request(optimizer, lr, t);
+                        }
+                        history.rollbacks.push((optimizer.steps(), lr));
+                        out.rolled_back = true;
+                    }
+                    Ok(false) => {
+                        out.stop
+                            .get_or_insert_with(|| "a rollback was requested but no snapshot was taken".into());
+                    }
+                    Err(e) => {
+                        out.stop.get_or_insert_with(|| format!("the rollback failed: {e}"));
+                    }
+                },
             }
         }
-        stop
+        out
     }
+
+    /// Restores the snapshot, if there is one.
+    fn restore(&self, optimizer: &mut dyn Optimizer) -> Result<bool> {
+        let Some(snapshot) = &self.snapshot else {
+            return Ok(false);
+        };
+        for (var, saved) in optimizer.vars().iter().zip(&snapshot.weights) {
+            var.set(saved)?;
+        }
+        optimizer.load_state(&snapshot.optimizer)?;
+        Ok(true)
+    }
+}
+
+/// Copies the weights (a `Var` shares its storage, so a real copy) and the optimizer state.
+fn take_snapshot(optimizer: &dyn Optimizer) -> Result<Snapshot> {
+    let weights = optimizer
+        .vars()
+        .iter()
+        .map(|v| v.as_tensor().copy())
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Ok(Snapshot {
+        weights,
+        optimizer: optimizer.state()?,
+    })
 }
 
 /// Mean cross-entropy and accuracy of `model` on `data`, in batches of `batch_size`.

@@ -1,0 +1,273 @@
+//! The run-health monitor as an observer: warnings, the state for the bars,
+//! a run report, and (opt-in) automatic learning-rate interventions.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use stride_monitor::{
+    Action as Advice, Diagnosis, EpochRecord, Monitor, MonitorConfig, MonitorError, State, StepRecord,
+};
+
+use crate::callback::{format_lr, Action, Callback, EpochEnd, StepEnd, TrainBegin};
+use crate::error::{Result, TrainError};
+use crate::History;
+
+/// Observations in a row before a non-alarm state is shown (about 0.1 s of W).
+const CONFIRM: u32 = 10;
+
+/// Settings of [`RunMonitor`]'s interventions (`--auto-lr`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AutoLr {
+    /// Most rollbacks before the run is stopped (default 3).
+    pub max_rollbacks: usize,
+    /// Steps between snapshots while the run is healthy (default 50).
+    pub snapshot_every: u64,
+}
+
+impl Default for AutoLr {
+    fn default() -> Self {
+        Self {
+            max_rollbacks: 3,
+            snapshot_every: 50,
+        }
+    }
+}
+
+/// One change of state, or an intervention, in the run report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    /// Optimizer step (after the step) at which it happened.
+    pub step: u64,
+    /// Epoch, from 0.
+    pub epoch: usize,
+    /// The monitor's state from here on.
+    pub state: State,
+    /// Its reason code.
+    pub reason: String,
+    /// The suggestion's sentence.
+    pub suggestion: String,
+    /// What the trainer did about it, if anything.
+    pub intervention: Option<String>,
+}
+
+/// What the monitor saw over a run, printed as a table and saved as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunReport {
+    /// Every change of state and every intervention, in order.
+    pub timeline: Vec<TimelineEntry>,
+    /// The verdict at the end of the run.
+    pub last: Option<Diagnosis>,
+    /// Rollbacks performed.
+    pub rollbacks: usize,
+}
+
+impl RunReport {
+    /// A plain-text table of the timeline and the final verdict.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:>7}  {:>5}  {:<16} {:<26} suggestion\n",
+            "step", "epoch", "state", "reason"
+        );
+        for e in &self.timeline {
+            out += &format!(
+                "{:>7}  {:>5}  {:<16} {:<26} {}{}\n",
+                e.step,
+                e.epoch + 1,
+                e.state.to_string(),
+                e.reason,
+                e.suggestion,
+                e.intervention.as_ref().map(|i| format!(" [{i}]")).unwrap_or_default()
+            );
+        }
+        if let Some(d) = &self.last {
+            out += &format!(
+                "final verdict: {} ({}): {}\n",
+                d.state,
+                d.reason.code(),
+                d.suggestion.text
+            );
+        }
+        out
+    }
+
+    /// Writes the report as JSON.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let to_err = |source| TrainError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let json = serde_json::to_string_pretty(self).map_err(|e| to_err(std::io::Error::other(e)))?;
+        std::fs::write(path, json).map_err(to_err)
+    }
+}
+
+/// Watches the run through `stride-monitor`: one `tracing` warning per
+/// transition into a non-healthy state (with the suggestion's sentence), the
+/// current state for the progress bars, and a [`RunReport`]. With [`AutoLr`]
+/// it also acts: snapshots while healthy, rolls back and lowers the rate on
+/// divergence or a non-finite loss (at most `max_rollbacks` times, then
+/// stops), and applies the suggested decay on a plateau.
+pub struct RunMonitor {
+    monitor: Monitor,
+    auto: Option<AutoLr>,
+    shown: State,
+    /// A state seen but not yet shown, and for how many observations in a row.
+    pending: (State, u32),
+    epoch: usize,
+    state: Arc<Mutex<State>>,
+    report: Arc<Mutex<RunReport>>,
+}
+
+impl RunMonitor {
+    /// A monitor that warns and reports; `auto` enables interventions.
+    pub fn new(config: MonitorConfig, auto: Option<AutoLr>) -> std::result::Result<Self, MonitorError> {
+        Ok(Self {
+            monitor: Monitor::new(config)?,
+            auto,
+            shown: State::Insufficient,
+            pending: (State::Insufficient, 0),
+            epoch: 0,
+            state: Arc::new(Mutex::new(State::Insufficient)),
+            report: Arc::new(Mutex::new(RunReport::default())),
+        })
+    }
+
+    /// The current state, shared with the progress bars.
+    pub fn state_handle(&self) -> Arc<Mutex<State>> {
+        self.state.clone()
+    }
+
+    /// The report, readable after the run (the monitor itself moves into the trainer).
+    pub fn report_handle(&self) -> Arc<Mutex<RunReport>> {
+        self.report.clone()
+    }
+
+    /// Whether `state` has held long enough to be shown: divergence and
+    /// explosions at once, other states after [`CONFIRM`] observations in a
+    /// row, so a run that flickers between healthy and plateau is not
+    /// reported at every flicker.
+    fn confirmed(&mut self, state: State) -> bool {
+        if state == self.pending.0 {
+            self.pending.1 += 1;
+        } else {
+            self.pending = (state, 1);
+        }
+        state.is_terminal() || self.pending.1 >= CONFIRM
+    }
+
+    /// Logs, records and, with `--auto-lr`, acts on a diagnosis.
+    fn handle(&mut self, d: &Diagnosis, step: u64) -> Action {
+        let changed = if d.state == self.shown || d.state == State::Insufficient {
+            self.pending = (d.state, 0);
+            false
+        } else {
+            self.confirmed(d.state)
+        };
+        if changed {
+            if let Ok(mut s) = self.state.lock() {
+                *s = d.state;
+            }
+        }
+        let mut action = Action::Continue;
+        let mut intervention = None;
+        if let Some(auto) = self.auto {
+            let rollbacks = self.report.lock().map(|r| r.rollbacks).unwrap_or(0);
+            match d.state {
+                State::Diverging | State::Exploded => {
+                    if rollbacks >= auto.max_rollbacks {
+                        action = Action::Stop(format!(
+                            "still {} after {rollbacks} rollbacks with lower rates: {}",
+                            d.state, d.suggestion.text
+                        ));
+                    } else {
+                        let lr = d.suggestion.new_lr;
+                        intervention = Some(format!(
+                            "rolled back to the last healthy snapshot{}",
+                            lr.map(|lr| format!(", lr -> {}", format_lr(lr))).unwrap_or_default()
+                        ));
+                        if let Ok(mut r) = self.report.lock() {
+                            r.rollbacks += 1;
+                        }
+                        action = Action::Rollback(lr);
+                        // The restored weights start a new history.
+                        self.monitor.reset();
+                    }
+                }
+                State::Plateau if changed && d.suggestion.action == Advice::Decay => {
+                    if let Some(lr) = d.suggestion.new_lr {
+                        intervention = Some(format!("decayed lr -> {}", format_lr(lr)));
+                        action = Action::SetLr(lr);
+                        self.monitor.notify_lr_change(lr);
+                    }
+                }
+                State::Healthy if step % auto.snapshot_every == 0 => action = Action::Checkpoint,
+                _ => {}
+            }
+        }
+        if changed || intervention.is_some() {
+            if d.state != State::Healthy {
+                tracing::warn!("{} ({}): {}", d.state, d.reason.code(), d.suggestion.text);
+            } else {
+                tracing::info!("healthy again: {}", d.suggestion.text);
+            }
+            if let Ok(mut r) = self.report.lock() {
+                r.timeline.push(TimelineEntry {
+                    step,
+                    epoch: self.epoch,
+                    state: d.state,
+                    reason: d.reason.code().to_string(),
+                    suggestion: d.suggestion.text.clone(),
+                    intervention,
+                });
+            }
+            self.shown = if matches!(action, Action::Rollback(_)) {
+                State::Insufficient
+            } else {
+                d.state
+            };
+        }
+        action
+    }
+}
+
+impl Callback for RunMonitor {
+    fn on_train_begin(&mut self, _info: &TrainBegin) -> Action {
+        // The initial weights are the snapshot of last resort (a dead network restarts from them).
+        if self.auto.is_some() {
+            Action::Checkpoint
+        } else {
+            Action::Continue
+        }
+    }
+
+    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+        self.epoch = s.epoch;
+        let record = StepRecord {
+            grad_norm: s.grad_norm,
+            ..StepRecord::new(s.step, s.loss, s.lr)
+        };
+        let d = self.monitor.observe_step(&record);
+        self.handle(&d, s.step)
+    }
+
+    fn on_epoch_end(&mut self, e: &EpochEnd) -> Action {
+        self.epoch = e.epoch;
+        if !e.train_loss.is_finite() && e.eval.is_none() {
+            return Action::Continue;
+        }
+        let record = EpochRecord {
+            val_loss: e.eval.map(|v| v.loss),
+            ..EpochRecord::new(e.epoch as u64, e.train_loss, e.lr)
+        };
+        self.monitor.observe_epoch(&record);
+        let d = self.monitor.overall();
+        self.handle(&d, e.step)
+    }
+
+    fn on_train_end(&mut self, _history: &History) {
+        if let Ok(mut r) = self.report.lock() {
+            r.last = Some(self.monitor.overall());
+        }
+    }
+}

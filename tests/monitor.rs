@@ -1,0 +1,145 @@
+//! The monitor inside training runs and on loss logs.
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use stride::diagnose::{diagnose_log, read_loss_log};
+use stride::monitor::{MonitorConfig, State};
+use stride::prelude::*;
+use stride_data::{repo_datasets_dir, SYSTEM_DIR};
+use stride_train::{AutoLr, RunMonitor};
+
+fn sample() -> Splits {
+    let resolver = Resolver {
+        data_dir: None,
+        repo_dir: repo_datasets_dir(),
+        system_dir: SYSTEM_DIR.into(),
+        hub: None,
+    };
+    resolver.load(DatasetName::Mnist).unwrap().splits
+}
+
+/// Trains the MLP on the sample at `lr` with a monitor; returns (history, report).
+fn run(data: &Splits, lr: f64, auto: bool) -> (History, stride_train::RunReport) {
+    let varmap = VarMap::new();
+    let model = Mlp::new(
+        &"784-128-10".parse().unwrap(),
+        Activation::Relu,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    reset_parameters(&varmap, 0).unwrap();
+    let config = MonitorConfig {
+        num_classes: Some(10),
+        ..MonitorConfig::default()
+    };
+    let monitor = RunMonitor::new(config, auto.then(AutoLr::default)).unwrap();
+    let report = monitor.report_handle();
+    let history = Trainer::builder()
+        .epochs(3)
+        .lr(lr)
+        .track_grad_norm(true)
+        .callback(monitor)
+        .build()
+        .unwrap()
+        .fit(&model, &varmap, &data.train, Some(&data.test))
+        .unwrap();
+    let report = report.lock().unwrap().clone();
+    (history, report)
+}
+
+fn accuracy(h: &History) -> f64 {
+    h.last().unwrap().eval.unwrap().accuracy
+}
+
+#[test]
+fn auto_lr_rescues_a_diverging_run() {
+    let data = sample();
+    let (best, best_report) = run(&data, 0.1, false);
+    assert_eq!(best_report.last.as_ref().unwrap().state, State::Healthy);
+    assert!(
+        best_report.timeline.iter().all(|e| e.state <= State::Slow),
+        "{}",
+        best_report.table()
+    );
+
+    let (plain, report) = run(&data, 10.0, false);
+    assert!(
+        accuracy(&plain) < 0.3,
+        "lr 10 without help stays dead: {}",
+        accuracy(&plain)
+    );
+    assert!(
+        report.last.as_ref().unwrap().state >= State::Diverging,
+        "{}",
+        report.table()
+    );
+
+    let (rescued, report) = run(&data, 10.0, true);
+    assert!(!rescued.rollbacks.is_empty(), "{}", report.table());
+    assert!(rescued.step_losses.last().unwrap().is_finite());
+    let (a, b) = (accuracy(&rescued), accuracy(&best));
+    assert!(
+        a >= b - 0.02,
+        "auto-lr accuracy {a} vs the best fixed rate's {b}\n{}",
+        report.table()
+    );
+    // One warning per change of state: no two consecutive timeline entries alike, unless an intervention.
+    for w in report.timeline.windows(2) {
+        assert!(
+            w[0].state != w[1].state || w[1].intervention.is_some(),
+            "{}",
+            report.table()
+        );
+    }
+}
+
+#[test]
+fn loss_logs_in_every_format_are_diagnosed() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    // The lesson's two worked examples, one loss per epoch.
+    let healthy = read_loss_log(&write("a.txt", "0.8\n0.5\n0.4\n0.38\n0.37\n"), 0.1)
+        .unwrap()
+        .per_epoch();
+    let d = diagnose_log(&healthy, MonitorConfig::default()).unwrap();
+    assert_eq!(d.last().unwrap().state, State::Healthy);
+    let diverging = read_loss_log(
+        &write("b.csv", "epoch,loss,lr\n0,0.8,1\n1,1.5,1\n2,3.2,1\n3,8.7,1\n4,NaN,1\n"),
+        0.1,
+    )
+    .unwrap()
+    .per_epoch();
+    let last = diagnose_log(&diverging, MonitorConfig::default())
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.state, State::Diverging);
+    assert_eq!(last.suggestion.new_lr, Some(0.01));
+    assert_eq!(last.suggestion.alt_lr, Some(0.001));
+    // Stride's own metrics logs, CSV and JSON lines.
+    let csv = "kind,epoch,step,loss,lr,test_loss,test_accuracy,seconds\nstep,0,1,2.3,0.1,,,\nstep,0,2,2.1,0.1,,,\nepoch,0,2,2.2,0.1,2.0,0.3,0.1\n";
+    let log = read_loss_log(&write("m.csv", csv), 1.0).unwrap();
+    assert_eq!((log.steps.len(), log.epochs.len()), (2, 1));
+    assert_eq!(log.epochs[0].val_loss, Some(2.0));
+    let jsonl = "{\"kind\":\"step\",\"epoch\":0,\"step\":1,\"loss\":2.3,\"lr\":0.1}\n{\"kind\":\"epoch\",\"epoch\":0,\"step\":1,\"loss\":2.3,\"lr\":0.1,\"test_loss\":null}\n";
+    let log = read_loss_log(&write("m.jsonl", jsonl), 1.0).unwrap();
+    assert_eq!((log.steps.len(), log.epochs.len()), (1, 1));
+    // Bad input names the file and the line.
+    let err = read_loss_log(&write("bad.csv", "step,loss\n1,abc\n"), 0.1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad.csv:2") && err.contains("\"abc\""), "{err}");
+    let err = read_loss_log(&write("nocol.csv", "a,b\n1,2\n"), 0.1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no `loss` column"), "{err}");
+    assert!(read_loss_log(&write("empty.txt", "\n"), 0.1).is_err());
+    assert!(read_loss_log(&dir.path().join("missing.csv"), 0.1)
+        .unwrap_err()
+        .to_string()
+        .contains("missing.csv"));
+}
