@@ -1,0 +1,95 @@
+//! The monitor's share of a training step on the reference workload W
+//! (Fashion-MNIST, MLP 784-128-ReLU-10, SGD 0.1, batch 128, 469 steps/epoch):
+//! the time spent in the monitor observer itself, plus the global gradient
+//! norm the trainer computes for it.
+//!
+//! ```text
+//! cargo bench --bench monitor_share -- [epochs, default 3]
+//! ```
+
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use stride::data::{DatasetName, Resolver};
+use stride::model::{reset_parameters, Activation, Mlp};
+use stride::monitor::MonitorConfig;
+use stride::optim::{grad_norm, Sgd, SgdConfig};
+use stride::train::{Action, Callback, EpochEnd, History, RunMonitor, StepEnd, Trainer};
+
+/// Times every call into the wrapped observer.
+struct Timed<C> {
+    inner: C,
+    spent: std::sync::Arc<std::sync::Mutex<Duration>>,
+}
+
+impl<C: Callback> Callback for Timed<C> {
+    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+        let t = Instant::now();
+        let a = self.inner.on_step_end(s);
+        *self.spent.lock().unwrap() += t.elapsed();
+        a
+    }
+    fn on_epoch_end(&mut self, e: &EpochEnd) -> Action {
+        let t = Instant::now();
+        let a = self.inner.on_epoch_end(e);
+        *self.spent.lock().unwrap() += t.elapsed();
+        a
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let epochs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(3);
+    let data = Resolver::from_env().load(DatasetName::FashionMnist)?.splits;
+    let varmap = VarMap::new();
+    let model = Mlp::new(
+        &"784-128-10".parse()?,
+        Activation::Relu,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )?;
+    reset_parameters(&varmap, 0)?;
+    let spent = std::sync::Arc::new(std::sync::Mutex::new(Duration::ZERO));
+    let monitor = RunMonitor::new(MonitorConfig::default(), None)?;
+    let mut sgd = Sgd::new(varmap.all_vars(), SgdConfig::with_lr(0.1))?;
+    let history: History = Trainer::builder()
+        .epochs(epochs)
+        .track_grad_norm(true)
+        .callback(Timed {
+            inner: monitor,
+            spent: spent.clone(),
+        })
+        .build()?
+        .fit_with(&model, &mut sgd, &data.train, None)?;
+    let steps = history.step_losses.len() as f64;
+    let train: f64 = history.epochs.iter().map(|e| e.train_seconds).sum();
+    let observer = spent.lock().unwrap().as_secs_f64();
+
+    // The gradient norm, timed on real W gradients.
+    let (x, y) = data.train.to_tensors(&Device::Cpu)?;
+    let logits = candle_nn::Module::forward(&model, &x.narrow(0, 0, 128)?)?;
+    let grads = candle_nn::loss::cross_entropy(&logits, &y.narrow(0, 0, 128)?)?.backward()?;
+    let vars = varmap.all_vars();
+    let reps = 469;
+    let t = Instant::now();
+    let mut norm = 0.0;
+    for _ in 0..reps {
+        norm += grad_norm(&grads, &vars)?;
+    }
+    let per_norm = t.elapsed().as_secs_f64() / f64::from(reps);
+    let _ = Tensor::new(norm as f32, &Device::Cpu)?;
+
+    let per_step = train / steps;
+    println!(
+        "W, {epochs} epochs, {steps} steps: {:.3} ms per training step",
+        1e3 * per_step
+    );
+    println!(
+        "monitor observer: {:.1} us/step ({:.2}%); gradient norm: {:.1} us/step ({:.2}%); together {:.2}%",
+        1e6 * observer / steps,
+        100.0 * observer / train,
+        1e6 * per_norm,
+        100.0 * per_norm / per_step,
+        100.0 * (observer / steps + per_norm) / per_step
+    );
+    Ok(())
+}
