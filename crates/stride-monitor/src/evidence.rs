@@ -59,6 +59,9 @@ pub struct Evidence {
     pub level: Option<f64>,
     /// Robust initial loss level (median of the first values).
     pub level_init: Option<f64>,
+    /// Loss of the initial weights: the smaller of `level_init` and the first value (a blow-up
+    /// in the first steps inflates `level_init`; REAL_RUNS.md).
+    pub level_start: Option<f64>,
     /// Stability margin `s = lr * sharpness / theta` when a sharpness is known.
     pub margin: Option<f64>,
     /// EMA of the update/weight ratio when supplied.

@@ -45,6 +45,9 @@ pub(crate) struct StepFacts {
     /// `m_D` and the medians of the first / last `m_D` values.
     pub m_d: usize,
     pub level_init: f64,
+    /// The loss of the initial weights: `min(level_init, x_1)` (a blow-up in the first `m_D`
+    /// steps inflates the median; the first value is the initial weights' loss).
+    pub level_start: f64,
     pub level_recent: f64,
     /// Mann-Kendall Z of the grad-norm block medians, when grad norms are supplied.
     pub grad_mk: Option<f64>,
@@ -130,8 +133,12 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
     let k_eq = (0.1 * f.k_peak).max(std::f64::consts::LN_2 / (10.0 * n));
     dv.flat_sig = s.k_lo > -k_eq && s.k_hi < k_eq;
     let slow_like = dv.rho >= cfg.rho_min && dv.t_half >= cfg.halving_factor * n;
-    let blowup = f.max_ema >= cfg.blowup_ratio * f.level_init;
-    let not_below_start = f.level_recent >= 0.97 * f.level_init;
+    // Real runs (REAL_RUNS.md): measured against the initial weights' loss, not a median the
+    // blow-up itself inflated.
+    let blowup = f.max_ema >= cfg.blowup_ratio * f.level_start;
+    // "Not below its start" unless significantly so: the margin grows with the noise (a
+    // blown-up run bouncing around its start dips 20-30 % below it by chance).
+    let not_below_start = f.level_recent >= f.level_start * (1.0 - (2.0 * se_d).max(0.03));
     dv.no_raise = blowup && not_below_start;
     // 8. smoothed rise.
     if let Some(min_post) = f.min_ema_post {
@@ -141,12 +148,26 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
     }
     // §7 fix 3: no net progress after real training time, at a finite value.
     if f.n >= cfg.net_progress_min_steps && !dec_sig {
-        if blowup && (not_below_start || f.near_chance(0.03)) {
+        // Real runs: flat at chance level after the smoothed loss moved (rose 10 % above its
+        // start, or had been 10 % below where it is now) is a network that died; a rate too
+        // small to move the loss is flat at chance without ever having moved.
+        let moved = f.max_ema >= 1.1 * f.level_start || f.min_ema <= 0.9 * f.level_recent;
+        if (blowup && not_below_start) || ((blowup || moved) && f.near_chance(0.03)) {
             return (State::Diverging, Reason::DeadNetwork, dv);
         }
         if f.level_recent >= f.level_init * (1.0 + (3.0 * se_d).max(0.02)) {
             return (State::Diverging, Reason::NoNetProgressHigh, dv);
         }
+    }
+    // Real runs: a loss that blew up and after real training time is still not below its
+    // start is diverging even while it comes down again (never healthy, never a raise).
+    if f.n >= cfg.net_progress_min_steps && dv.no_raise {
+        let reason = if f.near_chance(cfg.chance_band) {
+            Reason::DeadNetwork
+        } else {
+            Reason::NoNetProgressHigh
+        };
+        return (State::Diverging, reason, dv);
     }
     // 9. spike rate.
     if f.episodes >= cfg.spike_rate_episodes {
@@ -167,8 +188,13 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
         return (State::Oscillating, Reason::GradnormRising, dv);
     }
     // §7 fix 2: progress so far.
+    // Real runs: a rate 10-100x too small is still decreasing at (near) its fastest rate
+    // after hundreds of steps, without having halved the loss; a good rate reaches
+    // diminishing returns (rho well below 0.3) long before.
     let little_progress = f.n >= cfg.slow_progress_min_steps
-        && (dv.d < cfg.slow_progress_frac || f.chance.is_some_and(|c| f.level_recent >= (1.0 - cfg.chance_band) * c));
+        && (dv.d < cfg.slow_progress_frac
+            || (dv.d < cfg.linear_progress_frac && dv.rho >= cfg.linear_rho_min)
+            || f.chance.is_some_and(|c| f.level_recent >= (1.0 - cfg.chance_band) * c));
     // 13. significant decrease.
     if dec_sig {
         if slow_like {

@@ -310,7 +310,11 @@ fn diverging(c: &Context<'_>) -> Suggestion {
         let new = round_sig(lr / 10.0);
         let alt = round_sig(new / 10.0);
         let level = c.ev.level.or(c.ev.last).map(num).unwrap_or_else(|| "?".into());
-        let init = c.ev.level_init.map(num).unwrap_or_else(|| "?".into());
+        let init =
+            c.ev.level_start
+                .or(c.ev.level_init)
+                .map(num)
+                .unwrap_or_else(|| "?".into());
         let what = if c.reason == Reason::DeadNetwork {
             "blew up and now sits"
         } else {

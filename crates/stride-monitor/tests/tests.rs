@@ -6,5 +6,6 @@
 mod data;
 mod epoch;
 mod real_fixes;
+mod real_runs;
 mod step;
 mod units;
