@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod debounce;
 mod diagnose;
 mod diagnosis;
 mod epoch_rules;
@@ -33,6 +34,7 @@ mod validation;
 mod window;
 
 pub use config::MonitorConfig;
+pub use debounce::Debounce;
 pub use diagnose::{diagnose_epoch_records, diagnose_epochs, diagnose_step_records, diagnose_steps, trajectory, worst};
 pub use diagnosis::{Diagnosis, Verdict};
 pub use error::MonitorError;

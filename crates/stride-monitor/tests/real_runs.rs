@@ -4,7 +4,7 @@
 //! HEALTHY or be told to raise its rate.
 
 use std::collections::BTreeMap;
-use stride_monitor::{Action, Diagnosis, Monitor, MonitorConfig, State, StepRecord};
+use stride_monitor::{Action, Debounce, Diagnosis, Monitor, MonitorConfig, State, StepRecord};
 
 const RUNS_CSV: &str = include_str!("../fixtures/real_runs/runs.csv");
 const LOSSES_CSV: &str = include_str!("../fixtures/real_runs/losses.csv");
@@ -209,4 +209,53 @@ fn diverging_runs_are_never_healthy_nor_raised() {
         }
     }
     assert!(bad.is_empty(), "{} bad verdicts:\n{}", bad.len(), bad.join("\n"));
+}
+
+/// The lesson's promise, live: in every Fashion-MNIST sweep (one family, rates
+/// by decades), the run that reached the lowest loss never shows an alarm
+/// (oscillating, diverging, exploded) through the display layer's hysteresis
+/// ([`Debounce`], as the trainer shows states), nor a shown state that says lower the rate.
+#[test]
+fn best_run_of_each_fashion_sweep_raises_no_alarm() {
+    let runs = runs();
+    let mut families: Vec<&str> = runs
+        .iter()
+        .map(|r| r.family.as_str())
+        .filter(|f| f.starts_with("fashion"))
+        .collect();
+    families.sort();
+    families.dedup();
+    assert!(families.len() >= 4, "{families:?}");
+    let mut alarms = Vec::new();
+    for family in families {
+        let best = runs
+            .iter()
+            .filter(|r| r.family == family)
+            .filter(|r| r.losses.iter().all(|l| l.is_finite()))
+            .min_by(|a, b| mean(tail(&a.losses)).total_cmp(&mean(tail(&b.losses))))
+            .expect("a finite run in every family");
+        let mut display = Debounce::default();
+        for d in monitor(best) {
+            let shown = display.update(d.state).map(|_| display.shown());
+            if shown.is_some_and(|s| s >= State::Oscillating)
+                || (shown.is_some() && d.suggestion.action == Action::Lower)
+            {
+                alarms.push(format!(
+                    "{} (best of {family}, lr {}): step {}: {} ({}) {}",
+                    best.id,
+                    best.lr,
+                    d.at,
+                    d.state,
+                    d.reason.code(),
+                    d.suggestion.text
+                ));
+            }
+        }
+    }
+    assert!(alarms.is_empty(), "{} alarms:\n{}", alarms.len(), alarms.join("\n"));
+}
+
+/// The last 20 losses.
+fn tail(losses: &[f64]) -> &[f64] {
+    &losses[losses.len().saturating_sub(20)..]
 }

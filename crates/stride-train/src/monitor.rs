@@ -6,15 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use stride_monitor::{
-    Action as Advice, Diagnosis, EpochRecord, Monitor, MonitorConfig, MonitorError, State, StepRecord,
+    Action as Advice, Debounce, Diagnosis, EpochRecord, Monitor, MonitorConfig, MonitorError, State, StepRecord,
 };
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, StepEnd, TrainBegin};
 use crate::error::{Result, TrainError};
 use crate::History;
-
-/// Observations in a row before a non-alarm state is shown (about 0.1 s of W).
-const CONFIRM: u32 = 10;
 
 /// Settings of [`RunMonitor`]'s interventions (`--auto-lr`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -111,9 +108,7 @@ impl RunReport {
 pub struct RunMonitor {
     monitor: Monitor,
     auto: Option<AutoLr>,
-    shown: State,
-    /// A state seen but not yet shown, and for how many observations in a row.
-    pending: (State, u32),
+    display: Debounce,
     epoch: usize,
     state: Arc<Mutex<State>>,
     report: Arc<Mutex<RunReport>>,
@@ -125,8 +120,7 @@ impl RunMonitor {
         Ok(Self {
             monitor: Monitor::new(config)?,
             auto,
-            shown: State::Insufficient,
-            pending: (State::Insufficient, 0),
+            display: Debounce::default(),
             epoch: 0,
             state: Arc::new(Mutex::new(State::Insufficient)),
             report: Arc::new(Mutex::new(RunReport::default())),
@@ -143,27 +137,9 @@ impl RunMonitor {
         self.report.clone()
     }
 
-    /// Whether `state` has held long enough to be shown: divergence and
-    /// explosions at once, other states after [`CONFIRM`] observations in a
-    /// row, so a run that flickers between healthy and plateau is not
-    /// reported at every flicker.
-    fn confirmed(&mut self, state: State) -> bool {
-        if state == self.pending.0 {
-            self.pending.1 += 1;
-        } else {
-            self.pending = (state, 1);
-        }
-        state.is_terminal() || self.pending.1 >= CONFIRM
-    }
-
     /// Logs, records and, with `--auto-lr`, acts on a diagnosis.
     fn handle(&mut self, d: &Diagnosis, step: u64) -> Action {
-        let changed = if d.state == self.shown || d.state == State::Insufficient {
-            self.pending = (d.state, 0);
-            false
-        } else {
-            self.confirmed(d.state)
-        };
+        let changed = self.display.update(d.state).is_some();
         if changed {
             if let Ok(mut s) = self.state.lock() {
                 *s = d.state;
@@ -221,11 +197,9 @@ impl RunMonitor {
                     intervention,
                 });
             }
-            self.shown = if matches!(action, Action::Rollback(_)) {
-                State::Insufficient
-            } else {
-                d.state
-            };
+            if matches!(action, Action::Rollback(_)) {
+                self.display.reset();
+            }
         }
         action
     }
