@@ -49,7 +49,14 @@ fn main() -> anyhow::Result<()> {
     )?;
     reset_parameters(&varmap, 0)?;
     let spent = std::sync::Arc::new(std::sync::Mutex::new(Duration::ZERO));
-    let monitor = RunMonitor::new(MonitorConfig::default(), None)?;
+    let monitor = RunMonitor::new(
+        MonitorConfig {
+            num_classes: Some(10),
+            eval_every: 8,
+            ..MonitorConfig::default()
+        },
+        None,
+    )?;
     let mut sgd = Sgd::new(varmap.all_vars(), SgdConfig::with_lr(0.1))?;
     let history: History = Trainer::builder()
         .epochs(epochs)

@@ -30,6 +30,7 @@ fn run(data: &Splits, lr: f64, auto: bool) -> (History, stride_train::RunReport)
     reset_parameters(&varmap, 0).unwrap();
     let config = MonitorConfig {
         num_classes: Some(10),
+        eval_every: 8,
         ..MonitorConfig::default()
     };
     let monitor = RunMonitor::new(config, auto.then(AutoLr::default)).unwrap();

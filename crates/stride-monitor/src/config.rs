@@ -83,6 +83,11 @@ pub struct MonitorConfig {
     pub step_plateau_factor: f64,
     /// Steps after an LR change during which PLATEAU/SLOW suggestions are withheld. Default 40.
     pub cooldown_steps: u64,
+    /// Run the STEP window rules every this many steps and repeat the last verdict in
+    /// between (default 1, the reference semantics). The incremental parts (EMA, the
+    /// 4x hard rule, spikes, non-finite values, rate changes) still see every step and
+    /// force an evaluation. A trainer uses 8 to keep the monitor under 1% of a step.
+    pub eval_every: u64,
     // ---- §7 refinements ----
     /// §7 fix 1: `noisy_flat` after progress needs a signature noise lacks: residual lag-1
     /// autocorrelation at most this ... Default -0.25.
@@ -164,6 +169,7 @@ impl Default for MonitorConfig {
             cv_base_len: 40,
             step_plateau_factor: 0.5,
             cooldown_steps: 40,
+            eval_every: 1,
             noise_signature_ac1: -0.25,
             noise_dispersion_ratio: 4.0,
             slow_progress_min_steps: 200,
@@ -286,6 +292,9 @@ impl MonitorConfig {
         }
         if self.plateau_patience == 0 {
             return Err(bad("plateau_patience", self.plateau_patience, ">= 1"));
+        }
+        if self.eval_every == 0 {
+            return Err(bad("eval_every", self.eval_every, "at least 1"));
         }
         if self.step_min_points < 20 {
             return Err(bad(

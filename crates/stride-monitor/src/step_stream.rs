@@ -48,6 +48,8 @@ pub(crate) struct StepStream {
     last_step: Option<u64>,
     total: u64,
     latched: Option<Diagnosis>,
+    /// The last evaluated verdict, repeated between evaluations (`eval_every`).
+    last_eval: Option<Diagnosis>,
 }
 
 impl StepStream {
@@ -77,6 +79,7 @@ impl StepStream {
             last_step: None,
             total: 0,
             latched: None,
+            last_eval: None,
         }
     }
 
@@ -186,6 +189,15 @@ impl StepStream {
             self.sharpness = Some(s);
         }
         self.last_step = Some(rec.step);
+        let urgent = !events.is_empty() || ema >= cfg.hard_ratio * self.min_ema || n <= cfg.step_min_points;
+        if cfg.eval_every > 1 && n % cfg.eval_every != 0 && !urgent {
+            if let Some(prev) = &self.last_eval {
+                let mut d = prev.clone();
+                d.at = rec.step;
+                d.events = events;
+                return d;
+            }
+        }
         let facts = self.facts(cfg, warm);
         let (state, reason, dv) = classify(&facts, cfg);
         let mut ev = self.evidence(&facts, lr, cfg);
@@ -214,7 +226,7 @@ impl StepStream {
             rises: 0,
         };
         let suggestion = suggest(&ctx);
-        Diagnosis {
+        let d = Diagnosis {
             stream: Stream::Step,
             at: rec.step,
             state,
@@ -222,7 +234,11 @@ impl StepStream {
             evidence: ev,
             events,
             suggestion,
+        };
+        if cfg.eval_every > 1 {
+            self.last_eval = Some(d.clone());
         }
+        d
     }
 
     fn early(&self, cfg: &MonitorConfig) -> bool {

@@ -259,3 +259,39 @@ fn best_run_of_each_fashion_sweep_raises_no_alarm() {
 fn tail(losses: &[f64]) -> &[f64] {
     &losses[losses.len().saturating_sub(20)..]
 }
+
+/// The trainer evaluates the window rules every 8 steps (`eval_every`); the
+/// verdicts that matter must not change, only come up to 7 steps later.
+#[test]
+fn evaluating_every_8_steps_keeps_the_outcomes() {
+    let runs = runs();
+    let cfg = MonitorConfig {
+        num_classes: Some(10),
+        eval_every: 8,
+        ..MonitorConfig::default()
+    };
+    let mut agree = 0;
+    for r in &runs {
+        let mut m = Monitor::new(cfg.clone()).unwrap();
+        let mut last = None;
+        for (i, &loss) in r.losses.iter().enumerate() {
+            let d = m.observe_step(&StepRecord::new(i as u64 + 1, loss, r.lr));
+            if r.label == "DIVERGING" && i >= 100 + 8 {
+                assert!(
+                    d.state != State::Healthy && d.suggestion.action != Action::Raise,
+                    "{} at {i}",
+                    r.id
+                );
+            }
+            last = Some(d);
+        }
+        if last.is_some_and(|d| accepted(&r.label).contains(&d.state)) {
+            agree += 1;
+        }
+    }
+    assert!(
+        agree * 100 >= runs.len() * 95,
+        "{agree}/{} with eval_every 8",
+        runs.len()
+    );
+}
