@@ -89,12 +89,16 @@ pub fn read_loss_log(path: &Path, default_lr: f64) -> Result<LossLog, DiagnoseEr
             // A NaN loss is written as null by serde_json: it is data, not a gap.
             let loss = num("loss").unwrap_or(f64::NAN);
             let lr = num("lr").unwrap_or(default_lr);
-            match v.get("kind").and_then(serde_json::Value::as_str) {
-                Some("epoch") => log.epochs.push(EpochRecord {
+            let epoch_row = match v.get("kind").and_then(serde_json::Value::as_str) {
+                Some(kind) => kind == "epoch",
+                None => v.get("epoch").is_some() && v.get("step").is_none(),
+            };
+            match epoch_row {
+                true => log.epochs.push(EpochRecord {
                     val_loss: num("test_loss").or_else(|| num("val_loss")),
                     ..EpochRecord::new(num("epoch").unwrap_or(log.epochs.len() as f64) as u64, loss, lr)
                 }),
-                _ => log.steps.push(StepRecord::new(
+                false => log.steps.push(StepRecord::new(
                     num("step").unwrap_or(log.steps.len() as f64 + 1.0) as u64,
                     loss,
                     lr,
@@ -129,7 +133,13 @@ pub fn read_loss_log(path: &Path, default_lr: f64) -> Result<LossLog, DiagnoseEr
             };
             let loss = number(Some(loss_col), "loss")?.ok_or_else(|| parse_err(i + 1, "missing loss".into()))?;
             let lr = number(lr_col, "lr")?.unwrap_or(default_lr);
-            if cell(kind_col) == Some(&"epoch") {
+            // A row is an epoch when its `kind` says so, or when the file has an `epoch`
+            // column and no `step` column.
+            let epoch_row = match kind_col {
+                Some(_) => cell(kind_col) == Some(&"epoch"),
+                None => col("epoch").is_some() && step_col.is_none(),
+            };
+            if epoch_row {
                 let epoch = number(col("epoch"), "epoch")?.unwrap_or(log.epochs.len() as f64) as u64;
                 log.epochs.push(EpochRecord {
                     val_loss: number(val_col, "validation loss")?,
@@ -147,12 +157,35 @@ pub fn read_loss_log(path: &Path, default_lr: f64) -> Result<LossLog, DiagnoseEr
     Ok(log)
 }
 
-/// The online trajectory of the step stream (or, without steps, the epoch stream).
-pub fn diagnose_log(log: &LossLog, config: MonitorConfig) -> Result<Vec<Diagnosis>, DiagnoseError> {
-    Ok(if log.steps.is_empty() {
-        diagnose_epoch_records(&log.epochs, config)?
+/// Which stream of a log to judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StreamChoice {
+    /// Steps when the log has any, else epochs.
+    Auto,
+    /// Per-step losses (a plain list is read as steps).
+    Step,
+    /// Per-epoch losses (a plain list is read as epochs).
+    Epoch,
+}
+
+/// Judges the chosen stream; returns the stream used and the online trajectory.
+pub fn diagnose_log(
+    log: LossLog,
+    config: MonitorConfig,
+    stream: StreamChoice,
+) -> Result<(StreamChoice, Vec<Diagnosis>), DiagnoseError> {
+    let use_epochs = match stream {
+        StreamChoice::Auto => log.steps.is_empty(),
+        StreamChoice::Step => false,
+        StreamChoice::Epoch => true,
+    };
+    Ok(if use_epochs {
+        (
+            StreamChoice::Epoch,
+            diagnose_epoch_records(&log.per_epoch().epochs, config)?,
+        )
     } else {
-        diagnose_step_records(&log.steps, config)?
+        (StreamChoice::Step, diagnose_step_records(&log.steps, config)?)
     })
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use stride::cli::TrainArgs;
-use stride::diagnose::{diagnose_log, read_loss_log, render};
+use stride::diagnose::{diagnose_log, read_loss_log, render, StreamChoice};
 use stride::monitor::MonitorConfig;
 use stride::optim::schedule::{parse_schedule, preview, render_ascii_plot, to_csv, ScheduleUnit};
 
@@ -38,9 +38,9 @@ struct DiagnoseArgs {
     /// Number of classes (the chance-level loss ln C marks dead networks and stalled runs).
     #[arg(long)]
     classes: Option<u32>,
-    /// The rows are per-epoch losses (the default reads a plain list as per-step).
-    #[arg(long)]
-    per_epoch: bool,
+    /// Which losses to judge: auto (steps if the log has any), step, or epoch.
+    #[arg(long, value_enum, default_value = "auto")]
+    stream: StreamChoice,
     /// Print the final diagnosis, evidence included, as JSON instead.
     #[arg(long)]
     json: bool,
@@ -87,18 +87,26 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Diagnose(args) => {
-            let mut log = read_loss_log(&args.log, args.lr)?;
-            if args.per_epoch {
-                log = log.per_epoch();
-            }
+            let log = read_loss_log(&args.log, args.lr)?;
             let config = MonitorConfig {
                 num_classes: args.classes,
                 ..MonitorConfig::default()
             };
-            let diagnoses = diagnose_log(&log, config)?;
+            let (stream, diagnoses) = diagnose_log(log, config, args.stream)?;
             match (args.json, diagnoses.last()) {
                 (true, Some(last)) => println!("{}", serde_json::to_string_pretty(last)?),
-                _ => print!("{}", render(&diagnoses)),
+                _ => {
+                    let how = if args.stream == StreamChoice::Auto {
+                        " (auto)"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "stream: {}{how}",
+                        if stream == StreamChoice::Epoch { "epoch" } else { "step" }
+                    );
+                    print!("{}", render(&diagnoses));
+                }
             }
         }
     }

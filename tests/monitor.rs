@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
-use stride::diagnose::{diagnose_log, read_loss_log};
+use stride::diagnose::{diagnose_log, read_loss_log, StreamChoice};
 use stride::monitor::{MonitorConfig, State};
 use stride::prelude::*;
 use stride_data::{repo_datasets_dir, SYSTEM_DIR};
@@ -103,21 +103,17 @@ fn loss_logs_in_every_format_are_diagnosed() {
         p
     };
     // The lesson's two worked examples, one loss per epoch.
-    let healthy = read_loss_log(&write("a.txt", "0.8\n0.5\n0.4\n0.38\n0.37\n"), 0.1)
-        .unwrap()
-        .per_epoch();
-    let d = diagnose_log(&healthy, MonitorConfig::default()).unwrap();
+    let healthy = read_loss_log(&write("a.txt", "0.8\n0.5\n0.4\n0.38\n0.37\n"), 0.1).unwrap();
+    let (stream, d) = diagnose_log(healthy, MonitorConfig::default(), StreamChoice::Epoch).unwrap();
+    assert_eq!(stream, StreamChoice::Epoch);
     assert_eq!(d.last().unwrap().state, State::Healthy);
-    let diverging = read_loss_log(
-        &write("b.csv", "epoch,loss,lr\n0,0.8,1\n1,1.5,1\n2,3.2,1\n3,8.7,1\n4,NaN,1\n"),
-        0.1,
-    )
-    .unwrap()
-    .per_epoch();
-    let last = diagnose_log(&diverging, MonitorConfig::default())
-        .unwrap()
-        .pop()
-        .unwrap();
+    // An `epoch` column without a `step` column is detected as the epoch stream.
+    let text = "epoch,loss,lr\n0,0.8,1\n1,1.5,1\n2,3.2,1\n3,8.7,1\n4,NaN,1\n";
+    let diverging = read_loss_log(&write("b.csv", text), 0.1).unwrap();
+    let (stream, mut d) = diagnose_log(diverging, MonitorConfig::default(), StreamChoice::Auto).unwrap();
+    assert_eq!(stream, StreamChoice::Epoch);
+    let last = d.pop().unwrap();
+    assert_eq!(serde_json::to_value(&last).unwrap()["state"], "diverging");
     assert_eq!(last.state, State::Diverging);
     assert_eq!(last.suggestion.new_lr, Some(0.01));
     assert_eq!(last.suggestion.alt_lr, Some(0.001));

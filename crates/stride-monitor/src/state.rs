@@ -5,7 +5,7 @@ use std::fmt;
 
 /// Health state of a run, ordered by severity (`Insufficient` least, `Exploded` most; MONITOR.md §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "lowercase")]
 pub enum State {
     /// Not enough observations yet (never an alarm).
     Insufficient,
