@@ -189,7 +189,11 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         let monitor = RunMonitor::new(config, args.auto_lr.then(AutoLr::default))?;
         report = Some(monitor.report_handle());
         let bars = ProgressBars::new().with_state(monitor.state_handle());
-        builder = builder.callback(bars).callback(monitor).track_grad_norm(true);
+        builder = builder
+            .callback(bars)
+            .callback(monitor)
+            .track_grad_norm(true)
+            .track_update_ratio(50);
         if args.auto_lr {
             described += ", --auto-lr";
         }

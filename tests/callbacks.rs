@@ -213,3 +213,44 @@ fn clipping_reports_the_pre_clip_norm_and_bounds_the_update() {
         "unclipped step {moved_unclipped} vs norm {norm}"
     );
 }
+
+/// Records the update ratios the trainer reports.
+struct Ratios(Rc<RefCell<Vec<Option<f64>>>>);
+
+impl Callback for Ratios {
+    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+        self.0.borrow_mut().push(s.update_ratio);
+        Action::Continue
+    }
+}
+
+#[test]
+fn update_ratio_is_measured_every_n_steps() {
+    let varmap = VarMap::new();
+    let model = Mlp::new(
+        &"784-8-10".parse().unwrap(),
+        Activation::Relu,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    reset_parameters(&varmap, 0).unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    Trainer::builder()
+        .epochs(2)
+        .batch_size(16)
+        .lr(0.1)
+        .track_update_ratio(3)
+        .callback(Ratios(seen.clone()))
+        .build()
+        .unwrap()
+        .fit(&model, &varmap, &toy(), None)
+        .unwrap();
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 8);
+    for (i, r) in seen.iter().enumerate() {
+        match r {
+            Some(r) => assert!((i + 1) % 3 == 0 && *r > 0.0 && *r < 1.0, "step {}: {r}", i + 1),
+            None => assert!((i + 1) % 3 != 0, "step {} should be measured", i + 1),
+        }
+    }
+}

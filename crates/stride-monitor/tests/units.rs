@@ -182,7 +182,7 @@ fn diagnosis_serializes() {
     let d = diagnose_steps(&crate::data::S4, 0.5).pop().unwrap();
     let json = serde_json::to_string(&d).unwrap();
     assert!(
-        json.contains("\"state\":\"DIVERGING\"") && json.contains("\"reason\":\"hard_4x\""),
+        json.contains("\"state\":\"diverging\"") && json.contains("\"reason\":\"hard_4x\""),
         "{json}"
     );
     let back: Diagnosis = serde_json::from_str(&json).unwrap();

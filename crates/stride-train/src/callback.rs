@@ -51,6 +51,8 @@ pub struct StepEnd {
     pub batch_size: usize,
     /// Global L2 norm of the gradient before clipping, when the trainer computed it.
     pub grad_norm: Option<f64>,
+    /// Median over variables of `|dw| / |w|` for this step, on the steps the trainer measured it.
+    pub update_ratio: Option<f64>,
 }
 
 /// Evaluation of a model on a held-out set.

@@ -219,6 +219,7 @@ impl Callback for RunMonitor {
         self.epoch = s.epoch;
         let record = StepRecord {
             grad_norm: s.grad_norm,
+            update_ratio: s.update_ratio,
             ..StepRecord::new(s.step, s.loss, s.lr)
         };
         let d = self.monitor.observe_step(&record);

@@ -30,6 +30,10 @@ pub struct TrainerConfig {
     /// Compute the global gradient norm every step even without clipping (default
     /// false); observers such as the monitor read it from [`StepEnd::grad_norm`].
     pub track_grad_norm: bool,
+    /// Every this many steps, measure the median over variables of the update-to-weight
+    /// ratio `|dw| / |w|` (CS231n's ~1e-3 rule of thumb) for [`StepEnd::update_ratio`]
+    /// (default: never; it costs one copy of the weights).
+    pub update_ratio_every: Option<u64>,
 }
 
 impl Default for TrainerConfig {
@@ -42,6 +46,7 @@ impl Default for TrainerConfig {
             eval_batch_size: 1000,
             clip_grad_norm: None,
             track_grad_norm: false,
+            update_ratio_every: None,
         }
     }
 }
@@ -132,6 +137,11 @@ impl TrainerBuilder {
     /// Computes the gradient norm every step for the observers (default false).
     pub fn track_grad_norm(mut self, track: bool) -> Self {
         self.config.track_grad_norm = track;
+        self
+    }
+    /// Measures the update-to-weight ratio every `every` steps (default: never).
+    pub fn track_update_ratio(mut self, every: u64) -> Self {
+        self.config.update_ratio_every = Some(every.max(1));
         self
     }
     /// Drives the learning rate (and momentum, for cycling schedules) with a
@@ -362,6 +372,7 @@ impl Trainer {
                         lr,
                         batch_size: indices.len(),
                         grad_norm: None,
+                        update_ratio: None,
                     };
                     let asked = self.dispatch(optimizer, self.lr.t(step, epoch), &mut history, |cb| {
                         cb.on_step_end(&event)
@@ -387,15 +398,33 @@ impl Trainer {
                     None if c.track_grad_norm => Some(grad_norm(&grads, optimizer.vars())?),
                     None => None,
                 };
-                if grad_norm.is_some_and(|n| !n.is_finite()) {
+                let finite_grad = grad_norm.is_none_or(|n| n.is_finite());
+                if !finite_grad {
                     // A non-finite gradient would poison every weight it touches.
                     history.skipped_steps += 1;
                     tracing::warn!(step = step + 1, "non-finite gradient norm: update skipped");
+                }
+                let measure = c.update_ratio_every.is_some_and(|k| (step + 1) % k == 0);
+                let before = if measure {
+                    Some(
+                        optimizer
+                            .vars()
+                            .iter()
+                            .map(|v| v.as_tensor().copy())
+                            .collect::<candle_core::Result<Vec<_>>>()?,
+                    )
                 } else {
+                    None
+                };
+                if finite_grad {
                     let update_start = Instant::now();
                     optimizer.step(&grads)?;
                     optimizer_time += update_start.elapsed();
                 }
+                let update_ratio = match before {
+                    Some(before) => median_update_ratio(optimizer.vars(), &before)?,
+                    None => None,
+                };
                 step += 1;
                 loss_sum += loss_value;
                 epoch_steps += 1;
@@ -410,6 +439,7 @@ impl Trainer {
                     lr,
                     batch_size: indices.len(),
                     grad_norm,
+                    update_ratio,
                 };
                 stop = self
                     .dispatch(optimizer, self.lr.t(step, epoch), &mut history, |cb| {
@@ -525,6 +555,26 @@ impl Trainer {
         optimizer.load_state(&snapshot.optimizer)?;
         Ok(true)
     }
+}
+
+/// The median over variables of `|w_after - w_before| / |w_before|` (variables at zero skipped).
+fn median_update_ratio(vars: &[candle_core::Var], before: &[Tensor]) -> Result<Option<f64>> {
+    let norm = |t: &Tensor| -> Result<f64> {
+        Ok(f64::from(t.to_dtype(DType::F32)?.sqr()?.sum_all()?.to_scalar::<f32>()?).sqrt())
+    };
+    let mut ratios = Vec::with_capacity(vars.len());
+    for (var, old) in vars.iter().zip(before) {
+        let w = norm(old)?;
+        if w > 0.0 {
+            ratios.push(norm(&(var.as_tensor() - old)?)? / w);
+        }
+    }
+    ratios.sort_by(f64::total_cmp);
+    Ok(match ratios.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(ratios[n / 2]),
+        n => Some((ratios[n / 2 - 1] + ratios[n / 2]) / 2.0),
+    })
 }
 
 /// Copies the weights (a `Var` shares its storage, so a real copy) and the optimizer state.
