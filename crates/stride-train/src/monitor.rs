@@ -185,7 +185,7 @@ impl RunMonitor {
             if d.state != State::Healthy {
                 tracing::warn!("{} ({}): {}", d.state, d.reason.code(), d.suggestion.text);
             } else {
-                tracing::info!("healthy again: {}", d.suggestion.text);
+                tracing::info!("healthy: {}", d.suggestion.text);
             }
             if let Ok(mut r) = self.report.lock() {
                 r.timeline.push(TimelineEntry {
