@@ -5,17 +5,11 @@ use candle_nn::{VarBuilder, VarMap};
 use stride::diagnose::{diagnose_log, read_loss_log, StreamChoice};
 use stride::monitor::{MonitorConfig, State};
 use stride::prelude::*;
-use stride_data::{repo_datasets_dir, SYSTEM_DIR};
+use stride_data::SYSTEM_DIR;
 use stride_train::{AutoLr, RunMonitor};
 
 fn sample() -> Splits {
-    let resolver = Resolver {
-        data_dir: None,
-        repo_dir: repo_datasets_dir(),
-        system_dir: SYSTEM_DIR.into(),
-        hub: None,
-    };
-    resolver.load(DatasetName::Mnist).unwrap().splits
+    Resolver::local().load(DatasetName::Mnist).unwrap().splits
 }
 
 /// Trains the MLP for 3 epochs at `lr` with a monitor; returns (history, report).
@@ -157,13 +151,7 @@ fn best_rate_on_fashion_mnist_shows_no_alarm() {
         "{} is missing: apt-get install dataset-fashion-mnist",
         dir.display()
     );
-    let resolver = Resolver {
-        data_dir: None,
-        repo_dir: repo_datasets_dir(),
-        system_dir: SYSTEM_DIR.into(),
-        hub: None,
-    };
-    let data = resolver.load(DatasetName::FashionMnist).unwrap().splits;
+    let data = Resolver::local().load(DatasetName::FashionMnist).unwrap().splits;
     let (history, report) = run_epochs(&data, 0.1, false, 1);
     assert_eq!(history.step_losses.len(), 469);
     assert!(

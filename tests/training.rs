@@ -6,17 +6,7 @@ use std::path::Path;
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use stride::prelude::*;
-use stride_data::{repo_datasets_dir, Source, SYSTEM_DIR};
-
-/// A resolver limited to local sources, so tests never touch the network.
-fn local() -> Resolver {
-    Resolver {
-        data_dir: None,
-        repo_dir: repo_datasets_dir(),
-        system_dir: SYSTEM_DIR.into(),
-        hub: None,
-    }
-}
+use stride_data::{Source, SYSTEM_DIR};
 
 fn mlp(seed: u64) -> (Mlp, VarMap) {
     let varmap = VarMap::new();
@@ -33,7 +23,7 @@ fn mlp(seed: u64) -> (Mlp, VarMap) {
 
 #[test]
 fn embedded_sample_is_the_stratified_8000_2000_split() {
-    let loaded = local().load(DatasetName::Mnist).unwrap();
+    let loaded = Resolver::local().load(DatasetName::Mnist).unwrap();
     assert!(loaded.source.is_sample(), "{}", loaded.source);
     let (train, test) = (&loaded.splits.train, &loaded.splits.test);
     assert_eq!((train.len(), test.len()), (8000, 2000));
@@ -50,7 +40,7 @@ fn embedded_sample_is_the_stratified_8000_2000_split() {
 
 #[test]
 fn mlp_learns_mnist_sample_and_is_deterministic() {
-    let data = local().load(DatasetName::Mnist).unwrap().splits;
+    let data = Resolver::local().load(DatasetName::Mnist).unwrap().splits;
     let run = || {
         let (model, varmap) = mlp(3);
         let mut trainer = Trainer::builder()
@@ -87,7 +77,7 @@ fn fashion_mnist_from_the_debian_package_trains() {
         "{} is missing: apt-get install dataset-fashion-mnist (.ci/run does)",
         dir.display()
     );
-    let loaded = local().load(DatasetName::FashionMnist).unwrap();
+    let loaded = Resolver::local().load(DatasetName::FashionMnist).unwrap();
     assert_eq!(loaded.source, Source::System(dir));
     assert_eq!((loaded.splits.train.len(), loaded.splits.test.len()), (60_000, 10_000));
     let (model, varmap) = mlp(0);
@@ -104,7 +94,7 @@ fn fashion_mnist_from_the_debian_package_trains() {
 
 #[test]
 fn diverging_lr_stops_with_an_explanation() {
-    let data = local().load(DatasetName::Mnist).unwrap().splits;
+    let data = Resolver::local().load(DatasetName::Mnist).unwrap().splits;
     let (model, varmap) = mlp(0);
     let history = Trainer::builder()
         .epochs(3)

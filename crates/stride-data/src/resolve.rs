@@ -95,6 +95,18 @@ impl Resolver {
         }
     }
 
+    /// Only the sources on this machine: the repository's `datasets/` and the system
+    /// package copy; no explicit directory, no hub, nothing read from the environment.
+    /// What tests and offline tools want.
+    pub fn local() -> Self {
+        Self {
+            data_dir: None,
+            repo_dir: repo_datasets_dir(),
+            system_dir: PathBuf::from(SYSTEM_DIR),
+            hub: None,
+        }
+    }
+
     /// Overrides the explicit directory (e.g. from `--data-dir`) when `dir` is `Some`.
     pub fn with_data_dir(mut self, dir: Option<PathBuf>) -> Self {
         if dir.is_some() {

@@ -16,6 +16,11 @@ pub fn grad_norm(grads: &GradStore, vars: &[Var]) -> Result<f64> {
     Ok(sum.sqrt())
 }
 
+/// The L2 norm of a tensor (its elements as one vector), read in place where it can be.
+pub fn l2_norm(t: &Tensor) -> Result<f64> {
+    Ok(sum_of_squares(t)?.sqrt())
+}
+
 /// Sum of squared elements. On the CPU with f32 data laid out densely (row- or
 /// column-major: weight gradients come back transposed) it reads the buffer in
 /// place, since the sum does not depend on the order; the monitor asks for the

@@ -46,7 +46,7 @@ pub use adadelta::{Adadelta, AdadeltaConfig};
 pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig, AdamW};
 pub use adamax::{Adamax, AdamaxConfig};
-pub use clip::{clip_grad_norm, clip_grad_value, grad_norm};
+pub use clip::{clip_grad_norm, clip_grad_value, grad_norm, l2_norm};
 pub use engine::Optimizing;
 pub use error::{OptimError, Result};
 pub use kind::OptimizerKind;

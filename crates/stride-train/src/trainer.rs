@@ -6,8 +6,9 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarMap;
 use stride_data::{Batcher, Dataset};
 use stride_model::Model;
+use stride_monitor::stats::median_in_place;
 use stride_optim::schedule::{ScheduleUnit, Scheduler};
-use stride_optim::{clip_grad_norm, grad_norm, Optimizer, OptimizerState, Sgd, SgdConfig};
+use stride_optim::{clip_grad_norm, grad_norm, l2_norm, Optimizer, OptimizerState, Sgd, SgdConfig};
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
 use crate::error::{Result, TrainError};
@@ -406,13 +407,7 @@ impl Trainer {
                 }
                 let measure = c.update_ratio_every.is_some_and(|k| (step + 1) % k == 0);
                 let before = if measure {
-                    Some(
-                        optimizer
-                            .vars()
-                            .iter()
-                            .map(|v| v.as_tensor().copy())
-                            .collect::<candle_core::Result<Vec<_>>>()?,
-                    )
+                    Some(copy_weights(optimizer.vars())?)
                 } else {
                     None
                 };
@@ -559,33 +554,28 @@ impl Trainer {
 
 /// The median over variables of `|w_after - w_before| / |w_before|` (variables at zero skipped).
 fn median_update_ratio(vars: &[candle_core::Var], before: &[Tensor]) -> Result<Option<f64>> {
-    let norm = |t: &Tensor| -> Result<f64> {
-        Ok(f64::from(t.to_dtype(DType::F32)?.sqr()?.sum_all()?.to_scalar::<f32>()?).sqrt())
-    };
     let mut ratios = Vec::with_capacity(vars.len());
     for (var, old) in vars.iter().zip(before) {
-        let w = norm(old)?;
+        let w = l2_norm(old)?;
         if w > 0.0 {
-            ratios.push(norm(&(var.as_tensor() - old)?)? / w);
+            ratios.push(l2_norm(&(var.as_tensor() - old)?)? / w);
         }
     }
-    ratios.sort_by(f64::total_cmp);
-    Ok(match ratios.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(ratios[n / 2]),
-        n => Some((ratios[n / 2 - 1] + ratios[n / 2]) / 2.0),
-    })
+    Ok((!ratios.is_empty()).then(|| median_in_place(&mut ratios)))
 }
 
-/// Copies the weights (a `Var` shares its storage, so a real copy) and the optimizer state.
-fn take_snapshot(optimizer: &dyn Optimizer) -> Result<Snapshot> {
-    let weights = optimizer
-        .vars()
+/// Copies of the variables' values (a `Var` shares its storage, so `clone` would not do).
+fn copy_weights(vars: &[candle_core::Var]) -> Result<Vec<Tensor>> {
+    Ok(vars
         .iter()
         .map(|v| v.as_tensor().copy())
-        .collect::<candle_core::Result<Vec<_>>>()?;
+        .collect::<candle_core::Result<Vec<_>>>()?)
+}
+
+/// Copies the weights and the optimizer state.
+fn take_snapshot(optimizer: &dyn Optimizer) -> Result<Snapshot> {
     Ok(Snapshot {
-        weights,
+        weights: copy_weights(optimizer.vars())?,
         optimizer: optimizer.state()?,
     })
 }
