@@ -25,6 +25,10 @@ enum Command {
     Schedule(ScheduleArgs),
     /// Judge a loss log (Stride's --metrics file, any CSV with a loss column, or one loss per line).
     Diagnose(DiagnoseArgs),
+    /// LR range test: ramp the rate over ~100 steps, suggest one, restore the weights.
+    LrFind(Box<stride::tune::LrFindArgs>),
+    /// Train the same model from the same weights at several rates and compare speed and stability.
+    Sweep(Box<stride::tune::SweepArgs>),
 }
 
 /// Options of `stride diagnose`.
@@ -86,6 +90,8 @@ fn main() -> anyhow::Result<()> {
                 println!("wrote {} rows to {}", points.len(), path.display());
             }
         }
+        Command::LrFind(args) => print!("{}", stride::tune::lr_find_job(&args)?),
+        Command::Sweep(args) => print!("{}", stride::tune::sweep_job(&args)?.report()),
         Command::Diagnose(args) => {
             let log = read_loss_log(&args.log, args.lr)?;
             let config = MonitorConfig {

@@ -3,6 +3,7 @@
 mod callbacks;
 mod data_errors;
 mod hub;
+mod lr_tools;
 mod monitor;
 mod support;
 mod training;

@@ -202,6 +202,34 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// The examples at `indices` (in that order) as tensors like [`Dataset::to_tensors`],
+    /// converting only those images; an index past the end is an error naming it.
+    pub fn gather_tensors(&self, indices: &[u32], device: &Device) -> Result<(Tensor, Tensor)> {
+        let per_image = self.rows * self.cols;
+        let mut pixels = Vec::with_capacity(indices.len() * per_image);
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let i = i as usize;
+            if i >= self.len() {
+                return Err(DataError::Invalid {
+                    what: "example index",
+                    message: format!("{i}: the dataset has {} examples", self.len()),
+                });
+            }
+            pixels.extend(
+                self.images[i * per_image..(i + 1) * per_image]
+                    .iter()
+                    .map(|&p| f32::from(p) / 255.0),
+            );
+            labels.push(u32::from(self.labels[i]));
+        }
+        let x = Tensor::from_vec(pixels, (indices.len(), per_image), device)?;
+        let y = Tensor::from_vec(labels, indices.len(), device)?;
+        Ok((x, y))
+    }
+}
+
 fn check_labels(labels: &[u8], classes: usize, path: &Path) -> Result<()> {
     match labels.iter().position(|&l| usize::from(l) >= classes) {
         Some(index) => Err(DataError::LabelOutOfRange {

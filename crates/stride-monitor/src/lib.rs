@@ -22,6 +22,7 @@ mod event;
 mod evidence;
 mod monitor;
 mod numfmt;
+pub mod range_test;
 mod record;
 mod spikes;
 mod state;

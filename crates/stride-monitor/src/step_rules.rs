@@ -28,6 +28,8 @@ pub(crate) struct StepFacts {
     pub min_ema_post: Option<f64>,
     /// `max_t S_t` over the segment.
     pub max_ema: f64,
+    /// Largest finite raw loss over the segment.
+    pub max_raw: f64,
     /// `S_{n - outlier_run}` when defined.
     pub ema_lagged: Option<f64>,
     /// The last `outlier_run` raw values.
@@ -67,6 +69,8 @@ pub(crate) struct Derived {
     pub flat_sig: bool,
     /// §7 fix 3: the loss blew up and is not below its start (never suggest a raise).
     pub no_raise: bool,
+    /// The loss blew up at some point of this segment.
+    pub blew_up: bool,
 }
 
 impl StepFacts {
@@ -140,6 +144,8 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
     // blown-up run bouncing around its start dips 20-30 % below it by chance).
     let not_below_start = f.level_recent >= f.level_start * (1.0 - (2.0 * se_d).max(0.03));
     dv.no_raise = blowup && not_below_start;
+    // A single raw loss past the hard threshold is a blow-up too, even when the EMA smooths it away.
+    dv.blew_up = blowup || f.max_raw >= cfg.hard_ratio * f.level_start;
     // 8. smoothed rise.
     if let Some(min_post) = f.min_ema_post {
         if f.ema >= cfg.step_div_ratio * min_post && s.mk_z >= cfg.mk_up_z {

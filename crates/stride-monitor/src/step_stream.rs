@@ -31,6 +31,7 @@ pub(crate) struct StepStream {
     min_ema_step: u64,
     min_ema_post: Option<f64>,
     max_ema: f64,
+    max_raw: f64,
     spikes: SpikeDetector,
     grad_spikes: SpikeDetector,
     grad_ring: VecDeque<f64>,
@@ -65,6 +66,7 @@ impl StepStream {
             min_ema_step: 0,
             min_ema_post: None,
             max_ema: f64::NEG_INFINITY,
+            max_raw: f64::NEG_INFINITY,
             spikes: SpikeDetector::default(),
             grad_spikes: SpikeDetector::default(),
             grad_ring: VecDeque::with_capacity(RING),
@@ -144,6 +146,7 @@ impl StepStream {
             self.min_ema_step = rec.step;
         }
         self.max_ema = self.max_ema.max(ema);
+        self.max_raw = self.max_raw.max(x);
         let warm = rec.warmup_steps.is_some_and(|w| n <= w) || lr_rose;
         if !warm {
             self.min_ema_post = Some(self.min_ema_post.map_or(ema, |m| m.min(ema)));
@@ -221,7 +224,9 @@ impl StepStream {
             early: self.early(cfg),
             trail: vec![self.min_ema, ema],
             cooldown: self.since_change.is_some_and(|c| c <= cfg.cooldown_steps),
-            no_raise: dv.no_raise,
+            // Real run (SGD lr 1 on Fashion-MNIST, issue 5's sweep): after a blow-up the loss
+            // settled a little below its start and the stall was answered with "raise it to 10".
+            no_raise: dv.no_raise || dv.blew_up,
             sharpness: self.sharpness,
             rises: 0,
         };
@@ -285,6 +290,7 @@ impl StepStream {
             min_ema: self.min_ema,
             min_ema_post: self.min_ema_post,
             max_ema: self.max_ema,
+            max_raw: self.max_raw,
             ema_lagged: lagged,
             last_raw: tail.iter().rev().take(cfg.outlier_run).map(|(x, _)| *x).collect(),
             open,

@@ -144,7 +144,7 @@ fn slow(c: &Context<'_>) -> Suggestion {
     let lr = c.lr;
     if c.no_raise {
         return Suggestion::keep(format!(
-            "do not raise lr {}: the loss blew up earlier and is not below its start; watch for a dead network",
+            "do not raise lr {}: the loss blew up earlier in this run; watch for a dead network",
             num(lr)
         ));
     }

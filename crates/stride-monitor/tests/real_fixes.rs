@@ -157,3 +157,34 @@ fn fix3_dead_network_epochs() {
         "without ln C it is a plateau (decay, never raise)"
     );
 }
+
+/// Real case (issue 5's Fashion-MNIST sweep, SGD lr 1.0, batch 128, seed 0, 2345 steps): the
+/// loss blew up to 11 in the first epoch, then hovered a little below its start; the stall
+/// was answered with "lr 1.0 is too small ... raise it to 10.0". A run that has blown up is
+/// never told to raise its rate.
+#[test]
+fn stall_after_a_blow_up_is_never_told_to_raise() {
+    let losses: Vec<f64> = include_str!("../fixtures/real_cases/fashion_sgd_lr1.txt")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(losses.len(), 2345);
+    let cfg = MonitorConfig {
+        num_classes: Some(10),
+        eval_every: 8,
+        ..MonitorConfig::default()
+    };
+    let d = steps(&losses, 1.0, cfg);
+    let raised: Vec<(usize, State, Reason)> = d
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.suggestion.action == Action::Raise)
+        .map(|(i, d)| (i, d.state, d.reason))
+        .collect();
+    assert!(
+        raised.is_empty(),
+        "told to raise at {:?}",
+        &raised[..raised.len().min(5)]
+    );
+    assert!(d.iter().any(|d| d.state == State::Slow), "the stall is still reported");
+}

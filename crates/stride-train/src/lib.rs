@@ -5,19 +5,26 @@
 //! - [`Callback`]: observers that watch the loop and may steer it
 //!   (`Continue | SetLr | Stop`);
 //! - [`MetricsLog`] (CSV / JSON lines), [`ProgressBars`] and [`RunMonitor`]
-//!   (run health, warnings, report, `--auto-lr` interventions), observers.
+//!   (run health, warnings, report, `--auto-lr` interventions), observers;
+//! - [`lr_find`] (the LR range test) and [`sweep`] (the same model at several rates),
+//!   with SVG plots from [`plot`].
 #![deny(missing_docs)]
 
 mod callback;
 mod error;
+mod lr_finder;
 mod metrics;
 mod monitor;
+pub mod plot;
 mod progress;
+mod sweep;
 mod trainer;
 
 pub use callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
 pub use error::{Result, TrainError};
+pub use lr_finder::{lr_find, FinderStop, LrFinderConfig, LrFinderResult, RampMode};
 pub use metrics::{MetricsFormat, MetricsLog};
 pub use monitor::{AutoLr, RunMonitor, RunReport, TimelineEntry};
 pub use progress::{multi_progress, ProgressBars};
+pub use sweep::{decade_grid, sweep, SweepConfig, SweepResult, SweepRun};
 pub use trainer::{evaluate, EpochRecord, History, Trainer, TrainerBuilder, TrainerConfig};

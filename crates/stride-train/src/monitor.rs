@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use stride_monitor::{
-    Action as Advice, Debounce, Diagnosis, EpochRecord, Monitor, MonitorConfig, MonitorError, State, StepRecord,
+    Action as Advice, Debounce, Diagnosis, EpochRecord, Monitor, MonitorConfig, MonitorError, State, StepRecord, Stream,
 };
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, StepEnd, TrainBegin};
@@ -55,6 +55,9 @@ pub struct RunReport {
     pub timeline: Vec<TimelineEntry>,
     /// The verdict at the end of the run.
     pub last: Option<Diagnosis>,
+    /// The verdict of the epoch means (and validation losses) alone at the end of the run:
+    /// the lesson's view ("0.8, 0.5, 0.4, 0.38, 0.37 is healthy"), without the minibatch noise.
+    pub epoch_verdict: Option<Diagnosis>,
     /// Rollbacks performed.
     pub rollbacks: usize,
 }
@@ -112,6 +115,7 @@ pub struct RunMonitor {
     epoch: usize,
     state: Arc<Mutex<State>>,
     report: Arc<Mutex<RunReport>>,
+    quiet: bool,
 }
 
 impl RunMonitor {
@@ -124,7 +128,15 @@ impl RunMonitor {
             epoch: 0,
             state: Arc::new(Mutex::new(State::Insufficient)),
             report: Arc::new(Mutex::new(RunReport::default())),
+            quiet: false,
         })
+    }
+
+    /// Keeps the changes of state in the report but logs them at debug level only
+    /// (sweeps run many rates and print one verdict each).
+    pub fn quiet(mut self) -> Self {
+        self.quiet = true;
+        self
     }
 
     /// The current state, shared with the progress bars.
@@ -182,7 +194,9 @@ impl RunMonitor {
             }
         }
         if changed || intervention.is_some() {
-            if d.state != State::Healthy {
+            if self.quiet {
+                tracing::debug!("{} ({}): {}", d.state, d.reason.code(), d.suggestion.text);
+            } else if d.state != State::Healthy {
                 tracing::warn!("{} ({}): {}", d.state, d.reason.code(), d.suggestion.text);
             } else {
                 tracing::info!("healthy: {}", d.suggestion.text);
@@ -247,6 +261,13 @@ impl Callback for RunMonitor {
     fn on_train_end(&mut self, _history: &History) {
         if let Ok(mut r) = self.report.lock() {
             r.last = Some(self.monitor.overall());
+            r.epoch_verdict = match (
+                self.monitor.last(Stream::Validation).cloned(),
+                self.monitor.last(Stream::Epoch).cloned(),
+            ) {
+                (Some(v), Some(e)) => Some(if v.state > e.state { v } else { e }),
+                (v, e) => v.or(e),
+            };
         }
     }
 }

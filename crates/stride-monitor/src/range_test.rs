@@ -1,0 +1,536 @@
+//! Reading an LR range test ("LR finder", MONITOR.md §1.1 and §4.7): the rate
+//! grid, the smoothing and stop rule, and the four fastai suggestions (valley,
+//! steep, minimum, slide), with how far they agree and whether the curve has a
+//! valley at all.
+//!
+//! ```
+//! use stride_monitor::range_test::{exponential_lrs, smooth, analyze, AnalysisConfig};
+//! let lrs = exponential_lrs(1e-7, 10.0, 100);
+//! // A synthetic curve: flat, then a drop around 1e-3, then a blow-up past 0.1.
+//! let raw: Vec<f64> = lrs
+//!     .iter()
+//!     .map(|lr| 2.3 - 1.5 / (1.0 + (-(lr.log10() + 3.0) / 0.35).exp()) + 0.05 * (2.2 * (lr.log10() + 1.0)).exp())
+//!     .collect();
+//! let a = analyze(&lrs, &raw, &smooth(&raw, 0.98), &AnalysisConfig::fastai(100));
+//! let valley = a.suggestions.valley.unwrap();
+//! assert!(valley > 5e-4 && valley < 1e-3);
+//! assert!(a.clear());
+//! ```
+
+use serde::Serialize;
+
+use crate::stats::Ema;
+
+/// `n` rates from `start` to `end` on a log scale, fastai's grid:
+/// `lr_i = start (end/start)^(i/n)`, so the last rate stays one grid step below `end`.
+pub fn exponential_lrs(start: f64, end: f64, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| start * (end / start).powf(i as f64 / n as f64))
+        .collect()
+}
+
+/// `n` rates from `start` to `end` on a linear scale (Smith's original test), same convention.
+pub fn linear_lrs(start: f64, end: f64, n: usize) -> Vec<f64> {
+    (0..n).map(|i| start + (end - start) * i as f64 / n as f64).collect()
+}
+
+/// The bias-corrected EMA of `losses` (fastai's `AvgSmoothLoss`); a non-finite loss makes
+/// every later value non-finite, as it does in fastai.
+pub fn smooth(losses: &[f64], beta: f64) -> Vec<f64> {
+    let mut ema = Ema::new(beta);
+    losses.iter().map(|&l| ema.update(l)).collect()
+}
+
+/// Settings of [`analyze`]; the defaults are fastai's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnalysisConfig {
+    /// Points left out at the start, as a share of the planned iterations (fastai `num_it // 10`).
+    pub skip_start: usize,
+    /// Points left out at the end (fastai 5).
+    pub skip_end: usize,
+    /// The curve has no clear valley when its lowest point is less than this share below
+    /// its first analysed point (default 0.05: the loss never fell 5 %).
+    pub min_drop: f64,
+    /// ... or when the longest decreasing run is shorter than this many points (default 5).
+    pub min_valley_points: usize,
+    /// Look for the valley only from where the smoothed loss first falls clearly below its
+    /// starting level (default true; false is fastai's rule). Real case: on Fashion-MNIST with
+    /// SGD the loss stays flat from 1e-7 to ~1e-2, the longest decreasing subsequence strings
+    /// together the noise of that flat stretch, and fastai's valley lands at 5e-3, 1.3 decades
+    /// below the best rate of a sweep (0.1); from the first clear fall it is 0.17.
+    pub trim_flat_head: bool,
+    /// End the analysed window where the smoothed loss, after its minimum, climbs back above
+    /// its first analysed value (default true; false is fastai's rule). Real case: with Adam
+    /// on Fashion-MNIST the smoothed loss peaked at 5.0 after the blow-up and fell again,
+    /// and fastai's `steep` picked that fall (lr 0.91), which is recovery, not learning.
+    pub cut_after_blowup: bool,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        Self {
+            skip_start: 10,
+            skip_end: 5,
+            min_drop: 0.05,
+            min_valley_points: 5,
+            trim_flat_head: true,
+            cut_after_blowup: true,
+        }
+    }
+}
+
+impl AnalysisConfig {
+    /// Stride's rules for a test planned with `num_iters` iterations.
+    pub fn for_iters(num_iters: usize) -> Self {
+        Self {
+            skip_start: num_iters / 10,
+            ..Self::default()
+        }
+    }
+
+    /// fastai's rules exactly (`valley` over the whole window).
+    pub fn fastai(num_iters: usize) -> Self {
+        Self {
+            trim_flat_head: false,
+            cut_after_blowup: false,
+            ..Self::for_iters(num_iters)
+        }
+    }
+}
+
+/// The four suggestions; `None` where the curve was too short for the method.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Suggestions {
+    /// Middle of the longest decreasing stretch (fastai's default since PR #3377).
+    pub valley: Option<f64>,
+    /// Steepest descent per unit of log-rate (not per index: Lightning #14248).
+    pub steep: Option<f64>,
+    /// The rate at the lowest loss, divided by 10.
+    pub minimum: Option<f64>,
+    /// Where the loss gradient stops changing, walking left from the end (fastai `slide`).
+    pub slide: Option<f64>,
+}
+
+impl Suggestions {
+    /// The suggestions that exist, named.
+    pub fn named(&self) -> Vec<(&'static str, f64)> {
+        [
+            ("valley", self.valley),
+            ("steep", self.steep),
+            ("minimum/10", self.minimum),
+            ("slide", self.slide),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| v.map(|v| (n, v)))
+        .collect()
+    }
+
+    /// Decades between the smallest and the largest suggestion (0 when they agree).
+    pub fn spread_decades(&self) -> Option<f64> {
+        let values: Vec<f64> = self.named().into_iter().map(|(_, v)| v).collect();
+        if values.is_empty() {
+            return None;
+        }
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(0.0, f64::max);
+        Some((hi / lo).log10())
+    }
+}
+
+/// What [`analyze`] made of a range test.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Analysis {
+    /// The suggestions.
+    pub suggestions: Suggestions,
+    /// Decades between the smallest and largest suggestion.
+    pub spread_decades: Option<f64>,
+    /// Why the curve has no clear valley (`None` when it has one): then the suggestions are
+    /// not to be trusted and the caller should say so rather than print a number.
+    pub no_valley: Option<String>,
+    /// Index range `[start, end)` of the analysed points in the input.
+    pub window: (usize, usize),
+    /// Rate at the lowest analysed loss.
+    pub min_loss_lr: Option<f64>,
+    /// Set when the lowest loss is the last analysed point: the loss was still falling,
+    /// so the test's end rate was too low to show where training breaks down.
+    pub still_falling: bool,
+}
+
+impl Analysis {
+    /// Whether the curve has a clear valley.
+    pub fn clear(&self) -> bool {
+        self.no_valley.is_none()
+    }
+}
+
+/// Reads a range test: `lrs[i]`, the raw loss `raw[i]` and the smoothed loss `smoothed[i]` of
+/// step `i`. Follows fastai: the window `[skip_start, len - skip_end)`, cut at the first
+/// non-finite smoothed loss; see [`AnalysisConfig::trim_flat_head`] for where Stride differs.
+pub fn analyze(lrs: &[f64], raw: &[f64], smoothed: &[f64], config: &AnalysisConfig) -> Analysis {
+    let n = lrs.len().min(smoothed.len()).min(raw.len());
+    let start = config.skip_start.min(n);
+    let mut end = n.saturating_sub(config.skip_end).max(start);
+    if let Some(bad) = smoothed[start..end].iter().position(|l| !l.is_finite()) {
+        end = start + bad;
+    }
+    if config.cut_after_blowup {
+        let window = &smoothed[start..end];
+        if let (Some(lowest), Some(&first)) = (argmin(window), window.first()) {
+            if let Some(up) = window[lowest..].iter().position(|&l| l > first) {
+                end = start + lowest + up;
+            }
+        }
+    }
+    let (lr, loss) = (&lrs[start..end], &smoothed[start..end]);
+    let head = if config.trim_flat_head {
+        first_clear_fall(&raw[start..end], loss).unwrap_or(0)
+    } else {
+        0
+    };
+    let suggestions = Suggestions {
+        valley: valley(&lr[head..], &loss[head..]),
+        steep: steep(lr, loss),
+        minimum: argmin(loss).map(|i| lr[i] / 10.0),
+        slide: slide(lr, loss, 15, 0.005),
+    };
+    let min_idx = argmin(loss);
+    let no_valley = if loss.len() < config.min_valley_points.max(3) {
+        Some(format!(
+            "only {} usable points (the test stopped or went non-finite early): lower the start rate or run more \
+             iterations",
+            loss.len()
+        ))
+    } else {
+        let first = loss[0];
+        let lowest = min_idx.map_or(first, |i| loss[i]);
+        let drop = (first - lowest) / first.abs().max(1e-12);
+        let chain = longest_decreasing(&loss[head..]).map_or(0, |(s, e)| (e as isize - s) as usize);
+        if drop < config.min_drop {
+            Some(format!(
+                "the loss never fell more than {:.1} % below its start ({first:.4} -> {lowest:.4}): no rate in \
+                 the range trains this model",
+                drop * 100.0
+            ))
+        } else if chain < config.min_valley_points {
+            Some(format!(
+                "the longest decreasing stretch has {chain} points: the curve is noise, not a valley"
+            ))
+        } else {
+            None
+        }
+    };
+    Analysis {
+        spread_decades: suggestions.spread_decades(),
+        suggestions,
+        no_valley,
+        window: (start, end),
+        min_loss_lr: min_idx.map(|i| lr[i]),
+        still_falling: min_idx.is_some_and(|i| i + 1 == loss.len()) && loss.len() > 1,
+    }
+}
+
+/// Index of the first smoothed loss clearly below the starting level: the median of the first
+/// raw losses (up to 20, a quarter of the window) minus twice their standard deviation (at
+/// least 0.5 % of the level).
+fn first_clear_fall(raw: &[f64], smoothed: &[f64]) -> Option<usize> {
+    let h = (raw.len() / 4).clamp(1, 20).min(raw.len());
+    let head: Vec<f64> = raw[..h].iter().copied().filter(|v| v.is_finite()).collect();
+    if head.is_empty() {
+        return None;
+    }
+    let level = crate::stats::median(&head);
+    let mean = head.iter().sum::<f64>() / head.len() as f64;
+    let sd = (head.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / head.len() as f64).sqrt();
+    let threshold = level - (2.0 * sd).max(0.005 * level.abs());
+    smoothed.iter().position(|&s| s < threshold)
+}
+
+fn argmin(values: &[f64]) -> Option<usize> {
+    values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+}
+
+/// The longest strictly decreasing subsequence (fastai's O(n²) DP): `(start, end)` with
+/// `end` the index where the longest chain ends and `start = end - length`, which is one
+/// before the chain's first point (-1 for a chain from index 0, as in fastai).
+fn longest_decreasing(loss: &[f64]) -> Option<(isize, usize)> {
+    let n = loss.len();
+    if n == 0 {
+        return None;
+    }
+    let mut lds = vec![1usize; n];
+    for i in 1..n {
+        for j in 0..i {
+            if loss[i] < loss[j] && lds[i] < lds[j] + 1 {
+                lds[i] = lds[j] + 1;
+            }
+        }
+    }
+    // The first index with the longest chain, as numpy's argmax picks it.
+    let mut max_end = 0;
+    for (i, &l) in lds.iter().enumerate() {
+        if l > lds[max_end] {
+            max_end = i;
+        }
+    }
+    Some((max_end as isize - lds[max_end] as isize, max_end))
+}
+
+/// fastai `valley`: index `start + int(sections) + int(sections / 2)` of the longest
+/// decreasing stretch, `sections = (end - start) / 3`, i.e. about half way down it.
+fn valley(lr: &[f64], loss: &[f64]) -> Option<f64> {
+    let (start, end) = longest_decreasing(loss)?;
+    let sections = (end as isize - start) as f64 / 3.0;
+    let idx = start + sections as isize + (sections / 2.0) as isize;
+    usize::try_from(idx).ok().and_then(|i| lr.get(i)).copied()
+}
+
+/// fastai `steep`: the most negative `Δloss / Δln(lr)`.
+fn steep(lr: &[f64], loss: &[f64]) -> Option<f64> {
+    (1..lr.len())
+        .map(|i| (i - 1, (loss[i] - loss[i - 1]) / (lr[i].ln() - lr[i - 1].ln())))
+        .filter(|(_, g)| g.is_finite())
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| lr[i])
+}
+
+/// numpy's `gradient` with unit spacing: central differences inside, one-sided at the ends.
+fn unit_gradient(y: &[f64]) -> Vec<f64> {
+    let n = y.len();
+    match n {
+        0 => Vec::new(),
+        1 => vec![0.0],
+        _ => (0..n)
+            .map(|i| match i {
+                0 => y[1] - y[0],
+                i if i == n - 1 => y[n - 1] - y[n - 2],
+                i => (y[i + 1] - y[i - 1]) / 2.0,
+            })
+            .collect(),
+    }
+}
+
+/// fastai `slide(lr_diff, thresh)`: walk a pair of points `lr_diff` apart leftwards from the
+/// end while their loss gradients differ by more than `thresh`; the last left point wins.
+fn slide(lr: &[f64], loss: &[f64], lr_diff: usize, thresh: f64) -> Option<f64> {
+    let n = loss.len() as isize;
+    let grad = unit_gradient(loss);
+    let at = |i: isize| (n + i) as usize;
+    let (mut r, mut l) = (-1isize, -1 - lr_diff as isize);
+    if l < -n {
+        return None;
+    }
+    let mut local = lr[at(l)];
+    while l >= -n && (grad[at(r)] - grad[at(l)]).abs() > thresh {
+        local = lr[at(l)];
+        r -= 1;
+        l -= 1;
+    }
+    Some(local)
+}
+
+/// PyTorch Lightning's suggestion, for comparison: the most negative gradient of the loss with
+/// respect to the *linear* rate (`torch.gradient(losses, spacing=[lrs])`), after dropping
+/// `skip_begin` and `skip_end` points and non-finite losses. On an exponential grid this
+/// favours smaller rates than [`Suggestions::steep`] (MONITOR.md test U2).
+pub fn lightning_suggestion(lrs: &[f64], losses: &[f64], skip_begin: usize, skip_end: usize) -> Option<f64> {
+    let n = lrs.len().min(losses.len());
+    let end = n.saturating_sub(skip_end);
+    if skip_begin >= end {
+        return None;
+    }
+    let (x, y): (Vec<f64>, Vec<f64>) = (skip_begin..end)
+        .filter(|&i| losses[i].is_finite())
+        .map(|i| (lrs[i], losses[i]))
+        .unzip();
+    let m = x.len();
+    if m < 2 {
+        return None;
+    }
+    // Second-order accurate on a non-uniform grid inside, first order at the edges (torch/numpy).
+    let grad: Vec<f64> = (0..m)
+        .map(|i| match i {
+            0 => (y[1] - y[0]) / (x[1] - x[0]),
+            i if i == m - 1 => (y[m - 1] - y[m - 2]) / (x[m - 1] - x[m - 2]),
+            i => {
+                let (hl, hr) = (x[i] - x[i - 1], x[i + 1] - x[i]);
+                (hl * hl * y[i + 1] - hr * hr * y[i - 1] + (hr * hr - hl * hl) * y[i]) / (hl * hr * (hl + hr))
+            }
+        })
+        .collect();
+    argmin(&grad).map(|i| x[i])
+}
+
+/// Unicode sparkline of `values` (non-finite values as spaces), `width` characters wide
+/// at most (longer series are averaged into buckets).
+pub fn sparkline(values: &[f64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    if values.is_empty() || width == 0 {
+        return String::new();
+    }
+    let buckets = values.len().min(width);
+    let points: Vec<f64> = (0..buckets)
+        .map(|b| {
+            let (s, e) = (
+                b * values.len() / buckets,
+                ((b + 1) * values.len() / buckets).max(b * values.len() / buckets + 1),
+            );
+            let chunk = &values[s..e.min(values.len())];
+            if chunk.iter().all(|v| v.is_finite()) {
+                chunk.iter().sum::<f64>() / chunk.len() as f64
+            } else {
+                f64::NAN
+            }
+        })
+        .collect();
+    let finite = points.iter().copied().filter(|v| v.is_finite());
+    let lo = finite.clone().fold(f64::INFINITY, f64::min);
+    let hi = finite.fold(f64::NEG_INFINITY, f64::max);
+    points
+        .iter()
+        .map(|&v| {
+            if !v.is_finite() {
+                ' '
+            } else if hi <= lo {
+                BARS[3]
+            } else {
+                BARS[(((v - lo) / (hi - lo)) * 7.0).round().clamp(0.0, 7.0) as usize]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// MONITOR.md U2's synthetic curve.
+    fn u2(lr: f64) -> f64 {
+        let x = lr.log10();
+        2.3 - 1.5 / (1.0 + (-(x + 3.0) / 0.35).exp()) + 0.05 * (2.2 * (x + 1.0)).exp()
+    }
+
+    fn within_grid_step(got: f64, want: f64) {
+        assert!(got / want < 1.2 && want / got < 1.2, "got {got:e}, want {want:e}");
+    }
+
+    #[test]
+    fn u2_fastai_suggestions() {
+        let lrs = exponential_lrs(1e-7, 10.0, 100);
+        let raw: Vec<f64> = lrs.iter().map(|&lr| u2(lr)).collect();
+        let smoothed = smooth(&raw, 0.98);
+        // The 4x stop rule does not fire on this curve.
+        let best = smoothed.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(smoothed.iter().all(|&s| s <= 4.0 * best));
+        let a = analyze(&lrs, &raw, &smoothed, &AnalysisConfig::fastai(100));
+        let s = a.suggestions;
+        within_grid_step(s.valley.unwrap(), 6.9e-4);
+        within_grid_step(s.steep.unwrap(), 4.4e-3);
+        within_grid_step(s.slide.unwrap(), 2.5e-3);
+        within_grid_step(s.minimum.unwrap(), 0.13);
+        assert!(a.clear(), "{:?}", a.no_valley);
+        let spread = a.spread_decades.unwrap();
+        assert!((spread - (0.13f64 / 6.9e-4).log10()).abs() < 0.2, "{spread}");
+    }
+
+    #[test]
+    fn real_fashion_mnist_sgd_valley_is_at_the_fall() {
+        // `stride lr-find --dataset fashion-mnist` (SGD, batch 128, seed 0): flat from 1e-7 to
+        // ~1e-2, falling to 0.44, blowing up past 0.76. A 5-epoch sweep's best rate was 0.1.
+        let rows: Vec<Vec<f64>> = include_str!("../fixtures/range_tests/fashion_mnist_sgd.csv")
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+            .collect();
+        let lrs: Vec<f64> = rows.iter().map(|r| r[1]).collect();
+        let raw: Vec<f64> = rows.iter().map(|r| r[2]).collect();
+        let smoothed = smooth(&raw, 0.98);
+        let fastai = analyze(&lrs, &raw, &smoothed, &AnalysisConfig::fastai(100))
+            .suggestions
+            .valley
+            .unwrap();
+        let stride = analyze(&lrs, &raw, &smoothed, &AnalysisConfig::for_iters(100));
+        let valley = stride.suggestions.valley.unwrap();
+        assert!(fastai < 1e-2, "{fastai}");
+        assert!((valley / 0.1).log10().abs() < 0.5, "{valley}");
+        assert!(stride.clear());
+    }
+
+    #[test]
+    fn u2_lightning_picks_smaller_rates() {
+        // Lightning: 1e-8 -> 1 over 100 steps, lr_i = min (max/min)^(i/(n-1)).
+        let lrs: Vec<f64> = (0..100).map(|i| 1e-8 * (1e8f64).powf(i as f64 / 99.0)).collect();
+        let smoothed = smooth(&lrs.iter().map(|&lr| u2(lr)).collect::<Vec<_>>(), 0.98);
+        within_grid_step(lightning_suggestion(&lrs, &smoothed, 10, 1).unwrap(), 2.1e-4);
+    }
+
+    #[test]
+    fn flat_curve_has_no_valley() {
+        let lrs = exponential_lrs(1e-7, 10.0, 100);
+        let flat: Vec<f64> = (0..100).map(|i| 2.3 + 0.001 * ((i * 7919) % 13) as f64).collect();
+        let a = analyze(&lrs, &flat, &smooth(&flat, 0.98), &AnalysisConfig::default());
+        assert!(!a.clear());
+        assert!(a.no_valley.unwrap().contains("never fell"));
+    }
+
+    #[test]
+    fn early_stop_leaves_too_few_points() {
+        let lrs = exponential_lrs(1e-7, 10.0, 100);
+        let short: Vec<f64> = (0..14).map(|i| 2.3 - 0.01 * i as f64).collect();
+        let a = analyze(&lrs[..14], &short, &short, &AnalysisConfig::default());
+        assert_eq!(a.window, (10, 10));
+        assert!(a.no_valley.unwrap().contains("usable points"));
+        assert_eq!(a.suggestions, Suggestions::default());
+    }
+
+    #[test]
+    fn analysis_stops_at_first_nonfinite() {
+        let lrs = exponential_lrs(1e-7, 10.0, 100);
+        let mut losses: Vec<f64> = lrs.iter().map(|&lr| u2(lr)).collect();
+        losses[60] = f64::NAN;
+        let a = analyze(&lrs, &losses, &smooth(&losses, 0.98), &AnalysisConfig::default());
+        assert_eq!(a.window, (10, 60));
+        assert!(a.suggestions.minimum.unwrap() < lrs[60] / 10.0);
+    }
+
+    #[test]
+    fn falling_to_the_end_is_flagged() {
+        let lrs = exponential_lrs(1e-7, 1e-3, 100);
+        let losses: Vec<f64> = (0..100).map(|i| 2.3 - 0.01 * i as f64).collect();
+        let a = analyze(&lrs, &losses, &losses, &AnalysisConfig::default());
+        assert!(a.still_falling);
+        assert!(a.clear());
+    }
+
+    #[test]
+    fn u5_smoothing_matches_fastai() {
+        let s = smooth(&[2.0, 1.0], 0.98);
+        assert_eq!(s[0], 2.0);
+        assert!((s[1] - 1.4949).abs() < 1e-4);
+    }
+
+    #[test]
+    fn sparkline_scales_and_buckets() {
+        assert_eq!(sparkline(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], 8), "▁▂▃▄▅▆▇█");
+        assert_eq!(sparkline(&[1.0, f64::NAN], 8), "▄ ");
+        assert_eq!(
+            sparkline(&(0..100).map(f64::from).collect::<Vec<_>>(), 10)
+                .chars()
+                .count(),
+            10
+        );
+    }
+
+    #[test]
+    fn grids_follow_fastai() {
+        let lrs = exponential_lrs(1e-7, 10.0, 100);
+        assert_eq!(lrs[0], 1e-7);
+        assert!((lrs[99] / (1e-7 * 1e8f64.powf(0.99)) - 1.0).abs() < 1e-12);
+        let lin = linear_lrs(0.0, 1.0, 4);
+        assert_eq!(lin, vec![0.0, 0.25, 0.5, 0.75]);
+    }
+}

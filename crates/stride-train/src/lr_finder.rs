@@ -1,0 +1,420 @@
+//! The LR range test (Smith 2015; fastai's `lr_find`): train a few steps while the
+//! rate grows from tiny to huge, smooth the loss, stop when it blows up, read off
+//! where it fell fastest — then put the weights and the optimizer back exactly.
+
+use std::fmt::Write;
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+use serde::Serialize;
+use stride_data::{Batcher, Dataset};
+use stride_model::Model;
+use stride_monitor::range_test::{analyze, exponential_lrs, linear_lrs, smooth, sparkline, Analysis, AnalysisConfig};
+use stride_monitor::stats::Ema;
+use stride_optim::Optimizer;
+
+use crate::callback::format_lr;
+use crate::error::{Result, TrainError};
+use crate::plot::{Axis, Chart, Figure, Marker, Series};
+
+/// How the rate grows from step to step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RampMode {
+    /// Geometric steps (fastai's and Lightning's default).
+    Exponential,
+    /// Equal steps (Smith's original test).
+    Linear,
+}
+
+/// Settings of the range test; `Default` is fastai's `lr_find()`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LrFinderConfig {
+    /// First rate (default 1e-7).
+    pub start_lr: f64,
+    /// Rate the ramp heads for; step `i` uses `start (end/start)^(i/num_iters)` (default 10).
+    pub end_lr: f64,
+    /// Steps at most (default 100).
+    pub num_iters: usize,
+    /// Ramp shape (default exponential).
+    pub mode: RampMode,
+    /// EMA factor of the loss smoothing, bias-corrected (default 0.98).
+    pub beta: f64,
+    /// Stop once the smoothed loss exceeds this multiple of its minimum (default 4; `None`
+    /// runs every step).
+    pub stop_factor: Option<f64>,
+    /// Examples per step (default 128).
+    pub batch_size: usize,
+    /// Seed of the batch order (default 0).
+    pub seed: u64,
+}
+
+impl Default for LrFinderConfig {
+    fn default() -> Self {
+        Self {
+            start_lr: 1e-7,
+            end_lr: 10.0,
+            num_iters: 100,
+            mode: RampMode::Exponential,
+            beta: 0.98,
+            stop_factor: Some(4.0),
+            batch_size: 128,
+            seed: 0,
+        }
+    }
+}
+
+impl LrFinderConfig {
+    fn validate(&self) -> Result<()> {
+        let bad = |name, value: f64, message| {
+            Err(TrainError::Config {
+                name,
+                value: value.to_string(),
+                message,
+            })
+        };
+        if !(self.start_lr.is_finite() && self.start_lr > 0.0) {
+            return bad("start_lr", self.start_lr, "expected a finite rate > 0");
+        }
+        if !(self.end_lr.is_finite() && self.end_lr > self.start_lr) {
+            return bad("end_lr", self.end_lr, "expected a finite rate above start_lr");
+        }
+        if self.num_iters < 2 {
+            return bad("num_iters", self.num_iters as f64, "expected at least 2 steps");
+        }
+        if !(0.0..1.0).contains(&self.beta) {
+            return bad("beta", self.beta, "expected a smoothing factor in [0, 1)");
+        }
+        if let Some(f) = self.stop_factor {
+            if !(f.is_finite() && f > 1.0) {
+                return bad("stop_factor", f, "expected a finite factor > 1");
+            }
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", 0.0, "expected at least 1");
+        }
+        Ok(())
+    }
+
+    /// The planned rates.
+    pub fn lrs(&self) -> Vec<f64> {
+        match self.mode {
+            RampMode::Exponential => exponential_lrs(self.start_lr, self.end_lr, self.num_iters),
+            RampMode::Linear => linear_lrs(self.start_lr, self.end_lr, self.num_iters),
+        }
+    }
+}
+
+/// Why the test ended.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum FinderStop {
+    /// All planned steps ran.
+    Completed,
+    /// The smoothed loss passed `stop_factor` times its minimum at this step (from 1).
+    Diverged {
+        /// Step, from 1.
+        step: usize,
+        /// Smoothed loss then.
+        smoothed: f64,
+        /// Lowest smoothed loss before.
+        best: f64,
+    },
+    /// The loss was not finite at this step (from 1).
+    NonFinite {
+        /// Step, from 1.
+        step: usize,
+    },
+}
+
+/// What the range test measured and what it suggests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LrFinderResult {
+    /// The settings.
+    pub config: LrFinderConfig,
+    /// Rate of every step taken.
+    pub lrs: Vec<f64>,
+    /// Raw minibatch loss of every step.
+    pub losses: Vec<f64>,
+    /// Bias-corrected EMA of the losses.
+    pub smoothed: Vec<f64>,
+    /// Why it ended.
+    pub stop: FinderStop,
+    /// Suggestions, their spread, and whether the curve has a valley.
+    pub analysis: Analysis,
+    /// Wall time of the test, restoring included.
+    pub seconds: f64,
+}
+
+impl LrFinderResult {
+    /// The rate to train with: the valley, unless the curve has no clear valley.
+    pub fn suggestion(&self) -> Option<f64> {
+        self.analysis
+            .clear()
+            .then_some(self.analysis.suggestions.valley)
+            .flatten()
+    }
+
+    /// Smoothed loss at the step whose rate is nearest (on a log scale) to `lr`.
+    pub fn smoothed_at(&self, lr: f64) -> Option<f64> {
+        self.lrs
+            .iter()
+            .zip(&self.smoothed)
+            .min_by(|a, b| (a.0.ln() - lr.ln()).abs().total_cmp(&(b.0.ln() - lr.ln()).abs()))
+            .map(|(_, &s)| s)
+    }
+
+    /// One sentence on how the test ended.
+    pub fn stop_sentence(&self) -> String {
+        match self.stop {
+            FinderStop::Completed => format!("ran all {} steps", self.lrs.len()),
+            FinderStop::Diverged { step, smoothed, best } => format!(
+                "stopped at step {step} (lr {}): smoothed loss {smoothed:.3} > {} x its minimum {best:.3}",
+                format_lr(self.lrs[step - 1]),
+                self.config.stop_factor.unwrap_or(f64::NAN)
+            ),
+            FinderStop::NonFinite { step } => format!(
+                "stopped at step {step} (lr {}): the loss was not finite",
+                format_lr(self.lrs[step - 1])
+            ),
+        }
+    }
+
+    /// A plain-text report: the run, the suggestions with their losses, the agreement, a sparkline.
+    pub fn table(&self) -> String {
+        let c = &self.config;
+        let mut out = format!(
+            "LR range test: {} from {} to {} over {} steps, batch {}; {} ({:.2} s)\n\n",
+            match c.mode {
+                RampMode::Exponential => "exponential ramp",
+                RampMode::Linear => "linear ramp",
+            },
+            format_lr(c.start_lr),
+            format_lr(c.end_lr),
+            c.num_iters,
+            c.batch_size,
+            self.stop_sentence(),
+            self.seconds
+        );
+        let _ = writeln!(out, "{:<12} {:>10} {:>14}", "suggestion", "lr", "smoothed loss");
+        for (name, lr) in self.analysis.suggestions.named() {
+            let _ = writeln!(
+                out,
+                "{name:<12} {:>10} {:>14.4}{}",
+                format_lr(lr),
+                self.smoothed_at(lr).unwrap_or(f64::NAN),
+                if name == "valley" { "   <- default" } else { "" }
+            );
+        }
+        if let Some(spread) = self.analysis.spread_decades {
+            let _ = writeln!(
+                out,
+                "\nthe suggestions span {spread:.1} decades{}",
+                if spread <= 1.0 {
+                    " (they agree)"
+                } else {
+                    " (they disagree: prefer the valley, check with a short sweep)"
+                }
+            );
+        }
+        match (&self.analysis.no_valley, self.suggestion()) {
+            (Some(why), _) => {
+                let _ = writeln!(out, "no clear valley: {why}");
+            }
+            (None, Some(lr)) => {
+                let _ = writeln!(out, "suggested lr: {} (valley)", format_lr(lr));
+            }
+            (None, None) => {}
+        }
+        if self.analysis.still_falling {
+            let _ = writeln!(
+                out,
+                "the loss was still falling at the last analysed rate: raise end_lr to see where training breaks down"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nsmoothed loss, lr {} -> {}:\n{}",
+            format_lr(self.lrs.first().copied().unwrap_or(c.start_lr)),
+            format_lr(self.lrs.last().copied().unwrap_or(c.end_lr)),
+            self.sparkline(72)
+        );
+        out
+    }
+
+    /// The smoothed loss as a Unicode sparkline.
+    pub fn sparkline(&self, width: usize) -> String {
+        // Clipped like the plot, so the blow-up does not flatten the valley.
+        let cap = self.smoothed.first().copied().unwrap_or(f64::INFINITY) * 1.6;
+        let clipped: Vec<f64> = self
+            .smoothed
+            .iter()
+            .map(|&v| if v.is_finite() { v.min(cap) } else { v })
+            .collect();
+        sparkline(&clipped, width)
+    }
+
+    /// `step,lr,loss,smoothed` rows.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("step,lr,loss,smoothed\n");
+        for (i, ((lr, l), s)) in self.lrs.iter().zip(&self.losses).zip(&self.smoothed).enumerate() {
+            let _ = writeln!(out, "{},{lr:e},{l},{s}", i + 1);
+        }
+        out
+    }
+
+    /// Loss (raw and smoothed) against the rate on a log axis, suggestions marked.
+    pub fn chart(&self) -> Chart {
+        let mut chart = Chart::new(
+            format!(
+                "LR range test: {}",
+                match self.suggestion() {
+                    Some(lr) => format!("valley at lr {}", format_lr(lr)),
+                    None => "no clear valley".to_string(),
+                }
+            ),
+            Axis::log("learning rate"),
+            Axis::linear("training loss"),
+        );
+        // Keep the blow-up from flattening the interesting part of the curve.
+        let finite = self
+            .smoothed
+            .iter()
+            .chain(&self.losses)
+            .copied()
+            .filter(|v| v.is_finite());
+        let lo = finite.fold(f64::INFINITY, f64::min);
+        let first = self.smoothed.first().copied().unwrap_or(lo);
+        if lo.is_finite() && first.is_finite() {
+            let hi = first.max(lo) * 1.6;
+            chart.y = chart.y.with_range(lo - 0.05 * (hi - lo), hi);
+        }
+        chart.series.push(Series {
+            color: Some("#c8c8c8".into()),
+            ..Series::line(
+                "raw minibatch loss",
+                self.lrs.iter().copied().zip(self.losses.iter().copied()).collect(),
+            )
+        });
+        chart.series.push(Series {
+            color: Some("#1f4e99".into()),
+            ..Series::line(
+                "smoothed (EMA 0.98)",
+                self.lrs.iter().copied().zip(self.smoothed.iter().copied()).collect(),
+            )
+        });
+        let colors = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
+        for ((name, lr), color) in self.analysis.suggestions.named().into_iter().zip(colors) {
+            chart.markers.push(Marker {
+                x: lr,
+                label: format!("{name} {}", format_lr(lr)),
+                color: color.into(),
+            });
+        }
+        chart
+    }
+
+    /// [`LrFinderResult::chart`] as an SVG document.
+    pub fn to_svg(&self) -> String {
+        Figure::single(self.chart(), 820.0, 460.0).to_svg()
+    }
+}
+
+/// Runs the range test on `model` with `optimizer`, drawing batches from `train`, and
+/// restores the weights and the optimizer state (rate and step count included) exactly
+/// afterwards, also when the test fails half way.
+pub fn lr_find(
+    model: &dyn Model,
+    optimizer: &mut dyn Optimizer,
+    train: &Dataset,
+    config: &LrFinderConfig,
+) -> Result<LrFinderResult> {
+    config.validate()?;
+    if train.is_empty() {
+        return Err(TrainError::Data("the training set is empty".into()));
+    }
+    let device = optimizer
+        .vars()
+        .first()
+        .map(|v| v.device().clone())
+        .ok_or_else(|| TrainError::Data("the optimizer has no variables to train".into()))?;
+    let started = Instant::now();
+    let weights = optimizer
+        .vars()
+        .iter()
+        .map(|v| v.as_tensor().copy())
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let state = optimizer.state()?;
+    let ran = ramp(model, optimizer, train, config, &device);
+    for (var, saved) in optimizer.vars().iter().zip(&weights) {
+        var.set(saved)?;
+    }
+    optimizer.load_state(&state)?;
+    let (lrs, losses, stop) = ran?;
+    let smoothed = smooth(&losses, config.beta);
+    let analysis = analyze(&lrs, &losses, &smoothed, &AnalysisConfig::for_iters(config.num_iters));
+    Ok(LrFinderResult {
+        config: *config,
+        lrs,
+        losses,
+        smoothed,
+        stop,
+        analysis,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+type Ramp = (Vec<f64>, Vec<f64>, FinderStop);
+
+fn ramp(
+    model: &dyn Model,
+    optimizer: &mut dyn Optimizer,
+    train: &Dataset,
+    config: &LrFinderConfig,
+    device: &Device,
+) -> Result<Ramp> {
+    let planned = config.lrs();
+    let batcher = Batcher::new(train.len(), config.batch_size, config.seed)?;
+    let per_epoch = batcher.num_batches().max(1);
+    let mut epoch_batches = Vec::new();
+    let (mut lrs, mut losses) = (Vec::new(), Vec::new());
+    let mut ema = Ema::new(config.beta);
+    let mut best = f64::INFINITY;
+    for (i, &lr) in planned.iter().enumerate() {
+        if i % per_epoch == 0 {
+            epoch_batches = batcher.batches((i / per_epoch) as u64);
+        }
+        let (xb, yb) = train.gather_tensors(&epoch_batches[i % per_epoch], device)?;
+        optimizer.set_learning_rate(lr);
+        let logits = model.logits(&xb, true)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &yb)?;
+        let value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+        lrs.push(lr);
+        losses.push(value);
+        if !value.is_finite() {
+            return Ok((lrs, losses, FinderStop::NonFinite { step: i + 1 }));
+        }
+        let smoothed = ema.update(value);
+        if smoothed < best {
+            best = smoothed;
+        }
+        if let Some(factor) = config.stop_factor {
+            // Checked before the update, as fastai does: the step that diverged is recorded,
+            // its update is not needed.
+            if smoothed > factor * best {
+                return Ok((
+                    lrs,
+                    losses,
+                    FinderStop::Diverged {
+                        step: i + 1,
+                        smoothed,
+                        best,
+                    },
+                ));
+            }
+        }
+        let grads = loss.backward()?;
+        optimizer.step(&grads)?;
+    }
+    Ok((lrs, losses, FinderStop::Completed))
+}

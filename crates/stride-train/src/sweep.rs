@@ -1,0 +1,525 @@
+//! LR sweeps: the same model, from the same initial weights and with the same batch
+//! order, trained at several rates; per rate its speed (steps and seconds to a target
+//! loss), its stability (largest loss, first non-finite step), its result and the
+//! monitor's verdict over time.
+
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use candle_core::Device;
+use candle_nn::VarMap;
+use serde::Serialize;
+use stride_data::Dataset;
+use stride_model::Model;
+use stride_monitor::stats::Ema;
+use stride_monitor::{Diagnosis, MonitorConfig, State};
+use stride_optim::OptimizerKind;
+
+use crate::callback::{format_lr, Action, Callback, Eval, StepEnd, TrainBegin};
+use crate::error::{Result, TrainError};
+use crate::monitor::RunMonitor;
+use crate::plot::{Axis, Chart, Figure, Series, PALETTE};
+use crate::progress::ProgressBars;
+use crate::trainer::{evaluate, Trainer};
+
+/// Rates `10^lo, 10^(lo+1), ..., 10^hi`.
+pub fn decade_grid(lo: i32, hi: i32) -> Vec<f64> {
+    (lo..=hi).map(|k| 10f64.powi(k)).collect()
+}
+
+/// Settings of a sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepConfig {
+    /// The rates, in the order they are run.
+    pub lrs: Vec<f64>,
+    /// Epochs per rate.
+    pub epochs: usize,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// Seed of the batch order (the model factory owns the initialisation seed).
+    pub seed: u64,
+    /// Optimizer, built fresh for every rate.
+    pub optimizer: OptimizerKind,
+    /// Momentum / beta1 (PyTorch's default when `None`).
+    pub momentum: Option<f64>,
+    /// Weight decay (PyTorch's default when `None`).
+    pub weight_decay: Option<f64>,
+    /// Smoothed training loss that counts as "reached" for the speed columns; by default
+    /// 1.5 x the best final training loss of the sweep.
+    pub target_loss: Option<f64>,
+    /// Settings of the monitor that judges each run.
+    pub monitor: MonitorConfig,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+impl SweepConfig {
+    /// A sweep of `lrs` with `optimizer` for `epochs` epochs, batch 128, seed 0.
+    pub fn new(lrs: Vec<f64>, optimizer: OptimizerKind, epochs: usize) -> Self {
+        Self {
+            lrs,
+            epochs,
+            batch_size: 128,
+            seed: 0,
+            optimizer,
+            momentum: None,
+            weight_decay: None,
+            target_loss: None,
+            monitor: MonitorConfig {
+                eval_every: 8,
+                ..MonitorConfig::default()
+            },
+            progress: false,
+        }
+    }
+}
+
+/// One rate of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRun {
+    /// The rate.
+    pub lr: f64,
+    /// Minibatch loss of every step.
+    #[serde(skip)]
+    pub step_losses: Vec<f64>,
+    /// Seconds since the start of training at the end of every step.
+    #[serde(skip)]
+    pub step_seconds: Vec<f64>,
+    /// Mean training loss of the last epoch; NaN when the run did not finish (or went non-finite).
+    pub final_train_loss: f64,
+    /// Test loss and accuracy of the final weights.
+    pub test_loss: Option<f64>,
+    /// Test accuracy of the final weights.
+    pub test_accuracy: Option<f64>,
+    /// First step (from 1) whose smoothed loss was at or below the target.
+    pub steps_to_target: Option<u64>,
+    /// Training seconds until then.
+    pub seconds_to_target: Option<f64>,
+    /// Largest finite minibatch loss.
+    pub max_loss: f64,
+    /// First step (from 1) with a non-finite loss.
+    pub first_nonfinite_step: Option<u64>,
+    /// The monitor's final verdict.
+    pub verdict: State,
+    /// Its reason code.
+    pub reason: String,
+    /// Its suggestion.
+    pub suggestion: String,
+    /// The displayed state over time: `(step, state)` at every change.
+    pub timeline: Vec<(u64, State)>,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+    /// Wall time of the run.
+    pub seconds: f64,
+}
+
+impl SweepRun {
+    /// The timeline as `healthy@8 > plateau@1800`.
+    pub fn timeline_text(&self) -> String {
+        if self.timeline.is_empty() {
+            return "-".into();
+        }
+        self.timeline
+            .iter()
+            .map(|(step, state)| format!("{}@{step}", state_word(*state)))
+            .collect::<Vec<_>>()
+            .join(" > ")
+    }
+
+    /// Share of the run's steps spent in each displayed state, in order of first appearance,
+    /// e.g. `healthy 71%, plateau 29%`.
+    pub fn time_in_states(&self) -> String {
+        let total = self.step_losses.len() as u64;
+        if self.timeline.is_empty() || total == 0 {
+            return "-".into();
+        }
+        let mut shares: Vec<(State, u64)> = Vec::new();
+        let mut from = 0;
+        for (i, &(step, state)) in self.timeline.iter().enumerate() {
+            let until = self.timeline.get(i + 1).map_or(total, |n| n.0).max(step);
+            // Steps before the first verdict count for the first state.
+            let span = until - if i == 0 { from } else { step };
+            from = until;
+            match shares.iter_mut().find(|(s, _)| *s == state) {
+                Some((_, n)) => *n += span,
+                None => shares.push((state, span)),
+            }
+        }
+        shares
+            .iter()
+            .map(|(s, n)| format!("{} {:.0}%", state_word(*s), 100.0 * *n as f64 / total as f64))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Smoothed (EMA 0.98) step losses, as the speed columns and the plot use them.
+    pub fn smoothed_losses(&self) -> Vec<f64> {
+        let mut ema = Ema::new(0.98);
+        self.step_losses.iter().map(|&l| ema.update(l)).collect()
+    }
+
+    fn diverged(&self) -> bool {
+        self.first_nonfinite_step.is_some()
+    }
+}
+
+fn state_word(state: State) -> &'static str {
+    match state {
+        State::Insufficient => "insufficient",
+        State::Healthy => "healthy",
+        State::Slow => "slow",
+        State::Plateau => "plateau",
+        State::Oscillating => "oscillating",
+        State::Diverging => "diverging",
+        State::Exploded => "exploded",
+    }
+}
+
+/// A finished sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepResult {
+    /// Optimizer name.
+    pub optimizer: String,
+    /// Epochs per rate.
+    pub epochs: usize,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// The loss the speed columns measure against.
+    pub target_loss: f64,
+    /// One entry per rate, in the configured order.
+    pub runs: Vec<SweepRun>,
+}
+
+impl SweepResult {
+    /// The run with the lowest final training loss.
+    pub fn best(&self) -> Option<&SweepRun> {
+        self.runs
+            .iter()
+            .filter(|r| r.final_train_loss.is_finite())
+            .min_by(|a, b| a.final_train_loss.total_cmp(&b.final_train_loss))
+    }
+
+    /// A Markdown table (also readable in a terminal).
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "| lr | final train loss | test acc | steps to loss {t} | seconds to {t} | max loss | first non-finite step | monitor verdict (over time) |\n|---:|---:|---:|---:|---:|---:|---:|---|\n",
+            t = fmt_loss(self.target_loss)
+        );
+        let best = self.best().map(|b| b.lr);
+        for r in &self.runs {
+            let _ = writeln!(
+                out,
+                "| {}{} | {} | {} | {} | {} | {} | {} | **{}** ({}; {} changes) |",
+                format_lr(r.lr),
+                if Some(r.lr) == best { " (best)" } else { "" },
+                if r.final_train_loss.is_finite() {
+                    fmt_loss(r.final_train_loss)
+                } else {
+                    "-".into()
+                },
+                r.test_accuracy.map_or("-".into(), |a| format!("{a:.4}")),
+                r.steps_to_target.map_or("not reached".into(), |s| s.to_string()),
+                r.seconds_to_target.map_or("-".into(), |s| format!("{s:.1}")),
+                fmt_loss(r.max_loss),
+                r.first_nonfinite_step.map_or("-".into(), |s| s.to_string()),
+                state_word(r.verdict),
+                r.time_in_states(),
+                r.timeline.len().saturating_sub(1)
+            );
+        }
+        out
+    }
+
+    /// `lr,step,loss,seconds` rows: every step of every run.
+    pub fn steps_csv(&self) -> String {
+        let mut out = String::from("lr,step,loss,seconds\n");
+        for r in &self.runs {
+            for (i, (l, t)) in r.step_losses.iter().zip(&r.step_seconds).enumerate() {
+                let _ = writeln!(out, "{:e},{},{l},{t:.4}", r.lr, i + 1);
+            }
+        }
+        out
+    }
+
+    /// One row per rate.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from(
+            "lr,final_train_loss,test_loss,test_accuracy,target_loss,steps_to_target,seconds_to_target,max_loss,\
+             first_nonfinite_step,verdict,reason,timeline,seconds\n",
+        );
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        for r in &self.runs {
+            let _ = writeln!(
+                out,
+                "{:e},{},{},{},{},{},{},{},{},{},{},{},{:.3}",
+                r.lr,
+                r.final_train_loss,
+                opt(r.test_loss.map(|v| v.to_string())),
+                opt(r.test_accuracy.map(|v| v.to_string())),
+                self.target_loss,
+                opt(r.steps_to_target.map(|v| v.to_string())),
+                opt(r.seconds_to_target.map(|v| format!("{v:.3}"))),
+                r.max_loss,
+                opt(r.first_nonfinite_step.map(|v| v.to_string())),
+                state_word(r.verdict),
+                r.reason,
+                r.timeline_text(),
+                r.seconds
+            );
+        }
+        out
+    }
+
+    /// Left: smoothed training loss per step (log y), one colour per rate, each curve
+    /// labelled with its verdict; right: test accuracy per rate.
+    pub fn figure(&self, title: &str) -> Figure {
+        let mut losses = Chart::new(
+            format!("{title}: training loss (EMA 0.98)"),
+            Axis::linear("step"),
+            Axis::log("training loss"),
+        );
+        let finite_losses = self
+            .runs
+            .iter()
+            .flat_map(|r| r.smoothed_losses())
+            .filter(|v| v.is_finite() && *v > 0.0);
+        let lo = finite_losses.fold(f64::INFINITY, f64::min);
+        let first = self.runs.iter().find_map(|r| r.step_losses.first().copied());
+        if let (true, Some(first)) = (lo.is_finite(), first) {
+            losses.y = losses.y.with_range(lo * 0.8, (first * 3.0).max(lo * 2.0));
+        }
+        losses.legend = false;
+        for (i, r) in self.runs.iter().enumerate() {
+            let smoothed = r.smoothed_losses();
+            // At most ~400 points a curve keeps the file small and the lines smooth.
+            let stride = smoothed.len().div_ceil(400).max(1);
+            let mut points: Vec<(f64, f64)> = smoothed
+                .iter()
+                .enumerate()
+                .filter(|(s, _)| s % stride == 0 || s + 1 == smoothed.len())
+                .map(|(s, &l)| ((s + 1) as f64, l))
+                .collect();
+            if r.diverged() {
+                points.retain(|p| p.1.is_finite());
+            }
+            losses.series.push(Series {
+                color: Some(PALETTE[i % PALETTE.len()].into()),
+                end_label: Some(format!(
+                    "lr {}: {}{}",
+                    format_lr(r.lr),
+                    state_word(r.verdict),
+                    if r.diverged() { " (NaN)" } else { "" }
+                )),
+                ..Series::line(format!("lr {}", format_lr(r.lr)), points)
+            });
+        }
+        let mut accuracy = Chart::new(
+            format!("{title}: test accuracy after {} epochs", self.epochs),
+            Axis::log("learning rate"),
+            Axis::linear("test accuracy").with_range(0.0, 1.0),
+        );
+        accuracy.legend = false;
+        accuracy.series.push(Series {
+            color: Some("#333".into()),
+            dots: true,
+            ..Series::line(
+                "test accuracy",
+                self.runs
+                    .iter()
+                    .map(|r| (r.lr, r.test_accuracy.unwrap_or(f64::NAN)))
+                    .collect(),
+            )
+        });
+        Figure {
+            panel_width: 640.0,
+            height: 440.0,
+            panels: vec![losses, accuracy],
+        }
+    }
+}
+
+fn fmt_loss(v: f64) -> String {
+    if !v.is_finite() {
+        v.to_string()
+    } else if v.abs() >= 1e4 {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// Records every step's loss and time for the speed and stability columns.
+#[derive(Default)]
+struct Recorder {
+    started: Option<Instant>,
+    steps: Arc<Mutex<(Vec<f64>, Vec<f64>)>>,
+}
+
+impl Callback for Recorder {
+    fn on_train_begin(&mut self, _info: &TrainBegin) -> Action {
+        self.started = Some(Instant::now());
+        Action::Continue
+    }
+
+    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+        let elapsed = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        if let Ok(mut steps) = self.steps.lock() {
+            steps.0.push(s.loss);
+            steps.1.push(elapsed);
+        }
+        Action::Continue
+    }
+}
+
+/// Trains a fresh model from `make_model` at every rate of `config` and measures each run.
+///
+/// `make_model` is called once per rate with an empty `VarMap`; it must create and
+/// initialise the model's variables the same way every time (e.g. `reset_parameters(varmap,
+/// seed)`), so every rate starts from the same weights. `on_run` sees each run as it ends.
+pub fn sweep(
+    mut make_model: impl FnMut(&VarMap) -> Result<Box<dyn Model>>,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    config: &SweepConfig,
+    mut on_run: impl FnMut(&SweepRun),
+) -> Result<SweepResult> {
+    if config.lrs.is_empty() {
+        return Err(TrainError::Config {
+            name: "lrs",
+            value: "[]".into(),
+            message: "expected at least one learning rate",
+        });
+    }
+    if let Some(bad) = config.lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0)) {
+        return Err(TrainError::Config {
+            name: "lrs",
+            value: bad.to_string(),
+            message: "expected finite learning rates > 0",
+        });
+    }
+    let mut runs = Vec::with_capacity(config.lrs.len());
+    for &lr in &config.lrs {
+        let run = run_one(&mut make_model, train, test, config, lr)?;
+        on_run(&run);
+        runs.push(run);
+    }
+    let target_loss = config.target_loss.unwrap_or_else(|| {
+        runs.iter()
+            .map(|r| r.final_train_loss)
+            .filter(|l| l.is_finite())
+            .fold(f64::INFINITY, f64::min)
+            * 1.5
+    });
+    for r in &mut runs {
+        let smoothed = r.smoothed_losses();
+        if let Some(i) = smoothed.iter().position(|&l| l <= target_loss) {
+            r.steps_to_target = Some(i as u64 + 1);
+            r.seconds_to_target = r.step_seconds.get(i).copied();
+        }
+    }
+    Ok(SweepResult {
+        optimizer: config.optimizer.name().to_string(),
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        target_loss,
+        runs,
+    })
+}
+
+fn run_one(
+    make_model: &mut impl FnMut(&VarMap) -> Result<Box<dyn Model>>,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    config: &SweepConfig,
+    lr: f64,
+) -> Result<SweepRun> {
+    let varmap = VarMap::new();
+    let model = make_model(&varmap)?;
+    let mut optimizer = config
+        .optimizer
+        .build(varmap.all_vars(), lr, config.momentum, config.weight_decay)?;
+    let monitor = RunMonitor::new(config.monitor.clone(), None)
+        .map_err(|e| TrainError::Config {
+            name: "monitor",
+            value: e.to_string(),
+            message: "expected valid monitor settings",
+        })?
+        .quiet();
+    let report = monitor.report_handle();
+    let recorder = Recorder::default();
+    let steps = recorder.steps.clone();
+    let mut builder = Trainer::builder()
+        .epochs(config.epochs)
+        .batch_size(config.batch_size)
+        .seed(config.seed)
+        .lr(lr)
+        .track_grad_norm(true)
+        .callback(recorder);
+    if config.progress {
+        builder = builder.callback(ProgressBars::new().with_state(monitor.state_handle()));
+    }
+    let started = Instant::now();
+    let history = builder
+        .callback(monitor)
+        .build()?
+        .fit_with(model.as_ref(), optimizer.as_mut(), train, test)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (step_losses, step_seconds) = steps.lock().map(|s| s.clone()).unwrap_or_default();
+    let first_nonfinite_step = step_losses.iter().position(|l| !l.is_finite()).map(|i| i as u64 + 1);
+    let completed = history.epochs.len() == config.epochs && history.stopped.is_none();
+    let final_train_loss = match history.last() {
+        Some(e) if completed && first_nonfinite_step.is_none() => e.train_loss,
+        _ => f64::NAN,
+    };
+    // A run stopped mid-epoch has no evaluation of its final weights yet.
+    let eval: Option<Eval> = match (test, history.last().and_then(|e| e.eval)) {
+        (Some(_), Some(e)) if completed => Some(e),
+        (Some(t), _) => {
+            let device = optimizer.vars().first().map_or(Device::Cpu, |v| v.device().clone());
+            Some(evaluate(model.as_ref(), t, &device, 1000)?)
+        }
+        (None, _) => None,
+    };
+    let report = report.lock().map(|r| r.clone()).unwrap_or_default();
+    let (verdict, reason, suggestion) = sweep_verdict(report.last.as_ref(), report.epoch_verdict.as_ref()).map_or_else(
+        || (State::Insufficient, String::new(), String::new()),
+        |d| (d.state, d.reason.code().to_string(), d.suggestion.text.clone()),
+    );
+    Ok(SweepRun {
+        lr,
+        max_loss: step_losses
+            .iter()
+            .copied()
+            .filter(|l| l.is_finite())
+            .fold(f64::NEG_INFINITY, f64::max),
+        step_losses,
+        step_seconds,
+        final_train_loss,
+        test_loss: eval.map(|e| e.loss),
+        test_accuracy: eval.map(|e| e.accuracy),
+        steps_to_target: None,
+        seconds_to_target: None,
+        first_nonfinite_step,
+        verdict,
+        reason,
+        suggestion,
+        timeline: report.timeline.iter().map(|e| (e.step, e.state)).collect(),
+        stopped: history.stopped,
+        seconds,
+    })
+}
+
+/// The verdict a sweep reports for a rate. Alarms (oscillating and worse) from any stream
+/// win, and so does a slow verdict; otherwise the epoch means decide between healthy and
+/// plateau. Real case (Fashion-MNIST, SGD 0.1, 5 epochs): the minibatch losses looked like a
+/// plateau from step 665 on while the epoch means fell 0.62, 0.45, 0.42, 0.40, 0.39 (the
+/// lesson's "healthy, diminishing returns").
+fn sweep_verdict<'a>(overall: Option<&'a Diagnosis>, epoch: Option<&'a Diagnosis>) -> Option<&'a Diagnosis> {
+    match (overall, epoch) {
+        (Some(o), _) if o.state >= State::Oscillating || o.state == State::Slow => Some(o),
+        (o, Some(e)) if e.state >= State::Oscillating => Some(e).or(o),
+        (_, Some(e)) if e.state != State::Insufficient => Some(e),
+        (o, _) => o,
+    }
+}

@@ -1,0 +1,381 @@
+//! The learning-rate tools shared by `stride lr-find`, `stride sweep` and their examples:
+//! data and model set-up, the jobs, and writing their tables and plots.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use stride_data::{DatasetName, Loaded, Resolver, Source, Splits};
+use stride_model::{reset_parameters, Activation, Mlp, MlpSpec, Model};
+use stride_monitor::MonitorConfig;
+use stride_optim::OptimizerKind;
+use stride_train::{
+    decade_grid, format_lr, lr_find, sweep, LrFinderConfig, LrFinderResult, RampMode, SweepConfig, SweepResult,
+    SweepRun, TrainError,
+};
+
+use crate::Error;
+
+/// Data, model and optimizer options shared by the LR tools.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SetupArgs {
+    /// Dataset: mnist or fashion-mnist.
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// Directory with the IDX files (overrides STRIDE_DATA_DIR).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Hidden layer widths joined by '-', e.g. 128 or 256-128.
+    #[arg(long, default_value = "128")]
+    pub hidden: String,
+    /// Activation between layers: relu, gelu, silu, tanh, sigmoid, leaky-relu.
+    #[arg(long, default_value = "relu")]
+    pub activation: String,
+    /// Optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, radam.
+    #[arg(long, default_value = "sgd")]
+    pub optimizer: String,
+    /// Momentum (SGD, RMSprop) or beta1 (Adam family); PyTorch's default when absent.
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Weight decay; PyTorch's default when absent.
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Examples per step.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Seed of the initialisation and of the batch order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Loaded data and a model recipe.
+pub struct Setup {
+    /// Train and test splits.
+    pub splits: Splits,
+    /// Where they came from.
+    pub source: Source,
+    /// Which dataset.
+    pub name: DatasetName,
+    /// The network.
+    pub spec: MlpSpec,
+    /// Its activation.
+    pub activation: Activation,
+    /// The optimizer.
+    pub kind: OptimizerKind,
+    /// The options it was made from.
+    pub args: SetupArgs,
+}
+
+impl Setup {
+    /// Loads the data and checks the model and optimizer options.
+    pub fn load(args: &SetupArgs) -> Result<Self, Error> {
+        let name: DatasetName = args.dataset.parse()?;
+        let kind: OptimizerKind = args.optimizer.parse()?;
+        let activation: Activation = args.activation.parse()?;
+        let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
+        let input = splits.train.rows() * splits.train.cols();
+        let spec: MlpSpec = format!("{input}-{}-{}", args.hidden, splits.train.classes()).parse()?;
+        Ok(Self {
+            splits,
+            source,
+            name,
+            spec,
+            activation,
+            kind,
+            args: args.clone(),
+        })
+    }
+
+    /// A fresh MLP in `varmap`, initialised from the seed (the same weights every call).
+    pub fn model(&self, varmap: &VarMap) -> Result<Mlp, Error> {
+        let model = Mlp::new(
+            &self.spec,
+            self.activation,
+            VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu),
+        )?;
+        reset_parameters(varmap, self.args.seed)?;
+        Ok(model)
+    }
+
+    /// `MLP 784-128-10 (relu) on fashion-mnist, sgd, batch 128`.
+    pub fn describe(&self) -> String {
+        format!(
+            "MLP {} ({}) on {}, {}, batch {}",
+            self.spec, self.activation, self.name, self.kind, self.args.batch_size
+        )
+    }
+
+    /// The monitor settings for this data.
+    pub fn monitor_config(&self) -> MonitorConfig {
+        MonitorConfig {
+            num_classes: u32::try_from(self.splits.train.classes()).ok(),
+            eval_every: 8,
+            ..MonitorConfig::default()
+        }
+    }
+}
+
+/// Options of `stride lr-find`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LrFindArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub setup: SetupArgs,
+    /// First rate of the ramp.
+    #[arg(long, default_value_t = 1e-7)]
+    pub start_lr: f64,
+    /// Rate the ramp heads for.
+    #[arg(long, default_value_t = 10.0)]
+    pub end_lr: f64,
+    /// Steps of the ramp.
+    #[arg(long, default_value_t = 100)]
+    pub num_iters: usize,
+    /// Grow the rate linearly instead of exponentially.
+    #[arg(long)]
+    pub linear: bool,
+    /// Run every step even after the loss blows up (default: stop at 4x the best smoothed loss).
+    #[arg(long)]
+    pub no_stop: bool,
+    /// Write the plot (loss against rate, suggestions marked) here.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+    /// Write `step,lr,loss,smoothed` rows here.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Write the whole result as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+impl LrFindArgs {
+    /// The range-test settings these options describe.
+    pub fn config(&self) -> LrFinderConfig {
+        LrFinderConfig {
+            start_lr: self.start_lr,
+            end_lr: self.end_lr,
+            num_iters: self.num_iters,
+            mode: if self.linear {
+                RampMode::Linear
+            } else {
+                RampMode::Exponential
+            },
+            stop_factor: (!self.no_stop).then_some(4.0),
+            batch_size: self.setup.batch_size,
+            seed: self.setup.seed,
+            ..LrFinderConfig::default()
+        }
+    }
+}
+
+/// Runs the range test on a fresh model from `setup`.
+pub fn find_lr(setup: &Setup, config: &LrFinderConfig) -> Result<LrFinderResult, Error> {
+    let varmap = VarMap::new();
+    let model = setup.model(&varmap)?;
+    let mut optimizer = setup.kind.build(
+        varmap.all_vars(),
+        config.start_lr,
+        setup.args.momentum,
+        setup.args.weight_decay,
+    )?;
+    Ok(lr_find(&model, optimizer.as_mut(), &setup.splits.train, config)?)
+}
+
+/// `stride lr-find`: runs the test, writes the requested files, returns the printed report.
+pub fn lr_find_job(args: &LrFindArgs) -> Result<String, Error> {
+    let setup = Setup::load(&args.setup)?;
+    tracing::info!("LR range test: {} (data: {})", setup.describe(), setup.source);
+    let result = find_lr(&setup, &args.config())?;
+    if let Some(path) = &args.svg {
+        write(path, &result.to_svg())?;
+    }
+    if let Some(path) = &args.csv {
+        write(path, &result.to_csv())?;
+    }
+    if let Some(path) = &args.json {
+        write(path, &to_json(&result)?)?;
+    }
+    Ok(format!("{}\n\n{}", setup.describe(), result.table()))
+}
+
+/// Options of `stride sweep`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub setup: SetupArgs,
+    /// Rates, comma-separated (default: decades 1e-5..10 for SGD, 1e-6..1 otherwise).
+    #[arg(long)]
+    pub lrs: Option<String>,
+    /// Epochs per rate.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    /// Smoothed training loss the speed columns count steps to (default: 1.5x the best final loss).
+    #[arg(long)]
+    pub target_loss: Option<f64>,
+    /// Also run the LR range test and put its suggestion next to the sweep's best rate.
+    #[arg(long)]
+    pub finder: bool,
+    /// Write the plot (loss curves labelled with the monitor's verdicts; test accuracy per rate) here.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+    /// Write one row per rate here.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Write the Markdown table here.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Write every step of every run (`lr,step,loss,seconds`) here.
+    #[arg(long)]
+    pub steps_csv: Option<PathBuf>,
+}
+
+/// Parses `1e-3,0.01, 0.1` into rates.
+pub fn parse_lrs(text: &str) -> Result<Vec<f64>, Error> {
+    text.split(',')
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<f64>()
+                .ok()
+                .filter(|lr| lr.is_finite() && *lr > 0.0)
+                .ok_or_else(|| {
+                    Error::Train(TrainError::Config {
+                        name: "lrs",
+                        value: s.to_string(),
+                        message: "expected comma-separated finite learning rates > 0, e.g. 1e-3,0.01,0.1",
+                    })
+                })
+        })
+        .collect()
+}
+
+/// What `stride sweep` measured.
+pub struct SweepOutcome {
+    /// The set-up.
+    pub setup: Setup,
+    /// The sweep.
+    pub result: SweepResult,
+    /// The range test, when asked for.
+    pub finder: Option<LrFinderResult>,
+}
+
+impl SweepOutcome {
+    /// The printed report: the table, the best rate, and the finder's suggestion beside it.
+    pub fn report(&self) -> String {
+        let mut out = format!(
+            "{}, {} epochs per rate (data: {})\n\n{}",
+            self.setup.describe(),
+            self.result.epochs,
+            self.setup.source,
+            self.result.markdown()
+        );
+        if let Some(best) = self.result.best() {
+            out += &format!(
+                "\nbest final training loss: lr {} ({:.4}, test accuracy {})\n",
+                format_lr(best.lr),
+                best.final_train_loss,
+                best.test_accuracy.map_or("-".into(), |a| format!("{a:.4}"))
+            );
+        }
+        if let Some(f) = &self.finder {
+            out += &match (f.suggestion(), self.result.best()) {
+                (Some(lr), Some(best)) => format!(
+                    "LR finder (valley): lr {} = {:.2} decades from the sweep's best rate {} ({:.2} s)\n",
+                    format_lr(lr),
+                    (lr / best.lr).log10().abs(),
+                    format_lr(best.lr),
+                    f.seconds
+                ),
+                (Some(lr), None) => format!("LR finder (valley): lr {}\n", format_lr(lr)),
+                (None, _) => format!(
+                    "LR finder: no clear valley ({})\n",
+                    f.analysis.no_valley.as_deref().unwrap_or_default()
+                ),
+            };
+        }
+        out
+    }
+}
+
+/// `stride sweep`: trains at every rate and writes the requested files.
+pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
+    let setup = Setup::load(&args.setup)?;
+    let lrs = match &args.lrs {
+        Some(text) => parse_lrs(text)?,
+        None if setup.kind == OptimizerKind::Sgd => decade_grid(-5, 1),
+        None => decade_grid(-6, 0),
+    };
+    let mut config = SweepConfig::new(lrs, setup.kind, args.epochs);
+    config.batch_size = setup.args.batch_size;
+    config.seed = setup.args.seed;
+    config.momentum = setup.args.momentum;
+    config.weight_decay = setup.args.weight_decay;
+    config.target_loss = args.target_loss;
+    config.monitor = setup.monitor_config();
+    config.progress = true;
+    tracing::info!(
+        "LR sweep: {} at {} rates x {} epochs (data: {})",
+        setup.describe(),
+        config.lrs.len(),
+        config.epochs,
+        setup.source
+    );
+    let started = Instant::now();
+    let result = sweep(
+        |varmap| Ok(Box::new(setup.model(varmap).map_err(|e| TrainError::Data(e.to_string()))?) as Box<dyn Model>),
+        &setup.splits.train,
+        Some(&setup.splits.test),
+        &config,
+        |run: &SweepRun| {
+            tracing::info!(
+                "lr {}: final train loss {:.4}, test accuracy {}, monitor: {} ({:.1} s)",
+                format_lr(run.lr),
+                run.final_train_loss,
+                run.test_accuracy.map_or("-".into(), |a| format!("{a:.4}")),
+                run.verdict,
+                run.seconds
+            )
+        },
+    )?;
+    tracing::info!("sweep done in {:.1} s", started.elapsed().as_secs_f64());
+    let finder = if args.finder {
+        let config = LrFinderConfig {
+            batch_size: setup.args.batch_size,
+            seed: setup.args.seed,
+            ..LrFinderConfig::default()
+        };
+        Some(find_lr(&setup, &config)?)
+    } else {
+        None
+    };
+    let title = format!("{} {} on {}", setup.kind, setup.spec, setup.name);
+    if let Some(path) = &args.svg {
+        write(path, &result.figure(&title).to_svg())?;
+    }
+    if let Some(path) = &args.csv {
+        write(path, &result.to_csv())?;
+    }
+    if let Some(path) = &args.steps_csv {
+        write(path, &result.steps_csv())?;
+    }
+    let outcome = SweepOutcome { setup, result, finder };
+    if let Some(path) = &args.markdown {
+        write(path, &outcome.report())?;
+    }
+    Ok(outcome)
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, Error> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Train(TrainError::Data(format!("cannot encode JSON: {e}"))))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|source| {
+        Error::Train(TrainError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
+    tracing::info!("wrote {}", path.display());
+    Ok(())
+}
