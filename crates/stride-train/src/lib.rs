@@ -5,7 +5,8 @@
 //! - [`Callback`]: observers that watch the loop and may steer it
 //!   (`Continue | SetLr | Stop`);
 //! - [`MetricsLog`] (CSV / JSON lines), [`ProgressBars`] and [`RunMonitor`]
-//!   (run health, warnings, report, `--auto-lr` interventions), observers.
+//!   (run health, warnings, report, `--auto-lr` interventions), observers;
+//! - [`SharpnessEstimator`]: the top Hessian eigenvalue and the stability limit `theta / lambda`.
 #![deny(missing_docs)]
 
 mod callback;
@@ -13,6 +14,7 @@ mod error;
 mod metrics;
 mod monitor;
 mod progress;
+mod sharpness;
 mod trainer;
 
 pub use callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
@@ -20,4 +22,8 @@ pub use error::{Result, TrainError};
 pub use metrics::{MetricsFormat, MetricsLog};
 pub use monitor::{AutoLr, RunMonitor, RunReport, TimelineEntry};
 pub use progress::{multi_progress, ProgressBars};
+pub use sharpness::{
+    adam_preconditioner, estimate_sharpness, loss_gradients, stability_threshold, HvpScheme, Operator,
+    SharpnessConfig, SharpnessEstimate, SharpnessEstimator,
+};
 pub use trainer::{evaluate, EpochRecord, History, Trainer, TrainerBuilder, TrainerConfig};
