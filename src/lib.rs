@@ -8,6 +8,7 @@ pub mod cli;
 pub mod diagnose;
 mod error;
 pub mod logging;
+pub mod sharpness;
 
 pub use error::Error;
 pub use stride_data as data;

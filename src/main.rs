@@ -25,6 +25,8 @@ enum Command {
     Schedule(ScheduleArgs),
     /// Judge a loss log (Stride's --metrics file, any CSV with a loss column, or one loss per line).
     Diagnose(DiagnoseArgs),
+    /// Estimate the loss Hessian's top eigenvalue and the largest stable learning rate 2/lambda.
+    Sharpness(Box<stride::sharpness::SharpnessArgs>),
 }
 
 /// Options of `stride diagnose`.
@@ -72,6 +74,7 @@ fn main() -> anyhow::Result<()> {
             let summary = stride::cli::train(&args)?;
             print!("{}", summary.report());
         }
+        Command::Sharpness(args) => print!("{}", stride::sharpness::run(&args)?),
         Command::Schedule(args) => {
             let scheduler = parse_schedule(&args.spec, args.lr)?;
             let points = preview(&scheduler, args.steps);

@@ -15,6 +15,7 @@ mod metrics;
 mod monitor;
 mod progress;
 mod sharpness;
+mod stability;
 mod trainer;
 
 pub use callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
@@ -23,7 +24,8 @@ pub use metrics::{MetricsFormat, MetricsLog};
 pub use monitor::{AutoLr, RunMonitor, RunReport, TimelineEntry};
 pub use progress::{multi_progress, ProgressBars};
 pub use sharpness::{
-    adam_preconditioner, estimate_sharpness, loss_gradients, stability_threshold, HvpScheme, Operator,
+    adam_preconditioner, estimate_sharpness, loss_gradients, stability_threshold, Curvature, HvpScheme, Operator,
     SharpnessConfig, SharpnessEstimate, SharpnessEstimator,
 };
+pub use stability::{SharpnessReading, SharpnessSchedule};
 pub use trainer::{evaluate, EpochRecord, History, Trainer, TrainerBuilder, TrainerConfig};

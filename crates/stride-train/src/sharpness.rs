@@ -26,6 +26,22 @@ pub enum HvpScheme {
     Forward,
 }
 
+/// Which curvature matrix the power iteration runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Curvature {
+    /// The Hessian, from finite differences of gradients (MONITOR.md §4.8). For ReLU networks
+    /// the gradient jumps where a unit switches, so the estimate depends on `h` (see
+    /// `docs/stability.md`); smooth activations are fine.
+    Hessian,
+    /// The Gauss-Newton matrix `J^T H_z J` of the cross-entropy (`J` the Jacobian of the
+    /// logits), from finite differences of the logits, which are continuous across ReLU
+    /// switches: insensitive to `h`, positive semi-definite, and for cross-entropy networks
+    /// its top eigenvalue is the Hessian's outlier (default for models).
+    #[default]
+    GaussNewton,
+}
+
 /// Which matrix's top eigenvalue an estimate is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,6 +66,9 @@ pub struct SharpnessConfig {
     pub scheme: HvpScheme,
     /// Seed of the random start vector (default 0).
     pub seed: u64,
+    /// Curvature matrix for model-level estimates ([`estimate_sharpness`], the trainer); the
+    /// gradient-level [`SharpnessEstimator::estimate`] is always the Hessian (default Gauss-Newton).
+    pub curvature: Curvature,
 }
 
 impl Default for SharpnessConfig {
@@ -60,6 +79,7 @@ impl Default for SharpnessConfig {
             rel_step: 1e-3,
             scheme: HvpScheme::Central,
             seed: 0,
+            curvature: Curvature::GaussNewton,
         }
     }
 }
@@ -143,8 +163,40 @@ impl SharpnessEstimator {
             .iter()
             .map(|v| v.as_tensor().copy())
             .collect::<candle_core::Result<_>>()?;
-        let result = self.run(vars, &saved, grad, g0, precond);
+        let result = self.run(vars, &saved, Source::Gradient { grad, g0 }, precond);
         // Bit-exact: `set` copies the saved values into the variables' own storage.
+        for (var, old) in vars.iter().zip(&saved) {
+            var.set(old)?;
+        }
+        let mut estimate = result?;
+        estimate.operator = if precond.is_some() {
+            Operator::AdamPreconditioned
+        } else {
+            Operator::Hessian
+        };
+        estimate.seconds = started.elapsed().as_secs_f64();
+        Ok(estimate)
+    }
+
+    /// Top eigenvalue of the Gauss-Newton matrix of the mean cross-entropy of `model` on the
+    /// inputs `x` (it does not depend on the labels), or of `P^(-1/2) G P^(-1/2)` with
+    /// `precond`; the variables are restored exactly.
+    pub fn estimate_gauss_newton(
+        &mut self,
+        model: &dyn Model,
+        vars: &[Var],
+        x: &Tensor,
+        precond: Option<&[Tensor]>,
+    ) -> Result<SharpnessEstimate> {
+        let started = Instant::now();
+        if vars.is_empty() {
+            return Err(TrainError::Data("sharpness: there are no variables".into()));
+        }
+        let saved: Vec<Tensor> = vars
+            .iter()
+            .map(|v| v.as_tensor().copy())
+            .collect::<candle_core::Result<_>>()?;
+        let result = self.run(vars, &saved, Source::GaussNewton { model, x }, precond);
         for (var, old) in vars.iter().zip(&saved) {
             var.set(old)?;
         }
@@ -162,8 +214,7 @@ impl SharpnessEstimator {
         &mut self,
         vars: &[Var],
         saved: &[Tensor],
-        grad: &mut dyn FnMut() -> Result<Vec<Tensor>>,
-        g0: Option<&[Tensor]>,
+        source: Source<'_>,
         precond: Option<&[Tensor]>,
     ) -> Result<SharpnessEstimate> {
         let w: Vec<Tensor> = saved
@@ -174,16 +225,23 @@ impl SharpnessEstimator {
         let precond: Option<Vec<Tensor>> = precond
             .map(|p| p.iter().map(|t| t.to_dtype(DType::F64)).collect::<candle_core::Result<_>>())
             .transpose()?;
+        let (source, g0) = match source {
+            Source::Gradient { grad, g0 } => (
+                Source::Gradient { grad, g0: None },
+                g0.map(|g| g.iter().map(|t| t.to_dtype(DType::F64)).collect::<candle_core::Result<_>>())
+                    .transpose()?,
+            ),
+            other => (other, None),
+        };
         let mut hvp = Hvp {
             vars,
             w: &w,
+            saved,
             h,
             scheme: self.config.scheme,
-            g0: g0
-                .map(|g| g.iter().map(|t| t.to_dtype(DType::F64)).collect::<candle_core::Result<_>>())
-                .transpose()?,
+            g0,
             precond: precond.as_deref(),
-            grad,
+            source,
             evals: 0,
         };
         let start = match self.direction.take().filter(|d| same_shapes(d, &w)) {
@@ -224,26 +282,46 @@ impl SharpnessEstimator {
     }
 }
 
-/// Hessian-vector products by finite differences around the saved weights `w`.
-struct Hvp<'a> {
+/// What the curvature products are computed from.
+enum Source<'a> {
+    /// A gradient function (and possibly the gradient at `w`): the Hessian.
+    Gradient {
+        grad: &'a mut dyn FnMut() -> Result<Vec<Tensor>>,
+        g0: Option<&'a [Tensor]>,
+    },
+    /// A model and its inputs: the cross-entropy's Gauss-Newton matrix (independent of the labels).
+    GaussNewton { model: &'a dyn Model, x: &'a Tensor },
+}
+
+/// Curvature-vector products by finite differences around the saved weights `w`.
+struct Hvp<'a, 's> {
     vars: &'a [Var],
     w: &'a [Tensor],
+    saved: &'a [Tensor],
     h: f64,
     scheme: HvpScheme,
     g0: Option<Vec<Tensor>>,
     precond: Option<&'a [Tensor]>,
-    grad: &'a mut dyn FnMut() -> Result<Vec<Tensor>>,
+    source: Source<'s>,
     evals: usize,
 }
 
-impl Hvp<'_> {
-    /// The gradient at `w + t * d`, in f64.
-    fn grad_at(&mut self, d: &[Tensor], t: f64) -> Result<Vec<Tensor>> {
+impl Hvp<'_, '_> {
+    fn set_at(&self, d: &[Tensor], t: f64) -> Result<()> {
         for ((var, w), d) in self.vars.iter().zip(self.w).zip(d) {
             var.set(&(w + d.affine(t, 0.0)?)?.to_dtype(var.dtype())?)?;
         }
+        Ok(())
+    }
+
+    /// The gradient at `w + t * d`, in f64.
+    fn grad_at(&mut self, d: &[Tensor], t: f64) -> Result<Vec<Tensor>> {
+        self.set_at(d, t)?;
         self.evals += 1;
-        let g = (self.grad)()?;
+        let Source::Gradient { grad, .. } = &mut self.source else {
+            return Err(TrainError::Data("sharpness: no gradient function".into()));
+        };
+        let g = grad()?;
         if g.len() != self.vars.len() {
             return Err(TrainError::Data(format!(
                 "sharpness: the gradient function returned {} tensors for {} variables",
@@ -256,8 +334,40 @@ impl Hvp<'_> {
             .collect::<candle_core::Result<_>>()?)
     }
 
-    /// `H d` for a unit vector `d`.
+    /// `G d = J^T H_z J d` for a unit vector `d`: `J d` by central differences of the logits,
+    /// `H_z` of the mean cross-entropy in closed form (`(diag(p) - p p^T) / B` per example),
+    /// `J^T` by one backward pass at `w`.
+    fn gauss_newton(&mut self, d: &[Tensor], model: &dyn Model, x: &Tensor) -> Result<Vec<Tensor>> {
+        self.set_at(d, self.h)?;
+        let plus = model.logits(x, false)?.detach().to_dtype(DType::F64)?;
+        self.set_at(d, -self.h)?;
+        let minus = model.logits(x, false)?.detach().to_dtype(DType::F64)?;
+        for (var, old) in self.vars.iter().zip(self.saved) {
+            var.set(old)?;
+        }
+        let jd = ((plus - minus)? * (0.5 / self.h))?;
+        let z = model.logits(x, false)?;
+        let p = candle_nn::ops::softmax_last_dim(&z.detach().to_dtype(DType::F64)?)?;
+        let pj = (&p * &jd)?;
+        let batch = z.dim(0)?.max(1) as f64;
+        let r = ((&pj - p.broadcast_mul(&pj.sum_keepdim(1)?)?)? * (1.0 / batch))?;
+        let grads = (&z * r.to_dtype(z.dtype())?.detach())?.sum_all()?.backward()?;
+        self.evals += 2;
+        Ok(self
+            .vars
+            .iter()
+            .map(|v| match grads.get(v.as_tensor()) {
+                Some(g) => g.to_dtype(DType::F64),
+                None => v.as_tensor().zeros_like()?.to_dtype(DType::F64),
+            })
+            .collect::<candle_core::Result<_>>()?)
+    }
+
+    /// `H d` (or `G d`) for a unit vector `d`.
     fn hessian(&mut self, d: &[Tensor]) -> Result<Vec<Tensor>> {
+        if let Source::GaussNewton { model, x, .. } = self.source {
+            return self.gauss_newton(d, model, x);
+        }
         let plus = self.grad_at(d, self.h)?;
         let (minus, scale) = match self.scheme {
             HvpScheme::Central => (self.grad_at(d, -self.h)?, 0.5 / self.h),
@@ -308,7 +418,7 @@ struct Pass {
 }
 
 /// Power iteration on `A - shift I` from `v`; the Rayleigh quotient is the estimate.
-fn power_iteration(hvp: &mut Hvp<'_>, v: Vec<Tensor>, shift: f64, config: &SharpnessConfig) -> Result<Pass> {
+fn power_iteration(hvp: &mut Hvp<'_, '_>, v: Vec<Tensor>, shift: f64, config: &SharpnessConfig) -> Result<Pass> {
     let mut v = v;
     let mut prev: Option<f64> = None;
     let mut lambda = f64::NAN;
@@ -421,7 +531,10 @@ pub fn estimate_sharpness(
     config: &SharpnessConfig,
 ) -> Result<SharpnessEstimate> {
     let mut estimator = SharpnessEstimator::new(config.clone())?;
-    estimator.estimate(vars, &mut || loss_gradients(model, vars, x, y), None, None)
+    match config.curvature {
+        Curvature::GaussNewton => estimator.estimate_gauss_newton(model, vars, x, None),
+        Curvature::Hessian => estimator.estimate(vars, &mut || loss_gradients(model, vars, x, y), None, None),
+    }
 }
 
 /// The stability threshold theta of `lr * lambda` for an optimizer's exported state, and the
