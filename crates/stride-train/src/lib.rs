@@ -21,7 +21,7 @@ mod trainer;
 pub use callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
 pub use error::{Result, TrainError};
 pub use metrics::{MetricsFormat, MetricsLog};
-pub use monitor::{AutoLr, RunMonitor, RunReport, TimelineEntry};
+pub use monitor::{AutoLr, RunMonitor, RunReport, StabilityEntry, TimelineEntry};
 pub use progress::{multi_progress, ProgressBars};
 pub use sharpness::{
     adam_preconditioner, estimate_sharpness, loss_gradients, stability_threshold, Curvature, HvpScheme, Operator,
