@@ -4,5 +4,6 @@ mod callbacks;
 mod data_errors;
 mod hub;
 mod monitor;
+mod sharpness;
 mod support;
 mod training;
