@@ -22,7 +22,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() -> anyhow::Result<()> {
     let epochs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(4);
     let data = Resolver::from_env().load(DatasetName::FashionMnist)?.splits;
-    println!("W: {} epochs of Fashion-MNIST MLP 784-128-10, SGD 0.1, batch 128", epochs);
+    println!(
+        "W: {} epochs of Fashion-MNIST MLP 784-128-10, SGD 0.1, batch 128",
+        epochs
+    );
     for batch in [None, Some(256), Some(512), Some(1024), Some(0)] {
         let varmap = VarMap::new();
         let model = Mlp::new(

@@ -189,7 +189,9 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         let every = match every.as_str() {
             "epoch" => None,
             n => Some(n.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                Error::Usage(format!("--sharpness-every {n:?}: expected \"epoch\" or a number of steps >= 1"))
+                Error::Usage(format!(
+                    "--sharpness-every {n:?}: expected \"epoch\" or a number of steps >= 1"
+                ))
             })?),
         };
         builder = builder.sharpness(SharpnessSchedule {

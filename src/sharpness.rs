@@ -8,7 +8,8 @@ use candle_nn::{VarBuilder, VarMap};
 use stride_data::{Batcher, DatasetName, Loaded, Resolver};
 use stride_model::{reset_parameters, Activation, Mlp, MlpSpec};
 use stride_train::{
-    estimate_sharpness, format_lr, Curvature, Action, Callback, HvpScheme, SharpnessConfig, SharpnessEstimate, StepEnd, Trainer,
+    estimate_sharpness, format_lr, Action, Callback, Curvature, HvpScheme, SharpnessConfig, SharpnessEstimate, StepEnd,
+    Trainer,
 };
 
 use crate::Error;
@@ -131,7 +132,11 @@ pub fn run(args: &SharpnessArgs) -> Result<String, Error> {
         },
     };
     let e = estimate_sharpness(&model, &vars, &xb, &yb, &config)?;
-    out += &format!("sharpness ({}) on {n} training examples: {}\n", args.curvature, describe(&e));
+    out += &format!(
+        "sharpness ({}) on {n} training examples: {}\n",
+        args.curvature,
+        describe(&e)
+    );
     let limit = 2.0 / e.lambda;
     out += &format!(
         "plain SGD/GD is stable below lr 2/lambda = {}; lr {} is {:.2}x that limit\n",

@@ -42,7 +42,11 @@ fn mnist_mlp_estimate_moves_under_one_percent_when_h_is_halved_or_doubled() {
     assert!(base > 0.1 && base < 100.0, "lambda {base}");
     for rel in [5e-4, 2e-3] {
         let other = at(rel);
-        assert!((other / base - 1.0).abs() < 0.01, "h x{}: {other} vs {base}", rel / 1e-3);
+        assert!(
+            (other / base - 1.0).abs() < 0.01,
+            "h x{}: {other} vs {base}",
+            rel / 1e-3
+        );
     }
     let after: Vec<Vec<f32>> = vars
         .iter()
@@ -70,5 +74,8 @@ fn estimating_sharpness_does_not_change_the_run() {
     assert_eq!(plain.step_losses, probed.step_losses);
     assert_eq!(probed.sharpness.len(), 2, "once per epoch");
     assert_eq!(probed.sharpness[0].0, 0, "the first estimate is of the initial weights");
-    assert!(probed.sharpness.iter().all(|(_, r)| r.lambda > 0.0 && r.threshold == 2.0));
+    assert!(probed
+        .sharpness
+        .iter()
+        .all(|(_, r)| r.lambda > 0.0 && r.threshold == 2.0));
 }

@@ -88,9 +88,23 @@ impl StepStream {
 
     /// Starts a new segment (§3.5-5): everything but the LR bookkeeping and the latch is reset.
     pub fn new_segment(&mut self, cfg: &MonitorConfig) {
-        let keep = (self.last_lr, self.lr0, self.total, self.latched.take(), self.sharpness, self.theta);
+        let keep = (
+            self.last_lr,
+            self.lr0,
+            self.total,
+            self.latched.take(),
+            self.sharpness,
+            self.theta,
+        );
         *self = StepStream::new(cfg);
-        (self.last_lr, self.lr0, self.total, self.latched, self.sharpness, self.theta) = keep;
+        (
+            self.last_lr,
+            self.lr0,
+            self.total,
+            self.latched,
+            self.sharpness,
+            self.theta,
+        ) = keep;
         self.since_change = Some(0);
     }
 
@@ -366,7 +380,9 @@ impl StepStream {
             level_start: Some(f.level_start),
             lr: Some(lr),
             update_ratio: self.ur_ema.value(),
-            margin: self.sharpness.map(|s| lr * s / self.theta.unwrap_or(cfg.stability_threshold)),
+            margin: self
+                .sharpness
+                .map(|s| lr * s / self.theta.unwrap_or(cfg.stability_threshold)),
             ..Default::default()
         };
         if let Some(s) = f.stats {

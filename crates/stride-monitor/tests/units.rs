@@ -3,8 +3,8 @@
 
 use stride_monitor::stats::{mad, mann_kendall_z, median, ols, Ema};
 use stride_monitor::{
-    diagnose_epoch_records, diagnose_steps, raise_with_caps, stability_warning, Diagnosis, EpochRecord, Event, Monitor, MonitorConfig,
-    MonitorError, RaiseCaps, Reason, State, StepRecord,
+    diagnose_epoch_records, diagnose_steps, raise_with_caps, stability_warning, Diagnosis, EpochRecord, Event, Monitor,
+    MonitorConfig, MonitorError, RaiseCaps, Reason, State, StepRecord,
 };
 
 #[test]
@@ -211,7 +211,10 @@ fn u3_sharpness_margin_warns_before_the_loss_rises() {
             _ => None,
         })
         .expect("an UnstableRate event");
-    assert!((event.0 - 1.0 / 3.0).abs() < 1e-12 && (event.1 - 3.0).abs() < 1e-12, "{event:?}");
+    assert!(
+        (event.0 - 1.0 / 3.0).abs() < 1e-12 && (event.1 - 3.0).abs() < 1e-12,
+        "{event:?}"
+    );
     assert_eq!(first.evidence.margin, Some(3.0));
     let text = stability_warning(1.0, 6.0, 2.0);
     assert!(
@@ -226,10 +229,7 @@ fn u3_sharpness_margin_warns_before_the_loss_rises() {
             ..StepRecord::new(1, 2.3, lr)
         });
         assert!((d.evidence.margin.unwrap() - margin).abs() < 1e-12);
-        let has = d
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::UnstableRate { .. }));
+        let has = d.events.iter().any(|e| matches!(e, Event::UnstableRate { .. }));
         assert_eq!(has, warned, "lr {lr}");
     }
     // Adam: the record's theta (38) replaces the config's 2.

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use stride_monitor::{
-    stability_warning, Action as Advice, Debounce, Diagnosis, EpochRecord, Monitor, MonitorConfig, MonitorError, State, StepRecord,
+    stability_warning, Action as Advice, Debounce, Diagnosis, EpochRecord, Monitor, MonitorConfig, MonitorError, State,
+    StepRecord,
 };
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, StepEnd, TrainBegin};
@@ -107,7 +108,9 @@ impl RunReport {
                     "{:>7}  {:>10.4}  {:>7}  {:>10.4}  {:>9}  {:>7.2}{}\n",
                     s.step,
                     s.reading.lambda,
-                    format!("{:.3}", s.reading.threshold).trim_end_matches('0').trim_end_matches('.'),
+                    format!("{:.3}", s.reading.threshold)
+                        .trim_end_matches('0')
+                        .trim_end_matches('.'),
                     s.limit,
                     format_lr(s.lr),
                     s.margin,

@@ -95,7 +95,11 @@ impl SharpnessConfig {
             return bad("sharpness.tol", self.tol.to_string(), "expected a finite tolerance > 0");
         }
         if !(self.rel_step.is_finite() && self.rel_step > 0.0) {
-            return bad("sharpness.rel_step", self.rel_step.to_string(), "expected a finite step > 0");
+            return bad(
+                "sharpness.rel_step",
+                self.rel_step.to_string(),
+                "expected a finite step > 0",
+            );
         }
         Ok(())
     }
@@ -223,13 +227,21 @@ impl SharpnessEstimator {
             .collect::<candle_core::Result<_>>()?;
         let h = self.config.rel_step * norm(&w)?.max(1.0);
         let precond: Option<Vec<Tensor>> = precond
-            .map(|p| p.iter().map(|t| t.to_dtype(DType::F64)).collect::<candle_core::Result<_>>())
+            .map(|p| {
+                p.iter()
+                    .map(|t| t.to_dtype(DType::F64))
+                    .collect::<candle_core::Result<_>>()
+            })
             .transpose()?;
         let (source, g0) = match source {
             Source::Gradient { grad, g0 } => (
                 Source::Gradient { grad, g0: None },
-                g0.map(|g| g.iter().map(|t| t.to_dtype(DType::F64)).collect::<candle_core::Result<_>>())
-                    .transpose()?,
+                g0.map(|g| {
+                    g.iter()
+                        .map(|t| t.to_dtype(DType::F64))
+                        .collect::<candle_core::Result<_>>()
+                })
+                .transpose()?,
             ),
             other => (other, None),
         };
@@ -472,7 +484,10 @@ fn scale(a: &[Tensor], s: f64) -> Result<Vec<Tensor>> {
 }
 
 fn mul(a: &[Tensor], b: &[Tensor]) -> Result<Vec<Tensor>> {
-    Ok(a.iter().zip(b).map(|(a, b)| a * b).collect::<candle_core::Result<_>>()?)
+    Ok(a.iter()
+        .zip(b)
+        .map(|(a, b)| a * b)
+        .collect::<candle_core::Result<_>>()?)
 }
 
 fn same_shapes(a: &[Tensor], b: &[Tensor]) -> bool {
@@ -488,7 +503,12 @@ fn random_direction(w: &[Tensor], seed: u64) -> Result<Vec<Tensor>> {
         let n = t.elem_count();
         let head: Vec<f64> = t.flatten_all()?.narrow(0, 0, n.min(16))?.to_vec1()?;
         let mut key = seed ^ 0x9e37_79b9_7f4a_7c15;
-        for x in t.dims().iter().map(|&d| d as u64).chain(head.iter().map(|x| x.to_bits())) {
+        for x in t
+            .dims()
+            .iter()
+            .map(|&d| d as u64)
+            .chain(head.iter().map(|x| x.to_bits()))
+        {
             key = (key ^ x).wrapping_mul(0x0100_0000_01b3).rotate_left(17);
         }
         let mut rng = ChaCha8Rng::seed_from_u64(key);
@@ -557,14 +577,20 @@ pub fn stability_threshold(state: &OptimizerState) -> (f64, Operator) {
 /// be made: the second moments of `state` advanced by the step's gradients `grads` when given
 /// (so the first step, with no moments yet, has a preconditioner). `None` when the state is
 /// not Adam's or holds no moments and no gradients are given.
-pub fn adam_preconditioner(state: &OptimizerState, vars: &[Var], grads: Option<&[Tensor]>) -> Result<Option<Vec<Tensor>>> {
+pub fn adam_preconditioner(
+    state: &OptimizerState,
+    vars: &[Var],
+    grads: Option<&[Tensor]>,
+) -> Result<Option<Vec<Tensor>>> {
     if state.kind != "adam" {
         return Ok(None);
     }
     let get = |k: &str| {
-        state.hyper.get(k).copied().ok_or_else(|| {
-            TrainError::Data(format!("sharpness: the adam state has no hyper-parameter {k}"))
-        })
+        state
+            .hyper
+            .get(k)
+            .copied()
+            .ok_or_else(|| TrainError::Data(format!("sharpness: the adam state has no hyper-parameter {k}")))
     };
     let (beta2, eps) = (get("beta2")?, get("eps")?);
     let amsgrad = get("amsgrad")? != 0.0;
@@ -628,7 +654,9 @@ mod tests {
                 })
                 .unwrap();
                 let vars = [w.clone()];
-                let e = est.estimate(&vars, &mut || quadratic_grad(&w, &diag), None, None).unwrap();
+                let e = est
+                    .estimate(&vars, &mut || quadratic_grad(&w, &diag), None, None)
+                    .unwrap();
                 assert!((e.lambda - 10.0).abs() < 0.01, "{dtype:?} {scheme:?}: {e:?}");
                 assert!(e.converged, "{e:?}");
                 // U3's margins: s = lr * lambda / 2.
@@ -649,7 +677,9 @@ mod tests {
         })
         .unwrap();
         let vars = [w.clone()];
-        let e = est.estimate(&vars, &mut || quadratic_grad(&w, &diag), None, None).unwrap();
+        let e = est
+            .estimate(&vars, &mut || quadratic_grad(&w, &diag), None, None)
+            .unwrap();
         assert!((e.lambda - 3.0).abs() < 0.01, "{e:?}");
     }
 
@@ -681,7 +711,8 @@ mod tests {
         let before: Vec<f32> = w.as_tensor().to_vec1().unwrap();
         let vars = [w.clone()];
         let mut est = SharpnessEstimator::new(SharpnessConfig::default()).unwrap();
-        est.estimate(&vars, &mut || quadratic_grad(&w, &diag), None, None).unwrap();
+        est.estimate(&vars, &mut || quadratic_grad(&w, &diag), None, None)
+            .unwrap();
         let after: Vec<f32> = w.as_tensor().to_vec1().unwrap();
         assert_eq!(
             before.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
@@ -717,9 +748,13 @@ mod tests {
             ..SharpnessConfig::default()
         };
         let mut with = SharpnessEstimator::new(config.clone()).unwrap();
-        let a = with.estimate(&vars, &mut || quadratic_grad(&w, &diag), Some(&g0), None).unwrap();
+        let a = with
+            .estimate(&vars, &mut || quadratic_grad(&w, &diag), Some(&g0), None)
+            .unwrap();
         let mut without = SharpnessEstimator::new(config).unwrap();
-        let b = without.estimate(&vars, &mut || quadratic_grad(&w, &diag), None, None).unwrap();
+        let b = without
+            .estimate(&vars, &mut || quadratic_grad(&w, &diag), None, None)
+            .unwrap();
         assert_eq!(a.gradient_evals, a.iterations);
         assert_eq!(b.gradient_evals, b.iterations + 1);
         assert!((a.lambda - 10.0).abs() < 0.01 && (b.lambda - 10.0).abs() < 0.01);

@@ -9,7 +9,7 @@ use stride_optim::Optimizer;
 
 use crate::error::Result;
 use crate::sharpness::{
-    adam_preconditioner, loss_gradients, Curvature, stability_threshold, Operator, SharpnessConfig, SharpnessEstimator,
+    adam_preconditioner, loss_gradients, stability_threshold, Curvature, Operator, SharpnessConfig, SharpnessEstimator,
 };
 
 /// When and on what the trainer estimates sharpness ([`crate::TrainerBuilder::sharpness`]).
