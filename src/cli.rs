@@ -10,7 +10,10 @@ use stride_model::{reset_parameters, Activation, Mlp, MlpSpec};
 use stride_monitor::MonitorConfig;
 use stride_optim::schedule::parse_schedule;
 use stride_optim::OptimizerKind;
-use stride_train::{format_lr, AutoLr, History, MetricsLog, ProgressBars, RunMonitor, RunReport, Trainer};
+use stride_train::{
+    format_lr, AutoLr, History, MetricsLog, ProgressBars, RunMonitor, RunReport, SharpnessConfig, SharpnessSchedule,
+    Trainer,
+};
 
 use crate::Error;
 
@@ -69,6 +72,13 @@ pub struct TrainArgs {
     /// Write the monitor's run report (timeline of states, suggestions, interventions) here as JSON.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Estimate the sharpness and the stability limit theta/lambda: "epoch" (at the first step
+    /// of every epoch, so also at the initial weights) or every N steps.
+    #[arg(long)]
+    pub sharpness_every: Option<String>,
+    /// Training examples in the fixed batch the sharpness is estimated on (0: the step's minibatch).
+    #[arg(long, default_value_t = 256)]
+    pub sharpness_batch: usize,
 }
 
 /// What a finished run reports.
@@ -174,6 +184,24 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     if let Some(max) = args.clip_grad_norm {
         builder = builder.clip_grad_norm(max);
         described += &format!(", gradient norm clipped at {max}");
+    }
+    if let Some(every) = &args.sharpness_every {
+        let every = match every.as_str() {
+            "epoch" => None,
+            n => Some(n.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--sharpness-every {n:?}: expected \"epoch\" or a number of steps >= 1"
+                ))
+            })?),
+        };
+        builder = builder.sharpness(SharpnessSchedule {
+            every,
+            batch: args.sharpness_batch,
+            estimator: SharpnessConfig {
+                seed: args.seed,
+                ..SharpnessConfig::default()
+            },
+        });
     }
     if let Some(path) = &args.metrics {
         builder = builder.callback(MetricsLog::create(path)?);

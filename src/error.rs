@@ -23,6 +23,9 @@ pub enum Error {
     /// Training failed.
     #[error(transparent)]
     Train(#[from] stride_train::TrainError),
+    /// A command-line value that is not one of the accepted ones.
+    #[error("{0}")]
+    Usage(String),
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod diagnose;
 mod error;
 pub mod logging;
+pub mod sharpness;
 pub mod tune;
 
 pub use error::Error;

@@ -29,6 +29,8 @@ enum Command {
     LrFind(Box<stride::tune::LrFindArgs>),
     /// Train the same model from the same weights at several rates and compare speed and stability.
     Sweep(Box<stride::tune::SweepArgs>),
+    /// Estimate the loss Hessian's top eigenvalue and the largest stable learning rate 2/lambda.
+    Sharpness(Box<stride::sharpness::SharpnessArgs>),
 }
 
 /// Options of `stride diagnose`.
@@ -76,6 +78,7 @@ fn main() -> anyhow::Result<()> {
             let summary = stride::cli::train(&args)?;
             print!("{}", summary.report());
         }
+        Command::Sharpness(args) => print!("{}", stride::sharpness::run(&args)?),
         Command::Schedule(args) => {
             let scheduler = parse_schedule(&args.spec, args.lr)?;
             let points = preview(&scheduler, args.steps);

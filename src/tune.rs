@@ -216,6 +216,10 @@ pub struct SweepArgs {
     /// Also run the LR range test and put its suggestion next to the sweep's best rate.
     #[arg(long)]
     pub finder: bool,
+    /// Training examples for the sharpness of the initial weights, whose stability limit
+    /// 2/lambda is set against what each rate did (SGD only; 0 skips it).
+    #[arg(long, default_value_t = 1024)]
+    pub sharpness_examples: usize,
     /// Write the plot (loss curves labelled with the monitor's verdicts; test accuracy per rate) here.
     #[arg(long)]
     pub svg: Option<PathBuf>,
@@ -269,6 +273,9 @@ impl SweepOutcome {
             self.setup.source,
             self.result.markdown()
         );
+        if let Some(section) = self.result.stability_section() {
+            out += &format!("\n{section}");
+        }
         if let Some(best) = self.result.best() {
             out += &format!(
                 "\nbest final training loss: lr {} ({:.4}, test accuracy {})\n",
@@ -313,6 +320,7 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
     config.target_loss = args.target_loss;
     config.monitor = setup.monitor_config();
     config.progress = true;
+    config.sharpness_examples = (args.sharpness_examples > 0).then_some(args.sharpness_examples);
     tracing::info!(
         "LR sweep: {} at {} rates x {} epochs (data: {})",
         setup.describe(),

@@ -181,6 +181,12 @@ fn sweep_verdicts_on_the_mnist_sample() {
     }
     // Same initial weights and batch order: the first loss is the same at every rate.
     assert!(runs.iter().all(|r| r.step_losses[0] == runs[0].step_losses[0]));
+    // The stability limit from the initial weights' sharpness sits between the best rate and
+    // the rates that blew up, and the section says so row by row.
+    let bound = result.stability.expect("SGD sweeps estimate the limit");
+    assert!(bound.lambda > 0.0 && bound.limit > 0.1 && bound.limit < 1e4, "{bound:?}");
+    let section = result.stability_section().unwrap();
+    assert_eq!(section.matches("| yes |").count(), 2, "{section}");
     let csv = result.to_csv();
     assert_eq!(csv.lines().count(), 1 + runs.len());
     let svg = result.figure("SGD on the MNIST sample").to_svg();

@@ -5,5 +5,6 @@ mod data_errors;
 mod hub;
 mod lr_tools;
 mod monitor;
+mod sharpness;
 mod support;
 mod training;

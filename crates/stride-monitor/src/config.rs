@@ -120,6 +120,9 @@ pub struct MonitorConfig {
     /// Stability threshold theta of `lr * sharpness`: 2 (SGD), `2(1 + beta)` (heavy ball),
     /// 38 (Adam with preconditioned sharpness). Default 2.0.
     pub stability_threshold: f64,
+    /// Stability margin `lr * sharpness / theta` above which the rate is called unstable (an
+    /// `UnstableRate` event and a warning). Default 1.1 (MONITOR.md §3.4).
+    pub unstable_margin: f64,
     /// Adam's beta2, if Adam is used (warmup length `2 / (1 - beta2)`). Default `None` (SGD).
     pub adam_beta2: Option<f64>,
     /// Whether gradient clipping is already on (suppresses the "add clipping" extra). Default false.
@@ -183,6 +186,7 @@ impl Default for MonitorConfig {
             lr_hi: None,
             lr_finder: None,
             stability_threshold: 2.0,
+            unstable_margin: 1.1,
             adam_beta2: None,
             grad_clipping: false,
             schedule_active: false,
@@ -269,6 +273,7 @@ impl MonitorConfig {
             ("cv_osc", self.cv_osc),
             ("period2_cv", self.period2_cv),
             ("stability_threshold", self.stability_threshold),
+            ("unstable_margin", self.unstable_margin),
         ] {
             positive(f, v)?;
         }

@@ -135,6 +135,7 @@ impl EpochStream {
             cooldown: self.since_change.is_some_and(|c| c <= cfg.cooldown_epochs),
             no_raise: false,
             sharpness: None,
+            theta: cfg.stability_threshold,
             rises,
         };
         let suggestion = suggest(&ctx);
@@ -211,6 +212,7 @@ impl EpochStream {
             cooldown: false,
             no_raise: false,
             sharpness: None,
+            theta: cfg.stability_threshold,
             rises: 0,
         };
         let suggestion = suggest(&ctx);

@@ -30,6 +30,19 @@ pub enum Event {
         /// The spiking gradient norm.
         value: f64,
     },
+    /// A sharpness estimate puts the rate above the stability limit: margin
+    /// `s = lr * lambda / theta > MonitorConfig::unstable_margin` (MONITOR.md §3.4), a warning
+    /// that can come before the loss rises.
+    UnstableRate {
+        /// Step of the estimate.
+        step: u64,
+        /// The rate.
+        lr: f64,
+        /// The largest stable rate `theta / lambda`.
+        limit: f64,
+        /// `lr / limit`.
+        margin: f64,
+    },
     /// The learning rate changed by more than 10 %: a new segment started (§3.5-5).
     LrChange {
         /// Step (or epoch) of the change.

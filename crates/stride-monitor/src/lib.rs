@@ -44,4 +44,4 @@ pub use evidence::Evidence;
 pub use monitor::Monitor;
 pub use record::{is_finite_loss, EpochRecord, StepRecord};
 pub use state::{Reason, State, Stream};
-pub use suggestion::{raise_with_caps, Action, RaiseCaps, Suggestion};
+pub use suggestion::{raise_with_caps, stability_warning, Action, RaiseCaps, Suggestion};

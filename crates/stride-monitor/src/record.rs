@@ -17,6 +17,9 @@ pub struct StepRecord {
     pub update_ratio: Option<f64>,
     /// Sharpness estimate (top Hessian eigenvalue; preconditioned for Adam).
     pub sharpness: Option<f64>,
+    /// Stability threshold theta that goes with this sharpness (2 SGD, `2(1 + beta)` momentum,
+    /// 38 Adam); `None` uses `MonitorConfig::stability_threshold`.
+    pub stability_threshold: Option<f64>,
     /// Declared warmup length in steps.
     pub warmup_steps: Option<u64>,
 }

@@ -40,6 +40,8 @@ pub(crate) struct StepStream {
     ur_ema: Ema,
     tiny_run: u64,
     sharpness: Option<f64>,
+    /// Theta of the last sharpness record (the config's until one says otherwise).
+    theta: Option<f64>,
     /// Rate of the previous observation (any segment).
     last_lr: Option<f64>,
     /// First rate ever seen (floor for decays).
@@ -75,6 +77,7 @@ impl StepStream {
             ur_ema: Ema::new(cfg.ema_beta),
             tiny_run: 0,
             sharpness: None,
+            theta: None,
             last_lr: None,
             lr0: None,
             since_change: None,
@@ -87,9 +90,23 @@ impl StepStream {
 
     /// Starts a new segment (§3.5-5): everything but the LR bookkeeping and the latch is reset.
     pub fn new_segment(&mut self, cfg: &MonitorConfig) {
-        let keep = (self.last_lr, self.lr0, self.total, self.latched.take(), self.sharpness);
+        let keep = (
+            self.last_lr,
+            self.lr0,
+            self.total,
+            self.latched.take(),
+            self.sharpness,
+            self.theta,
+        );
         *self = StepStream::new(cfg);
-        (self.last_lr, self.lr0, self.total, self.latched, self.sharpness) = keep;
+        (
+            self.last_lr,
+            self.lr0,
+            self.total,
+            self.latched,
+            self.sharpness,
+            self.theta,
+        ) = keep;
         self.since_change = Some(0);
     }
 
@@ -190,6 +207,17 @@ impl StepStream {
         }
         if let Some(s) = rec.sharpness.filter(|s| s.is_finite()) {
             self.sharpness = Some(s);
+            self.theta = rec.stability_threshold.filter(|t| t.is_finite() && *t > 0.0);
+            let theta = self.theta.unwrap_or(cfg.stability_threshold);
+            let margin = lr * s / theta;
+            if margin > cfg.unstable_margin {
+                events.push(Event::UnstableRate {
+                    step: rec.step,
+                    lr,
+                    limit: theta / s,
+                    margin,
+                });
+            }
         }
         self.last_step = Some(rec.step);
         let urgent = !events.is_empty() || ema >= cfg.hard_ratio * self.min_ema || n <= cfg.step_min_points;
@@ -228,6 +256,7 @@ impl StepStream {
             // settled a little below its start and the stall was answered with "raise it to 10".
             no_raise: dv.no_raise || dv.blew_up,
             sharpness: self.sharpness,
+            theta: self.theta.unwrap_or(cfg.stability_threshold),
             rises: 0,
         };
         let suggestion = suggest(&ctx);
@@ -357,7 +386,9 @@ impl StepStream {
             level_start: Some(f.level_start),
             lr: Some(lr),
             update_ratio: self.ur_ema.value(),
-            margin: self.sharpness.map(|s| lr * s / cfg.stability_threshold),
+            margin: self
+                .sharpness
+                .map(|s| lr * s / self.theta.unwrap_or(cfg.stability_threshold)),
             ..Default::default()
         };
         if let Some(s) = f.stats {
@@ -416,6 +447,7 @@ impl StepStream {
             cooldown: false,
             no_raise: false,
             sharpness: self.sharpness,
+            theta: self.theta.unwrap_or(cfg.stability_threshold),
             rises: 0,
         };
         let suggestion = suggest(&ctx);

@@ -1,6 +1,6 @@
 //! [`Suggestion`]s: what to do about a verdict, with numbers (MONITOR.md §4).
 
-use crate::numfmt::round_sig;
+use crate::numfmt::{num, round_sig};
 use serde::{Deserialize, Serialize};
 
 /// The kind of action a suggestion asks for.
@@ -72,6 +72,37 @@ pub struct RaiseCaps {
     pub lr_finder: Option<f64>,
     /// Upper bound of the sensible range.
     pub lr_hi: Option<f64>,
+}
+
+/// The sentence for a rate above the stability limit `theta / lambda` (MONITOR.md §3.4), e.g.
+/// "lr 1.0 is 3.0x the stability limit 2/lambda = 0.33 for this model (lambda = 6.0): expect the
+/// loss to oscillate or diverge; use at most 0.17".
+pub fn stability_warning(lr: f64, lambda: f64, theta: f64) -> String {
+    let limit = theta / lambda;
+    let theta = if theta.fract() == 0.0 {
+        format!("{theta:.0}")
+    } else {
+        num(theta)
+    };
+    format!(
+        "lr {} is {:.1}x the stability limit {theta}/lambda = {} for this model (lambda = {}): expect the loss \
+         to oscillate or diverge; use at most {}",
+        num(lr),
+        lr / limit,
+        num(sig2(limit)),
+        num(sig2(lambda)),
+        num(sig2(limit / 2.0))
+    )
+}
+
+/// Two significant digits: a limit is an estimate, not a constant.
+fn sig2(x: f64) -> f64 {
+    if x.is_finite() && x != 0.0 {
+        let p = 10f64.powi(1 - x.abs().log10().floor() as i32);
+        (x * p).round() / p
+    } else {
+        x
+    }
 }
 
 /// `lr * multiplier`, capped by every known cap (never below `lr`: a cap under the current rate

@@ -4,7 +4,7 @@ use crate::config::MonitorConfig;
 use crate::evidence::Evidence;
 use crate::numfmt::{num, round_sig, trail};
 use crate::state::{Reason, State, Stream};
-use crate::suggestion::{raise_with_caps, Action, RaiseCaps, Suggestion};
+use crate::suggestion::{raise_with_caps, stability_warning, Action, RaiseCaps, Suggestion};
 
 /// Everything a suggestion depends on, gathered by the stream that produced the verdict.
 pub(crate) struct Context<'a> {
@@ -31,6 +31,8 @@ pub(crate) struct Context<'a> {
     pub no_raise: bool,
     /// Latest sharpness estimate.
     pub sharpness: Option<f64>,
+    /// Its stability threshold theta.
+    pub theta: f64,
     /// Number of rises in the epoch window (edge-of-stability note).
     pub rises: u32,
 }
@@ -137,6 +139,9 @@ fn healthy(c: &Context<'_>) -> Suggestion {
         s.extras
             .push(format!("at the edge of stability (margin {}): no action", num(m)));
     }
+    if let (Some(l), Some(_)) = (c.sharpness, c.ev.margin.filter(|m| *m > c.cfg.unstable_margin)) {
+        s.extras.push(stability_warning(c.lr, l, c.theta));
+    }
     s
 }
 
@@ -160,7 +165,7 @@ fn slow(c: &Context<'_>) -> Suggestion {
     let caps = RaiseCaps {
         update_ratio: c.ev.update_ratio,
         sharpness: c.sharpness,
-        theta: c.cfg.stability_threshold,
+        theta: c.theta,
         lr_finder: c.cfg.lr_finder,
         lr_hi: c.cfg.lr_hi,
     };
@@ -346,7 +351,7 @@ fn diverging(c: &Context<'_>) -> Suggestion {
         new = new.min(cap);
     }
     if let Some(l) = c.sharpness.filter(|l| l.is_finite() && *l > 0.0) {
-        new = new.min(c.cfg.stability_threshold / (2.0 * l));
+        new = new.min(c.theta / (2.0 * l));
     }
     let new = round_sig(new);
     let alt = round_sig(new / 10.0);

@@ -115,6 +115,7 @@ impl ValStream {
             cooldown: false,
             no_raise: false,
             sharpness: None,
+            theta: cfg.stability_threshold,
             rises: 0,
         };
         let mut suggestion = suggest(&ctx);

@@ -3,8 +3,8 @@
 
 use stride_monitor::stats::{mad, mann_kendall_z, median, ols, Ema};
 use stride_monitor::{
-    diagnose_epoch_records, diagnose_steps, raise_with_caps, Diagnosis, EpochRecord, Event, Monitor, MonitorConfig,
-    MonitorError, RaiseCaps, Reason, State, StepRecord,
+    diagnose_epoch_records, diagnose_steps, raise_with_caps, stability_warning, Diagnosis, EpochRecord, Event, Monitor,
+    MonitorConfig, MonitorError, RaiseCaps, Reason, State, StepRecord,
 };
 
 #[test]
@@ -193,4 +193,68 @@ fn diagnosis_serializes() {
     let cfg: MonitorConfig = serde_json::from_str("{\"num_classes\": 10}").unwrap();
     assert_eq!(cfg.num_classes, Some(10));
     assert_eq!(format!("{}", State::Plateau), "plateau");
+}
+
+#[test]
+fn u3_sharpness_margin_warns_before_the_loss_rises() {
+    // lambda = 6 at lr 1.0 (SGD, theta 2): limit 2/6 = 0.333, margin 3.0, while the loss still falls.
+    let mut m = Monitor::default();
+    let first = m.observe_step(&StepRecord {
+        sharpness: Some(6.0),
+        ..StepRecord::new(1, 2.3, 1.0)
+    });
+    let event = first
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::UnstableRate { limit, margin, .. } => Some((*limit, *margin)),
+            _ => None,
+        })
+        .expect("an UnstableRate event");
+    assert!(
+        (event.0 - 1.0 / 3.0).abs() < 1e-12 && (event.1 - 3.0).abs() < 1e-12,
+        "{event:?}"
+    );
+    assert_eq!(first.evidence.margin, Some(3.0));
+    let text = stability_warning(1.0, 6.0, 2.0);
+    assert!(
+        text.starts_with("lr 1.0 is 3.0x the stability limit 2/lambda = 0.33 for this model"),
+        "{text}"
+    );
+    // U3: lambda 10, lr 0.25 -> s = 1.25 (event); lr 0.15 -> s = 0.75 (none).
+    for (lr, margin, warned) in [(0.25, 1.25, true), (0.15, 0.75, false)] {
+        let mut m = Monitor::default();
+        let d = m.observe_step(&StepRecord {
+            sharpness: Some(10.0),
+            ..StepRecord::new(1, 2.3, lr)
+        });
+        assert!((d.evidence.margin.unwrap() - margin).abs() < 1e-12);
+        let has = d.events.iter().any(|e| matches!(e, Event::UnstableRate { .. }));
+        assert_eq!(has, warned, "lr {lr}");
+    }
+    // Adam: the record's theta (38) replaces the config's 2.
+    let mut m = Monitor::default();
+    let d = m.observe_step(&StepRecord {
+        sharpness: Some(1000.0),
+        stability_threshold: Some(38.0),
+        ..StepRecord::new(1, 2.3, 0.001)
+    });
+    assert!((d.evidence.margin.unwrap() - 1.0 / 38.0).abs() < 1e-12);
+}
+
+#[test]
+fn u4_slow_raise_is_capped_by_the_records_sharpness() {
+    // A slow run at lr 1e-4 (x10 wanted) with lambda 5000 (SGD): the cap theta/(2 lambda) = 2e-4.
+    let mut m = Monitor::default();
+    let mut last = None;
+    for t in 0..400u64 {
+        let loss = 2.3 - 1e-5 * t as f64;
+        last = Some(m.observe_step(&StepRecord {
+            sharpness: (t == 0).then_some(5000.0),
+            ..StepRecord::new(t + 1, loss, 1e-4)
+        }));
+    }
+    let d = last.unwrap();
+    assert_eq!(d.state, State::Slow, "{d:?}");
+    assert_eq!(d.suggestion.new_lr, Some(2e-4), "{}", d.suggestion.text);
 }

@@ -53,6 +53,8 @@ pub struct StepEnd {
     pub grad_norm: Option<f64>,
     /// Median over variables of `|dw| / |w|` for this step, on the steps the trainer measured it.
     pub update_ratio: Option<f64>,
+    /// Sharpness of the weights this step started from, on the steps the trainer estimated it.
+    pub sharpness: Option<crate::SharpnessReading>,
 }
 
 /// Evaluation of a model on a held-out set.

@@ -7,7 +7,8 @@
 //! - [`MetricsLog`] (CSV / JSON lines), [`ProgressBars`] and [`RunMonitor`]
 //!   (run health, warnings, report, `--auto-lr` interventions), observers;
 //! - [`lr_find`] (the LR range test) and [`sweep`] (the same model at several rates),
-//!   with SVG plots from [`plot`].
+//!   with SVG plots from [`plot`];
+//! - [`SharpnessEstimator`]: the top Hessian eigenvalue and the stability limit `theta / lambda`.
 #![deny(missing_docs)]
 
 mod callback;
@@ -17,6 +18,8 @@ mod metrics;
 mod monitor;
 pub mod plot;
 mod progress;
+mod sharpness;
+mod stability;
 mod sweep;
 mod trainer;
 
@@ -24,7 +27,12 @@ pub use callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBe
 pub use error::{Result, TrainError};
 pub use lr_finder::{lr_find, FinderStop, LrFinderConfig, LrFinderResult, RampMode};
 pub use metrics::{MetricsFormat, MetricsLog};
-pub use monitor::{AutoLr, RunMonitor, RunReport, TimelineEntry};
+pub use monitor::{AutoLr, RunMonitor, RunReport, StabilityEntry, TimelineEntry};
 pub use progress::{multi_progress, ProgressBars};
-pub use sweep::{decade_grid, sweep, SweepConfig, SweepResult, SweepRun};
+pub use sharpness::{
+    adam_preconditioner, estimate_sharpness, loss_gradients, stability_threshold, Curvature, HvpScheme, Operator,
+    SharpnessConfig, SharpnessEstimate, SharpnessEstimator,
+};
+pub use stability::{SharpnessReading, SharpnessSchedule};
+pub use sweep::{decade_grid, sweep, StabilityBound, SweepConfig, SweepResult, SweepRun};
 pub use trainer::{evaluate, EpochRecord, History, Trainer, TrainerBuilder, TrainerConfig};

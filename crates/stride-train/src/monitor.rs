@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use stride_monitor::{
-    Action as Advice, Debounce, Diagnosis, EpochRecord, Monitor, MonitorConfig, MonitorError, State, StepRecord, Stream,
+    stability_warning, Action as Advice, Debounce, Diagnosis, EpochRecord, Monitor, MonitorConfig, MonitorError, State,
+    StepRecord, Stream,
 };
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, StepEnd, TrainBegin};
 use crate::error::{Result, TrainError};
+use crate::stability::SharpnessReading;
 use crate::History;
 
 /// Settings of [`RunMonitor`]'s interventions (`--auto-lr`).
@@ -48,9 +50,28 @@ pub struct TimelineEntry {
     pub intervention: Option<String>,
 }
 
+/// One sharpness estimate in the run report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StabilityEntry {
+    /// Steps taken before the estimate.
+    pub step: u64,
+    /// The rate at that step.
+    pub lr: f64,
+    /// The estimate.
+    pub reading: SharpnessReading,
+    /// Largest stable rate `theta / lambda`.
+    pub limit: f64,
+    /// `lr / limit`.
+    pub margin: f64,
+}
+
 /// What the monitor saw over a run, printed as a table and saved as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RunReport {
+    /// Sharpness estimates and stability limits, when the trainer estimated them.
+    pub stability: Vec<StabilityEntry>,
+    /// Seconds spent estimating sharpness, and in training steps altogether.
+    pub sharpness_cost: Option<(f64, f64)>,
     /// Every change of state and every intervention, in order.
     pub timeline: Vec<TimelineEntry>,
     /// The verdict at the end of the run.
@@ -79,6 +100,32 @@ impl RunReport {
                 e.suggestion,
                 e.intervention.as_ref().map(|i| format!(" [{i}]")).unwrap_or_default()
             );
+        }
+        if !self.stability.is_empty() {
+            out += &format!(
+                "stability (sharpness):\n{:>7}  {:>10}  {:>7}  {:>10}  {:>9}  {:>7}\n",
+                "step", "lambda", "theta", "limit", "lr", "margin"
+            );
+            for s in &self.stability {
+                out += &format!(
+                    "{:>7}  {:>10.4}  {:>7}  {:>10.4}  {:>9}  {:>7.2}{}\n",
+                    s.step,
+                    s.reading.lambda,
+                    format!("{:.3}", s.reading.threshold)
+                        .trim_end_matches('0')
+                        .trim_end_matches('.'),
+                    s.limit,
+                    format_lr(s.lr),
+                    s.margin,
+                    if s.reading.converged { "" } else { "  (not converged)" }
+                );
+            }
+            if let Some((spent, train)) = self.sharpness_cost {
+                out += &format!(
+                    "sharpness cost: {spent:.2} s of {train:.2} s of training ({:.1}%)\n",
+                    100.0 * spent / train.max(1e-12)
+                );
+            }
         }
         if let Some(d) = &self.last {
             out += &format!(
@@ -231,6 +278,30 @@ impl Callback for RunMonitor {
 
     fn on_step_end(&mut self, s: &StepEnd) -> Action {
         self.epoch = s.epoch;
+        if let Some(r) = &s.sharpness {
+            let margin = r.margin(s.lr);
+            let entry = StabilityEntry {
+                step: s.step - 1,
+                lr: s.lr,
+                reading: *r,
+                limit: r.limit(),
+                margin,
+            };
+            if margin > self.monitor.config().unstable_margin {
+                tracing::warn!("{}", stability_warning(s.lr, r.lambda, r.threshold));
+            } else {
+                tracing::info!(
+                    "sharpness {:.4}: stable below lr {} (lr {} is {:.2}x that)",
+                    r.lambda,
+                    format_lr(r.limit()),
+                    format_lr(s.lr),
+                    margin
+                );
+            }
+            if let Ok(mut rep) = self.report.lock() {
+                rep.stability.push(entry);
+            }
+        }
         let record = StepRecord {
             // Only a non-finite norm is passed on (rule 1). The §3.4 grad-norm spike rule,
             // run on real Fashion-MNIST at SGD 0.1 (the best rate), called the run
@@ -238,6 +309,8 @@ impl Callback for RunMonitor {
             // loss-only rules are the ones the real-run fixture validates.
             grad_norm: s.grad_norm.filter(|g| !g.is_finite()),
             update_ratio: s.update_ratio,
+            sharpness: s.sharpness.map(|r| r.lambda),
+            stability_threshold: s.sharpness.map(|r| r.threshold),
             ..StepRecord::new(s.step, s.loss, s.lr)
         };
         let d = self.monitor.observe_step(&record);
@@ -258,7 +331,7 @@ impl Callback for RunMonitor {
         self.handle(&d, e.step)
     }
 
-    fn on_train_end(&mut self, _history: &History) {
+    fn on_train_end(&mut self, history: &History) {
         if let Ok(mut r) = self.report.lock() {
             r.last = Some(self.monitor.overall());
             r.epoch_verdict = match (
@@ -268,6 +341,11 @@ impl Callback for RunMonitor {
                 (Some(v), Some(e)) => Some(if v.state > e.state { v } else { e }),
                 (v, e) => v.or(e),
             };
+            if !history.sharpness.is_empty() {
+                let spent = history.epochs.iter().map(|e| e.sharpness_seconds).sum();
+                let train = history.epochs.iter().map(|e| e.train_seconds).sum();
+                r.sharpness_cost = Some((spent, train));
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use candle_core::Device;
 use candle_nn::VarMap;
 use serde::Serialize;
-use stride_data::Dataset;
+use stride_data::{Batcher, Dataset};
 use stride_model::Model;
 use stride_monitor::stats::Ema;
 use stride_monitor::{Diagnosis, MonitorConfig, State};
@@ -21,6 +21,7 @@ use crate::error::{Result, TrainError};
 use crate::monitor::RunMonitor;
 use crate::plot::{Axis, Chart, Figure, Series, PALETTE};
 use crate::progress::ProgressBars;
+use crate::sharpness::{estimate_sharpness, SharpnessConfig};
 use crate::trainer::{evaluate, Trainer};
 
 /// Rates `10^lo, 10^(lo+1), ..., 10^hi`.
@@ -52,6 +53,9 @@ pub struct SweepConfig {
     pub monitor: MonitorConfig,
     /// Show progress bars.
     pub progress: bool,
+    /// Estimate the sharpness of the initial weights on this many training examples and
+    /// report the stability limit next to the rates (SGD only; default 1024, `None` skips it).
+    pub sharpness_examples: Option<usize>,
 }
 
 impl SweepConfig {
@@ -71,8 +75,24 @@ impl SweepConfig {
                 ..MonitorConfig::default()
             },
             progress: false,
+            sharpness_examples: Some(1024),
         }
     }
+}
+
+/// The stability limit predicted from the initial weights' sharpness.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StabilityBound {
+    /// Top eigenvalue of the curvature at the initial weights.
+    pub lambda: f64,
+    /// Threshold of `lr * lambda` (2 for plain SGD, `2(1 + momentum)` with momentum).
+    pub theta: f64,
+    /// `theta / lambda`: above it the loss is expected to oscillate.
+    pub limit: f64,
+    /// Examples the estimate used.
+    pub examples: usize,
+    /// Wall time of the estimate.
+    pub seconds: f64,
 }
 
 /// One rate of a sweep.
@@ -189,6 +209,8 @@ pub struct SweepResult {
     pub target_loss: f64,
     /// One entry per rate, in the configured order.
     pub runs: Vec<SweepRun>,
+    /// The predicted stability limit, for SGD sweeps.
+    pub stability: Option<StabilityBound>,
 }
 
 impl SweepResult {
@@ -240,6 +262,45 @@ impl SweepResult {
             }
         }
         out
+    }
+
+    /// The predicted limit against what each rate did: a run "blew up" when its largest loss
+    /// passed 1.5x its first or went non-finite.
+    pub fn stability_section(&self) -> Option<String> {
+        let b = self.stability?;
+        let mut out = format!(
+            "Stability bound: lambda_max of the initial weights = {:.3} (Gauss-Newton curvature, {} training \
+             examples, {:.2} s), theta = {} -> predicted limit theta/lambda = {}\n\n| lr | lr / limit | max loss / \
+             first loss | blew up | verdict |\n|---:|---:|---:|---|---|\n",
+            b.lambda,
+            b.examples,
+            b.seconds,
+            b.theta,
+            format_lr(b.limit)
+        );
+        let (mut agree, mut total) = (0, 0);
+        for r in &self.runs {
+            let first = r.step_losses.first().copied().unwrap_or(f64::NAN);
+            let ratio = r.max_loss / first;
+            let blew_up = r.first_nonfinite_step.is_some() || ratio >= 1.5;
+            let predicted = r.lr > b.limit;
+            total += 1;
+            agree += usize::from(blew_up == predicted);
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} | {:.2} | {} | {} |",
+                format_lr(r.lr),
+                r.lr / b.limit,
+                ratio,
+                if blew_up { "yes" } else { "no" },
+                state_word(r.verdict)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nthe limit separates the rates that blew up from those that did not for {agree} of {total} rates"
+        );
+        Some(out)
     }
 
     /// One row per rate.
@@ -398,6 +459,10 @@ pub fn sweep(
             message: "expected finite learning rates > 0",
         });
     }
+    let stability = match (config.optimizer, config.sharpness_examples) {
+        (OptimizerKind::Sgd, Some(n)) if n > 0 => Some(initial_bound(&mut make_model, train, config, n)?),
+        _ => None,
+    };
     let mut runs = Vec::with_capacity(config.lrs.len());
     for &lr in &config.lrs {
         let run = run_one(&mut make_model, train, test, config, lr)?;
@@ -424,6 +489,31 @@ pub fn sweep(
         batch_size: config.batch_size,
         target_loss,
         runs,
+        stability,
+    })
+}
+
+/// The sharpness of the initial weights on the first `n` examples of a seeded shuffle.
+fn initial_bound(
+    make_model: &mut impl FnMut(&VarMap) -> Result<Box<dyn Model>>,
+    train: &Dataset,
+    config: &SweepConfig,
+    n: usize,
+) -> Result<StabilityBound> {
+    let varmap = VarMap::new();
+    let model = make_model(&varmap)?;
+    let vars = varmap.all_vars();
+    let device = vars.first().map_or(Device::Cpu, |v| v.device().clone());
+    let order = Batcher::new(train.len(), n.max(1), config.seed)?.order(0);
+    let (x, y) = train.gather_tensors(&order[..n.min(order.len())], &device)?;
+    let estimate = estimate_sharpness(model.as_ref(), &vars, &x, &y, &SharpnessConfig::default())?;
+    let theta = 2.0 * (1.0 + config.momentum.unwrap_or(0.0));
+    Ok(StabilityBound {
+        lambda: estimate.lambda,
+        theta,
+        limit: theta / estimate.lambda,
+        examples: n.min(order.len()),
+        seconds: estimate.seconds,
     })
 }
 

@@ -12,6 +12,7 @@ use stride_optim::{clip_grad_norm, grad_norm, l2_norm, Optimizer, OptimizerState
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
 use crate::error::{Result, TrainError};
+use crate::stability::{SharpnessProbe, SharpnessReading, SharpnessSchedule};
 
 /// Settings of a run; `Default` gives the documented defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,10 @@ pub struct TrainerConfig {
     /// ratio `|dw| / |w|` (CS231n's ~1e-3 rule of thumb) for [`StepEnd::update_ratio`]
     /// (default: never; it costs one copy of the weights).
     pub update_ratio_every: Option<u64>,
+    /// Estimate the sharpness (top Hessian eigenvalue) and the stability limit for
+    /// [`StepEnd::sharpness`] (default: never; once per epoch it costs a few percent of an
+    /// epoch, see `benches/sharpness_share.rs`).
+    pub sharpness: Option<SharpnessSchedule>,
 }
 
 impl Default for TrainerConfig {
@@ -48,6 +53,7 @@ impl Default for TrainerConfig {
             clip_grad_norm: None,
             track_grad_norm: false,
             update_ratio_every: None,
+            sharpness: None,
         }
     }
 }
@@ -67,6 +73,8 @@ pub struct EpochRecord {
     pub train_seconds: f64,
     /// Of those, seconds spent in the optimizer's update.
     pub optimizer_seconds: f64,
+    /// Of those, seconds spent estimating sharpness.
+    pub sharpness_seconds: f64,
 }
 
 /// What a run did: per-step losses, per-epoch records, and why it stopped early.
@@ -82,6 +90,8 @@ pub struct History {
     pub stopped: Option<String>,
     /// Steps whose gradient was not finite and whose update was skipped.
     pub skipped_steps: u64,
+    /// Sharpness estimates, as (steps taken before the estimate, estimate).
+    pub sharpness: Vec<(u64, SharpnessReading)>,
     /// Snapshots restored on an observer's `Rollback`, as (step, new learning rate).
     pub rollbacks: Vec<(u64, Option<f64>)>,
     /// Wall time of the whole run, evaluation included.
@@ -143,6 +153,12 @@ impl TrainerBuilder {
     /// Measures the update-to-weight ratio every `every` steps (default: never).
     pub fn track_update_ratio(mut self, every: u64) -> Self {
         self.config.update_ratio_every = Some(every.max(1));
+        self
+    }
+    /// Estimates sharpness on this schedule (default: never); `SharpnessSchedule::default()`
+    /// is once per epoch, at its first step, on a fixed batch of 256 training examples.
+    pub fn sharpness(mut self, schedule: SharpnessSchedule) -> Self {
+        self.config.sharpness = Some(schedule);
         self
     }
     /// Drives the learning rate (and momentum, for cycling schedules) with a
@@ -327,6 +343,11 @@ impl Trainer {
         let test = test.map(|t| t.to_tensors(&device)).transpose()?;
         let c = self.config.clone();
         let batcher = Batcher::new(train.len(), c.batch_size, c.seed)?;
+        let mut probe = c
+            .sharpness
+            .as_ref()
+            .map(|s| SharpnessProbe::new(s, &x, &y, c.seed))
+            .transpose()?;
         let mut history = History::default();
         let started = Instant::now();
         let mut step = optimizer.steps();
@@ -352,6 +373,7 @@ impl Trainer {
             let epoch_start = Instant::now();
             let (mut loss_sum, mut epoch_steps) = (0.0, 0usize);
             let mut optimizer_time = std::time::Duration::ZERO;
+            let mut sharpness_time = 0.0;
             for (batch, indices) in batches.iter().enumerate() {
                 self.lr.apply(optimizer, self.lr.t(step, epoch));
                 let idx = Tensor::from_slice(indices, indices.len(), &device)?;
@@ -374,6 +396,7 @@ impl Trainer {
                         batch_size: indices.len(),
                         grad_norm: None,
                         update_ratio: None,
+                        sharpness: None,
                     };
                     let asked = self.dispatch(optimizer, self.lr.t(step, epoch), &mut history, |cb| {
                         cb.on_step_end(&event)
@@ -394,6 +417,15 @@ impl Trainer {
                     break;
                 }
                 let mut grads = loss.backward()?;
+                // Before clipping and the update: the estimate is of the weights this step starts from.
+                let sharpness = match &mut probe {
+                    Some(p) if p.due(step, batch) => p.measure(model, &*optimizer, &xb, &yb, &grads)?,
+                    _ => None,
+                };
+                if let Some(r) = sharpness {
+                    sharpness_time += r.seconds;
+                    history.sharpness.push((step, r));
+                }
                 let grad_norm = match c.clip_grad_norm {
                     Some(max) => Some(clip_grad_norm(&mut grads, optimizer.vars(), max)?),
                     None if c.track_grad_norm => Some(grad_norm(&grads, optimizer.vars())?),
@@ -435,6 +467,7 @@ impl Trainer {
                     batch_size: indices.len(),
                     grad_norm,
                     update_ratio,
+                    sharpness,
                 };
                 stop = self
                     .dispatch(optimizer, self.lr.t(step, epoch), &mut history, |cb| {
@@ -470,6 +503,7 @@ impl Trainer {
                 lr: event.lr,
                 train_seconds: train_time.as_secs_f64(),
                 optimizer_seconds: optimizer_time.as_secs_f64(),
+                sharpness_seconds: sharpness_time,
             });
             let t = self.lr.t(step, epoch);
             if let Some(s) = &mut self.lr.scheduler {
