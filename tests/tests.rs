@@ -1,6 +1,7 @@
 //! Stride's integration tests, in one binary so candle is linked once.
 
 mod callbacks;
+mod checkpoint;
 mod data_errors;
 mod hub;
 mod monitor;
