@@ -23,4 +23,4 @@ pub use error::{CheckpointProblem, Result, TrainError};
 pub use metrics::{MetricsFormat, MetricsLog};
 pub use monitor::{AutoLr, RunMonitor, RunReport, TimelineEntry};
 pub use progress::{multi_progress, ProgressBars};
-pub use trainer::{evaluate, EpochRecord, History, Trainer, TrainerBuilder, TrainerConfig};
+pub use trainer::{check_finite_inputs, evaluate, EpochRecord, History, Trainer, TrainerBuilder, TrainerConfig};

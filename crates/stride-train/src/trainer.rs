@@ -421,7 +421,11 @@ impl Trainer {
             return Err(TrainError::Data("the training set is empty".into()));
         }
         let (x, y) = train.to_tensors(&device)?;
+        check_finite_inputs(&x, "training inputs")?;
         let test = test.map(|t| t.to_tensors(&device)).transpose()?;
+        if let Some((tx, _)) = &test {
+            check_finite_inputs(tx, "test inputs")?;
+        }
         let c = self.config.clone();
         let batcher = Batcher::new(train.len(), c.batch_size, c.seed)?;
         let mut history = History::default();
@@ -675,6 +679,31 @@ impl Trainer {
         }
         optimizer.load_state(&snapshot.optimizer)?;
         Ok(true)
+    }
+}
+
+/// Fails when `x` (examples along dimension 0) holds NaN or infinite values, naming `what`,
+/// how many and the first bad example, before any step is taken. One sum on the happy path;
+/// the element scan runs only when the sum is not finite.
+pub fn check_finite_inputs(x: &Tensor, what: &str) -> Result<()> {
+    let sum = x.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+    if sum.is_finite() {
+        return Ok(());
+    }
+    let rows = x.dim(0).unwrap_or(1).max(1);
+    let values: Vec<f64> = x.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+    let per_row = (values.len() / rows).max(1);
+    let bad: Vec<usize> = values.iter().enumerate().filter(|(_, v)| !v.is_finite()).map(|(i, _)| i).collect();
+    match bad.first() {
+        // Finite values whose sum overflowed: nothing to report.
+        None => Ok(()),
+        Some(&first) => Err(TrainError::Data(format!(
+            "the {what} hold {} NaN or infinite values (first in example {}, value {}); clean or drop those \
+             examples before training",
+            bad.len(),
+            first / per_row,
+            values[first]
+        ))),
     }
 }
 

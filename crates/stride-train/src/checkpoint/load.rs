@@ -120,9 +120,17 @@ impl Checkpoint {
     /// Reads and checks the checkpoint `path` resolves to (see [`Checkpoint::resolve`]).
     pub fn load(path: &Path) -> Result<Self> {
         let dir = Self::resolve(path)?;
+        let state = read(&dir.join(STATE_FILE), STATE_FILE)?;
+        let model = read(&dir.join(MODEL_FILE), MODEL_FILE)?;
+        let optimizer = read(&dir.join(OPTIMIZER_FILE), OPTIMIZER_FILE)?;
+        Self::from_bytes(&dir, &state, &model, &optimizer)
+    }
+
+    /// Checks a checkpoint given the contents of its three files; `dir` names it in errors.
+    pub fn from_bytes(dir: &Path, state: &[u8], model: &[u8], optimizer: &[u8]) -> Result<Self> {
+        let dir = dir.to_path_buf();
         let state_path = dir.join(STATE_FILE);
-        let text = read(&state_path, STATE_FILE)?;
-        let mut state: CheckpointState = serde_json::from_slice(&text).map_err(|e| {
+        let mut state: CheckpointState = serde_json::from_slice(state).map_err(|e| {
             problem(
                 &state_path,
                 CheckpointProblem::Corrupt {
@@ -141,7 +149,7 @@ impl Checkpoint {
             ));
         }
         let model_path = dir.join(MODEL_FILE);
-        let weights = tensors(&dir, MODEL_FILE, &read(&model_path, MODEL_FILE)?, state.model_bytes)?;
+        let weights = tensors(&dir, MODEL_FILE, model, state.model_bytes)?;
         for entry in &state.tensors {
             let t = weights.get(&entry.name).ok_or_else(|| {
                 problem(
@@ -170,12 +178,7 @@ impl Checkpoint {
             ));
         }
         let opt_path = dir.join(OPTIMIZER_FILE);
-        let buffers = tensors(
-            &dir,
-            OPTIMIZER_FILE,
-            &read(&opt_path, OPTIMIZER_FILE)?,
-            state.optimizer_bytes,
-        )?;
+        let buffers = tensors(&dir, OPTIMIZER_FILE, optimizer, state.optimizer_bytes)?;
         for b in &mut state.optimizer.buffers {
             let t = buffers.get(&b.name).ok_or_else(|| {
                 problem(
