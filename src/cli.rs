@@ -27,22 +27,22 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     /// Learning rate (the base rate when a schedule is given).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub lr: f64,
     /// Optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, radam.
     #[arg(long, default_value = "sgd")]
     pub optimizer: String,
     /// Momentum (SGD, RMSprop) or beta1 (Adam family); PyTorch's default when absent.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub momentum: Option<f64>,
     /// Weight decay; PyTorch's default for the optimizer when absent (AdamW: 0.01, others 0).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// Learning-rate schedule, e.g. "warmup(500) then cosine(10000)"; preview it with `stride schedule`.
     #[arg(long)]
     pub schedule: Option<String>,
     /// Clip the global gradient norm to this value before every step.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub clip_grad_norm: Option<f64>,
     /// Examples per step.
     #[arg(long, default_value_t = 128)]
@@ -175,7 +175,13 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     let name: DatasetName = args.dataset.parse()?;
     let kind: OptimizerKind = args.optimizer.parse()?;
     let activation: Activation = args.activation.parse()?;
-    let _: MlpSpec = format!("1-{}-1", args.hidden).parse()?;
+    if let Some(part) = args.hidden.split('-').find(|p| p.trim().parse::<usize>().map_or(true, |w| w == 0)) {
+        return Err(stride_model::ModelError::Spec {
+            spec: args.hidden.clone(),
+            message: format!("{part:?} is not a hidden width; expected positive numbers joined by '-', e.g. 128 or 256-128"),
+        }
+        .into());
+    }
     if let Some(spec) = &args.schedule {
         parse_schedule(spec, args.lr)?;
     }

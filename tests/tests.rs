@@ -7,3 +7,4 @@ mod hub;
 mod monitor;
 mod support;
 mod training;
+mod validation;
