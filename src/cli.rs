@@ -175,25 +175,34 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     let name: DatasetName = args.dataset.parse()?;
     let kind: OptimizerKind = args.optimizer.parse()?;
     let activation: Activation = args.activation.parse()?;
-    if let Some(part) = args.hidden.split('-').find(|p| p.trim().parse::<usize>().map_or(true, |w| w == 0)) {
+    if let Some(part) = args
+        .hidden
+        .split('-')
+        .find(|p| p.trim().parse::<usize>().map_or(true, |w| w == 0))
+    {
         return Err(stride_model::ModelError::Spec {
             spec: args.hidden.clone(),
-            message: format!("{part:?} is not a hidden width; expected positive numbers joined by '-', e.g. 128 or 256-128"),
+            message: format!(
+                "{part:?} is not a hidden width; expected positive numbers joined by '-', e.g. 128 or 256-128"
+            ),
         }
         .into());
     }
     if let Some(spec) = &args.schedule {
         parse_schedule(spec, args.lr)?;
     }
-    let resume = match args.resume.as_deref() {
-        Some("latest") => Some(args.checkpoint_dir.as_ref().map(|d| d.join("latest")).ok_or(TrainError::Config {
-            name: "resume",
-            value: "latest".into(),
-            message: "expected --checkpoint-dir too: `latest` is the newest checkpoint there",
-        })?),
-        Some(path) => Some(PathBuf::from(path)),
-        None => None,
-    };
+    let resume =
+        match args.resume.as_deref() {
+            Some("latest") => Some(args.checkpoint_dir.as_ref().map(|d| d.join("latest")).ok_or(
+                TrainError::Config {
+                    name: "resume",
+                    value: "latest".into(),
+                    message: "expected --checkpoint-dir too: `latest` is the newest checkpoint there",
+                },
+            )?),
+            Some(path) => Some(PathBuf::from(path)),
+            None => None,
+        };
     let started = Instant::now();
     let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
     let load_seconds = started.elapsed().as_secs_f64();

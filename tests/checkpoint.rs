@@ -11,9 +11,7 @@ use stride::optim::schedule::parse_schedule;
 use stride::optim::{Optimizer, OptimizerKind};
 use stride::prelude::*;
 use stride_train::checkpoint::{LATEST, MODEL_FILE, STATE_FILE};
-use stride_train::{
-    Checkpoint, CheckpointConfig, CheckpointProblem, Checkpointer, RunMonitor, RunReport, TrainError,
-};
+use stride_train::{Checkpoint, CheckpointConfig, CheckpointProblem, Checkpointer, RunMonitor, RunReport, TrainError};
 
 const MODEL: &str = "mlp 784-32-10 relu";
 
@@ -141,7 +139,11 @@ fn resume_after_one_epoch_and_mid_epoch_is_bit_identical() {
     assert_eq!(second.weights(), straight.weights(), "final weights");
     assert_eq!(part2.epochs[0].train_loss.to_bits(), all.epochs[1].train_loss.to_bits());
     assert_eq!(part2.epochs[0].eval, all.epochs[1].eval);
-    assert_eq!(*second.report.lock().unwrap(), *straight.report.lock().unwrap(), "monitor report");
+    assert_eq!(
+        *second.report.lock().unwrap(),
+        *straight.report.lock().unwrap(),
+        "monitor report"
+    );
 
     // Mid-epoch: the straight run's step-40 checkpoint, into fresh objects.
     let mut mid = run(2, straight_dir.path(), Some(40), 7);
@@ -256,8 +258,10 @@ fn bad_checkpoints_are_named_errors() {
         t.insert("fc1.bias".into(), Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap());
     });
     let (_, p) = problem(Checkpoint::load(&d).unwrap_err());
-    assert!(matches!(p, CheckpointProblem::Shape { ref name, ref expected, ref found }
-        if name == "fc1.bias" && expected == &[10] && found == &[3]));
+    assert!(
+        matches!(p, CheckpointProblem::Shape { ref name, ref expected, ref found }
+        if name == "fc1.bias" && expected == &[10] && found == &[3])
+    );
 
     // NaN weights.
     let d = fresh("nan");
@@ -279,14 +283,26 @@ fn bad_checkpoints_are_named_errors() {
     );
     let other_dir = tempfile::tempdir().unwrap();
     let (_, other_varmap) = mlp("784-64-10", 0);
-    let mut other_opt = OptimizerKind::Adam.build(other_varmap.all_vars(), 1e-3, None, None).unwrap();
+    let mut other_opt = OptimizerKind::Adam
+        .build(other_varmap.all_vars(), 1e-3, None, None)
+        .unwrap();
     let mut other_trainer = Trainer::builder()
         .batch_size(128)
         .seed(5)
-        .checkpoints(Checkpointer::new(CheckpointConfig::new(other_dir.path(), "mlp 784-64-10 relu"), &other_varmap).unwrap())
+        .checkpoints(
+            Checkpointer::new(
+                CheckpointConfig::new(other_dir.path(), "mlp 784-64-10 relu"),
+                &other_varmap,
+            )
+            .unwrap(),
+        )
         .build()
         .unwrap();
-    let (_, p) = problem(other_trainer.resume(&ckpt, &other_varmap, other_opt.as_mut()).unwrap_err());
+    let (_, p) = problem(
+        other_trainer
+            .resume(&ckpt, &other_varmap, other_opt.as_mut())
+            .unwrap_err(),
+    );
     assert!(matches!(p, CheckpointProblem::ModelMismatch { ref expected, ref found }
         if expected == "mlp 784-64-10 relu" && found == MODEL));
 
@@ -326,7 +342,9 @@ fn crash_child_writer() {
     let dir = std::env::var(CHILD_ENV).expect("run by checkpoints_survive_sigkill");
     let dir = Path::new(&dir);
     let (model, varmap) = mlp("16-8-3", 0);
-    let mut optimizer = OptimizerKind::Sgd.build(varmap.all_vars(), 0.05, Some(0.9), None).unwrap();
+    let mut optimizer = OptimizerKind::Sgd
+        .build(varmap.all_vars(), 0.05, Some(0.9), None)
+        .unwrap();
     let config = CheckpointConfig {
         every_steps: Some(1),
         keep_last: 2,
@@ -352,7 +370,12 @@ fn checkpoints_survive_sigkill() {
     let exe = std::env::current_exe().unwrap();
     let spawn = || {
         Command::new(&exe)
-            .args(["--exact", "checkpoint::crash_child_writer", "--ignored", "--test-threads=1"])
+            .args([
+                "--exact",
+                "checkpoint::crash_child_writer",
+                "--ignored",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -380,10 +403,16 @@ fn checkpoints_survive_sigkill() {
         kills += 1;
         let ckpt = Checkpoint::load(dir.path()).unwrap_or_else(|e| panic!("after kill {kills}: {e}"));
         let step = ckpt.state.position.step;
-        assert!(step >= last_step, "after kill {kills}: latest went back from step {last_step} to {step}");
+        assert!(
+            step >= last_step,
+            "after kill {kills}: latest went back from step {last_step} to {step}"
+        );
         let (_, varmap) = mlp("16-8-3", 1);
         ckpt.restore_weights(&varmap).unwrap();
         last_step = step;
     }
-    assert!(last_step > 8, "the children wrote only {last_step} steps in {kills} runs");
+    assert!(
+        last_step > 8,
+        "the children wrote only {last_step} steps in {kills} runs"
+    );
 }

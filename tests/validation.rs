@@ -44,33 +44,51 @@ fn assert_says(message: &str, parts: &[&str]) {
 
 #[test]
 fn lr_nan() {
-    assert_says(&train_error(&["--lr", "NaN"]), &["lr = NaN", "expected a finite learning rate > 0"]);
+    assert_says(
+        &train_error(&["--lr", "NaN"]),
+        &["lr = NaN", "expected a finite learning rate > 0"],
+    );
 }
 
 #[test]
 fn lr_negative() {
-    assert_says(&train_error(&["--lr", "-0.1"]), &["lr = -0.1", "expected a finite learning rate > 0"]);
+    assert_says(
+        &train_error(&["--lr", "-0.1"]),
+        &["lr = -0.1", "expected a finite learning rate > 0"],
+    );
 }
 
 #[test]
 fn lr_zero() {
-    assert_says(&train_error(&["--lr", "0"]), &["lr = 0", "expected a finite learning rate > 0"]);
+    assert_says(
+        &train_error(&["--lr", "0"]),
+        &["lr = 0", "expected a finite learning rate > 0"],
+    );
 }
 
 #[test]
 fn lr_infinite() {
-    assert_says(&train_error(&["--lr", "inf"]), &["lr = inf", "expected a finite learning rate > 0"]);
+    assert_says(
+        &train_error(&["--lr", "inf"]),
+        &["lr = inf", "expected a finite learning rate > 0"],
+    );
 }
 
 #[test]
 fn lr_not_a_number() {
-    let e = Cli::try_parse_from(["stride", "--lr", "fast"]).err().unwrap().to_string();
+    let e = Cli::try_parse_from(["stride", "--lr", "fast"])
+        .err()
+        .unwrap()
+        .to_string();
     assert_says(&e, &["invalid value 'fast'", "--lr"]);
 }
 
 #[test]
 fn batch_size_zero() {
-    assert_says(&train_error(&["--batch-size", "0"]), &["batch_size = 0", "expected at least 1"]);
+    assert_says(
+        &train_error(&["--batch-size", "0"]),
+        &["batch_size = 0", "expected at least 1"],
+    );
 }
 
 #[test]
@@ -80,13 +98,19 @@ fn epochs_zero() {
 
 #[test]
 fn hidden_malformed() {
-    assert_says(&train_error(&["--hidden", "128-x"]), &["\"128-x\"", "\"x\" is not a hidden width", "e.g. 128"]);
+    assert_says(
+        &train_error(&["--hidden", "128-x"]),
+        &["\"128-x\"", "\"x\" is not a hidden width", "e.g. 128"],
+    );
     assert_says(&train_error(&["--hidden", "0"]), &["\"0\" is not a hidden width"]);
 }
 
 #[test]
 fn activation_unknown() {
-    assert_says(&train_error(&["--activation", "softsign"]), &["\"softsign\"", "expected relu, gelu"]);
+    assert_says(
+        &train_error(&["--activation", "softsign"]),
+        &["\"softsign\"", "expected relu, gelu"],
+    );
 }
 
 #[test]
@@ -99,17 +123,26 @@ fn schedule_malformed() {
 
 #[test]
 fn optimizer_unknown() {
-    assert_says(&train_error(&["--optimizer", "adamm"]), &["optimizer \"adamm\"", "expected one of sgd, adam"]);
+    assert_says(
+        &train_error(&["--optimizer", "adamm"]),
+        &["optimizer \"adamm\"", "expected one of sgd, adam"],
+    );
 }
 
 #[test]
 fn dataset_unknown() {
-    assert_says(&train_error(&["--dataset", "cifar"]), &["\"cifar\"", "expected \"mnist\" or \"fashion-mnist\""]);
+    assert_says(
+        &train_error(&["--dataset", "cifar"]),
+        &["\"cifar\"", "expected \"mnist\" or \"fashion-mnist\""],
+    );
 }
 
 #[test]
 fn clip_grad_norm_not_positive() {
-    assert_says(&train_error(&["--clip-grad-norm", "-1"]), &["clip_grad_norm = -1", "expected a finite norm > 0"]);
+    assert_says(
+        &train_error(&["--clip-grad-norm", "-1"]),
+        &["clip_grad_norm = -1", "expected a finite norm > 0"],
+    );
 }
 
 #[test]
@@ -126,7 +159,10 @@ fn momentum_out_of_range() {
 
 #[test]
 fn weight_decay_negative() {
-    assert_says(&train_error(&["--weight-decay", "-0.01"]), &["weight_decay = -0.01", "expected weight decay >= 0"]);
+    assert_says(
+        &train_error(&["--weight-decay", "-0.01"]),
+        &["weight_decay = -0.01", "expected weight decay >= 0"],
+    );
 }
 
 #[test]
@@ -151,16 +187,25 @@ fn checkpoint_every_zero() {
 
 #[test]
 fn checkpoint_every_without_dir() {
-    let e = Cli::try_parse_from(["stride", "--checkpoint-every", "10"]).err().unwrap().to_string();
+    let e = Cli::try_parse_from(["stride", "--checkpoint-every", "10"])
+        .err()
+        .unwrap()
+        .to_string();
     assert_says(&e, &["--checkpoint-dir"]);
 }
 
 #[test]
 fn resume_missing_or_latest_without_dir() {
-    assert_says(&train_error(&["--resume", "latest"]), &["resume = latest", "expected --checkpoint-dir too"]);
+    assert_says(
+        &train_error(&["--resume", "latest"]),
+        &["resume = latest", "expected --checkpoint-dir too"],
+    );
     assert_says(
         &train_error(&["--resume", "/nonexistent/ckpt"]),
-        &["/nonexistent/ckpt", "missing checkpoint (no state.json and no latest pointer)"],
+        &[
+            "/nonexistent/ckpt",
+            "missing checkpoint (no state.json and no latest pointer)",
+        ],
     );
 }
 
@@ -169,23 +214,56 @@ fn resume_other_model() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let sample = sample_dir();
-    let argv = ["stride", "--epochs", "1", "--hidden", "16", "--no-monitor", "--checkpoint-dir", d, "--data-dir"];
+    let argv = [
+        "stride",
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--no-monitor",
+        "--checkpoint-dir",
+        d,
+        "--data-dir",
+    ];
     let mut argv = argv.to_vec();
     argv.push(sample.to_str().unwrap());
     stride::cli::train(&Cli::try_parse_from(argv).unwrap().train).unwrap();
     assert_says(
-        &train_error(&["--hidden", "32", "--no-monitor", "--checkpoint-dir", d, "--resume", "latest"]),
-        &["holds model \"mlp 784-16-10 relu\"", "this run trains \"mlp 784-32-10 relu\""],
+        &train_error(&[
+            "--hidden",
+            "32",
+            "--no-monitor",
+            "--checkpoint-dir",
+            d,
+            "--resume",
+            "latest",
+        ]),
+        &[
+            "holds model \"mlp 784-16-10 relu\"",
+            "this run trains \"mlp 784-32-10 relu\"",
+        ],
     );
     assert_says(
-        &train_error(&["--hidden", "16", "--no-monitor", "--seed", "3", "--checkpoint-dir", d, "--resume", "latest"]),
+        &train_error(&[
+            "--hidden",
+            "16",
+            "--no-monitor",
+            "--seed",
+            "3",
+            "--checkpoint-dir",
+            d,
+            "--resume",
+            "latest",
+        ]),
         &["seed is 3 in this run but 0 in the checkpoint"],
     );
 }
 
 #[test]
 fn loss_log_missing_or_malformed() {
-    let e = read_loss_log(Path::new("/nonexistent/run.csv"), 0.1).unwrap_err().to_string();
+    let e = read_loss_log(Path::new("/nonexistent/run.csv"), 0.1)
+        .unwrap_err()
+        .to_string();
     assert_says(&e, &["cannot read /nonexistent/run.csv"]);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("run.csv");
@@ -197,8 +275,13 @@ fn loss_log_missing_or_malformed() {
 #[test]
 fn non_finite_inputs() {
     let x = Tensor::new(&[[0.0f32, 1.0], [f32::NAN, 0.5], [f32::INFINITY, 0.0]], &Device::Cpu).unwrap();
-    let e = stride_train::check_finite_inputs(&x, "training inputs").unwrap_err().to_string();
-    assert_says(&e, &["training inputs hold 2 NaN or infinite values", "first in example 1"]);
+    let e = stride_train::check_finite_inputs(&x, "training inputs")
+        .unwrap_err()
+        .to_string();
+    assert_says(
+        &e,
+        &["training inputs hold 2 NaN or infinite values", "first in example 1"],
+    );
     let ok = Tensor::new(&[[0.0f32, 1.0]], &Device::Cpu).unwrap();
     stride_train::check_finite_inputs(&ok, "training inputs").unwrap();
 }

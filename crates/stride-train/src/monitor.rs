@@ -188,11 +188,13 @@ impl RunMonitor {
             }
         }
         if changed || intervention.is_some() {
-            if self.replaying {
-            } else if d.state != State::Healthy {
-                tracing::warn!("{} ({}): {}", d.state, d.reason.code(), d.suggestion.text);
-            } else {
-                tracing::info!("healthy: {}", d.suggestion.text);
+            // A replayed journal was logged when it happened.
+            if !self.replaying {
+                if d.state != State::Healthy {
+                    tracing::warn!("{} ({}): {}", d.state, d.reason.code(), d.suggestion.text);
+                } else {
+                    tracing::info!("healthy: {}", d.suggestion.text);
+                }
             }
             if let Ok(mut r) = self.report.lock() {
                 r.timeline.push(TimelineEntry {
@@ -332,7 +334,9 @@ fn bad_journal(message: &str) -> TrainError {
 }
 
 fn decode(v: &serde_json::Value) -> Result<Replay> {
-    let a = v.as_array().ok_or_else(|| bad_journal(&format!("entry {v} is not an array")))?;
+    let a = v
+        .as_array()
+        .ok_or_else(|| bad_journal(&format!("entry {v} is not an array")))?;
     let float = |i: usize| -> Result<f64> {
         match a.get(i) {
             Some(serde_json::Value::Number(n)) => n.as_f64(),
@@ -370,7 +374,10 @@ fn decode(v: &serde_json::Value) -> Result<Replay> {
             epochs: 0,
             step: int(2)?,
             train_loss: float(3)?,
-            eval: opt(4)?.map(|loss| crate::Eval { loss, accuracy: f64::NAN }),
+            eval: opt(4)?.map(|loss| crate::Eval {
+                loss,
+                accuracy: f64::NAN,
+            }),
             lr: float(5)?,
             train_time: std::time::Duration::ZERO,
         })),

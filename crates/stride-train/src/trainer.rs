@@ -432,7 +432,13 @@ impl Trainer {
         let started = Instant::now();
         let (start, scale) = self.resume.take().unwrap_or_else(|| {
             let step = optimizer.steps();
-            (Position { step, ..Position::default() }, 1.0)
+            (
+                Position {
+                    step,
+                    ..Position::default()
+                },
+                1.0,
+            )
         });
         let mut step = start.step;
         self.lr.scale = scale;
@@ -693,7 +699,12 @@ pub fn check_finite_inputs(x: &Tensor, what: &str) -> Result<()> {
     let rows = x.dim(0).unwrap_or(1).max(1);
     let values: Vec<f64> = x.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
     let per_row = (values.len() / rows).max(1);
-    let bad: Vec<usize> = values.iter().enumerate().filter(|(_, v)| !v.is_finite()).map(|(i, _)| i).collect();
+    let bad: Vec<usize> = values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| !v.is_finite())
+        .map(|(i, _)| i)
+        .collect();
     match bad.first() {
         // Finite values whose sum overflowed: nothing to report.
         None => Ok(()),

@@ -180,12 +180,9 @@ impl Checkpoint {
         let opt_path = dir.join(OPTIMIZER_FILE);
         let buffers = tensors(&dir, OPTIMIZER_FILE, optimizer, state.optimizer_bytes)?;
         for b in &mut state.optimizer.buffers {
-            let t = buffers.get(&b.name).ok_or_else(|| {
-                problem(
-                    &opt_path,
-                    CheckpointProblem::MissingTensor { name: b.name.clone() },
-                )
-            })?;
+            let t = buffers
+                .get(&b.name)
+                .ok_or_else(|| problem(&opt_path, CheckpointProblem::MissingTensor { name: b.name.clone() }))?;
             if t.dims() != b.shape.as_slice() {
                 return Err(problem(
                     &opt_path,
@@ -228,9 +225,10 @@ impl Checkpoint {
         let model_path = self.dir.join(MODEL_FILE);
         let vars = named_vars(varmap);
         for (name, var) in &vars {
-            let t = self.weights.get(name).ok_or_else(|| {
-                problem(&model_path, CheckpointProblem::MissingTensor { name: name.clone() })
-            })?;
+            let t = self
+                .weights
+                .get(name)
+                .ok_or_else(|| problem(&model_path, CheckpointProblem::MissingTensor { name: name.clone() }))?;
             if t.dims() != var.dims() {
                 return Err(problem(
                     &model_path,

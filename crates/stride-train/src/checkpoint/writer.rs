@@ -145,8 +145,11 @@ impl Checkpointer {
         }
         std::fs::create_dir(&tmp).map_err(|e| io(&tmp, e))?;
 
-        let weights: HashMap<String, Tensor> =
-            self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+        let weights: HashMap<String, Tensor> = self
+            .vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
         let model_path = tmp.join(MODEL_FILE);
         candle_core::safetensors::save(&weights, &model_path)?;
         sync_file(&model_path).map_err(|e| io(&model_path, e))?;
@@ -156,7 +159,10 @@ impl Checkpointer {
         let mut buffers = HashMap::new();
         for b in &mut optimizer.buffers {
             let values = std::mem::take(&mut b.values);
-            buffers.insert(b.name.clone(), Tensor::from_vec(values, b.shape.as_slice(), &candle_core::Device::Cpu)?);
+            buffers.insert(
+                b.name.clone(),
+                Tensor::from_vec(values, b.shape.as_slice(), &candle_core::Device::Cpu)?,
+            );
         }
         let opt_path = tmp.join(OPTIMIZER_FILE);
         candle_core::safetensors::save(&buffers, &opt_path)?;
