@@ -3,6 +3,7 @@
 mod callbacks;
 mod checkpoint;
 mod data_errors;
+mod fuzz_props;
 mod hub;
 mod monitor;
 mod support;

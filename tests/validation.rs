@@ -227,7 +227,13 @@ fn resume_other_model() {
     ];
     let mut argv = argv.to_vec();
     argv.push(sample.to_str().unwrap());
-    stride::cli::train(&Cli::try_parse_from(argv).unwrap().train).unwrap();
+    stride::cli::train(&Cli::try_parse_from(argv.clone()).unwrap().train).unwrap();
+    // The same flags resume and run only the epoch still to do.
+    argv.extend(["--resume", "latest", "--epochs", "2"]);
+    argv.remove(1);
+    argv.remove(1);
+    let resumed = stride::cli::train(&Cli::try_parse_from(argv).unwrap().train).unwrap();
+    assert_eq!(resumed.history.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(), [1]);
     assert_says(
         &train_error(&[
             "--hidden",
