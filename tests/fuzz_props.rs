@@ -38,7 +38,9 @@ impl Rng {
     }
 }
 
-const INTERESTING: &[u8] = &[0, 1, 0x7f, 0x80, 0xff, b'-', b'.', b'e', b'9', b',', b'"', b'{', b'}', b'[', b']'];
+const INTERESTING: &[u8] = &[
+    0, 1, 0x7f, 0x80, 0xff, b'-', b'.', b'e', b'9', b',', b'"', b'{', b'}', b'[', b']',
+];
 
 /// One to four random edits of `input`, sometimes spliced with `other`.
 fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
@@ -211,7 +213,9 @@ fn real_checkpoint() -> [Vec<u8>; 3] {
         VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
     )
     .unwrap();
-    let mut opt = OptimizerKind::Sgd.build(varmap.all_vars(), 0.05, Some(0.9), None).unwrap();
+    let mut opt = OptimizerKind::Sgd
+        .build(varmap.all_vars(), 0.05, Some(0.9), None)
+        .unwrap();
     let images = (0..64 * 16).map(|i| ((i * 37) % 251) as u8).collect();
     let labels = (0..64).map(|i| (i % 3) as u8).collect();
     let data = Dataset::new(images, labels, 4, 4, 3, Path::new("tiny")).unwrap();
@@ -259,7 +263,9 @@ fn checkpoint_loader() {
             return;
         };
         if ckpt.restore_weights(&varmap).is_ok() {
-            let mut opt = OptimizerKind::Sgd.build(varmap.all_vars(), 0.05, Some(0.9), None).unwrap();
+            let mut opt = OptimizerKind::Sgd
+                .build(varmap.all_vars(), 0.05, Some(0.9), None)
+                .unwrap();
             let _ = ckpt.restore_optimizer(&varmap, opt.as_mut());
         }
     });
