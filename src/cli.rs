@@ -11,14 +11,14 @@ use stride_monitor::MonitorConfig;
 use stride_optim::schedule::parse_schedule;
 use stride_optim::OptimizerKind;
 use stride_train::{
-    format_lr, AutoLr, History, MetricsLog, ProgressBars, RunMonitor, RunReport, SharpnessConfig, SharpnessSchedule,
-    Trainer,
+    format_lr, AutoLr, Checkpoint, CheckpointConfig, Checkpointer, History, MetricsLog, ProgressBars, RunMonitor,
+    RunReport, SharpnessConfig, SharpnessSchedule, TrainError, Trainer, TrainerConfig,
 };
 
 use crate::Error;
 
 /// Options of an MLP training run on MNIST or Fashion-MNIST.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args, serde::Serialize)]
 pub struct TrainArgs {
     /// Dataset: mnist or fashion-mnist.
     #[arg(long, default_value = "mnist")]
@@ -27,22 +27,22 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     /// Learning rate (the base rate when a schedule is given).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub lr: f64,
     /// Optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, radam.
     #[arg(long, default_value = "sgd")]
     pub optimizer: String,
     /// Momentum (SGD, RMSprop) or beta1 (Adam family); PyTorch's default when absent.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub momentum: Option<f64>,
     /// Weight decay; PyTorch's default for the optimizer when absent (AdamW: 0.01, others 0).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// Learning-rate schedule, e.g. "warmup(500) then cosine(10000)"; preview it with `stride schedule`.
     #[arg(long)]
     pub schedule: Option<String>,
     /// Clip the global gradient norm to this value before every step.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub clip_grad_norm: Option<f64>,
     /// Examples per step.
     #[arg(long, default_value_t = 128)]
@@ -79,6 +79,20 @@ pub struct TrainArgs {
     /// Training examples in the fixed batch the sharpness is estimated on (0: the step's minibatch).
     #[arg(long, default_value_t = 256)]
     pub sharpness_batch: usize,
+    /// Write a checkpoint here at the end of every epoch (one directory each, plus `latest` and
+    /// `best` pointers), keeping the last --keep-checkpoints and the best by test loss.
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Also write a checkpoint every N optimizer steps (mid-epoch); needs --checkpoint-dir.
+    #[arg(long, requires = "checkpoint_dir")]
+    pub checkpoint_every: Option<u64>,
+    /// Checkpoints kept besides the best one.
+    #[arg(long, default_value_t = 3)]
+    pub keep_checkpoints: usize,
+    /// Continue a run from a checkpoint: its directory, a checkpoint directory's root, or
+    /// `latest` (the newest in --checkpoint-dir). Same model, seed and batch size required.
+    #[arg(long)]
+    pub resume: Option<String>,
 }
 
 /// What a finished run reports.
@@ -156,20 +170,57 @@ impl RunSummary {
 /// Loads the dataset, trains the MLP with progress bars (and a metrics log
 /// when asked), and returns the summary.
 pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
+    // Everything a user typed is checked before the data is loaded: a typo costs no download.
+    Trainer::new(TrainerConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        seed: args.seed,
+        clip_grad_norm: args.clip_grad_norm,
+        ..TrainerConfig::default()
+    })?;
     let name: DatasetName = args.dataset.parse()?;
+    let kind: OptimizerKind = args.optimizer.parse()?;
+    let activation: Activation = args.activation.parse()?;
+    if let Some(part) = args
+        .hidden
+        .split('-')
+        .find(|p| p.trim().parse::<usize>().map_or(true, |w| w == 0))
+    {
+        return Err(stride_model::ModelError::Spec {
+            spec: args.hidden.clone(),
+            message: format!(
+                "{part:?} is not a hidden width; expected positive numbers joined by '-', e.g. 128 or 256-128"
+            ),
+        }
+        .into());
+    }
+    if let Some(spec) = &args.schedule {
+        parse_schedule(spec, args.lr)?;
+    }
+    let resume =
+        match args.resume.as_deref() {
+            Some("latest") => Some(args.checkpoint_dir.as_ref().map(|d| d.join("latest")).ok_or(
+                TrainError::Config {
+                    name: "resume",
+                    value: "latest".into(),
+                    message: "expected --checkpoint-dir too: `latest` is the newest checkpoint there",
+                },
+            )?),
+            Some(path) => Some(PathBuf::from(path)),
+            None => None,
+        };
     let started = Instant::now();
     let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
     let load_seconds = started.elapsed().as_secs_f64();
     let input = splits.train.rows() * splits.train.cols();
     let spec: MlpSpec = format!("{input}-{}-{}", args.hidden, splits.train.classes()).parse()?;
-    let activation: Activation = args.activation.parse()?;
 
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let model = Mlp::new(&spec, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
     reset_parameters(&varmap, args.seed)?;
 
-    let kind: OptimizerKind = args.optimizer.parse()?;
     let mut optimizer = kind.build(varmap.all_vars(), args.lr, args.momentum, args.weight_decay)?;
     let mut builder = Trainer::builder()
         .epochs(args.epochs)
@@ -228,6 +279,23 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     } else {
         builder = builder.callback(ProgressBars::new());
     }
+    let model_name = format!("mlp {spec} {activation}");
+    if let Some(dir) = &args.checkpoint_dir {
+        let config = CheckpointConfig {
+            every_steps: args.checkpoint_every,
+            keep_last: args.keep_checkpoints,
+            run: serde_json::to_value(args).unwrap_or_default(),
+            ..CheckpointConfig::new(dir, model_name.as_str())
+        };
+        builder = builder.checkpoints(Checkpointer::new(config, &varmap)?);
+    }
+    let mut trainer = builder.build()?;
+    if let Some(path) = &resume {
+        let checkpoint = Checkpoint::load(path)?;
+        checkpoint.expect_model(&model_name)?;
+        trainer.resume(&checkpoint, &varmap, optimizer.as_mut())?;
+        described += &format!(", resumed from {}", checkpoint.dir.display());
+    }
     tracing::info!(
         "training MLP {spec} ({activation}) on {name}: {} train / {} test, {} epochs, {described}, batch {}",
         splits.train.len(),
@@ -235,9 +303,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         args.epochs,
         args.batch_size
     );
-    let history = builder
-        .build()?
-        .fit_with(&model, optimizer.as_mut(), &splits.train, Some(&splits.test))?;
+    let history = trainer.fit_with(&model, optimizer.as_mut(), &splits.train, Some(&splits.test))?;
     let monitor = report.map(|r| r.lock().map(|r| r.clone()).unwrap_or_default());
     if let (Some(path), Some(report)) = (&args.report, &monitor) {
         report.write_json(path)?;

@@ -72,6 +72,11 @@ pub fn read_loss_log(path: &Path, default_lr: f64) -> Result<LossLog, DiagnoseEr
         path: path.to_path_buf(),
         source,
     })?;
+    parse_loss_log(path, &text, default_lr)
+}
+
+/// Parses the text of a loss log (see [`read_loss_log`]); `path` names it in errors.
+pub fn parse_loss_log(path: &Path, text: &str, default_lr: f64) -> Result<LossLog, DiagnoseError> {
     let parse_err = |line: usize, message: String| DiagnoseError::Parse {
         path: path.to_path_buf(),
         line,

@@ -184,7 +184,10 @@ fn sweep_verdicts_on_the_mnist_sample() {
     // The stability limit from the initial weights' sharpness sits between the best rate and
     // the rates that blew up, and the section says so row by row.
     let bound = result.stability.expect("SGD sweeps estimate the limit");
-    assert!(bound.lambda > 0.0 && bound.limit > 0.1 && bound.limit < 1e4, "{bound:?}");
+    assert!(
+        bound.lambda > 0.0 && bound.limit > 0.1 && bound.limit < 1e4,
+        "{bound:?}"
+    );
     let section = result.stability_section().unwrap();
     assert_eq!(section.matches("| yes |").count(), 2, "{section}");
     let csv = result.to_csv();
@@ -193,4 +196,26 @@ fn sweep_verdicts_on_the_mnist_sample() {
     assert_eq!(svg.matches("<path").count(), runs.len() + 1);
     assert!(svg.contains("lr 1e30: "), "the blown-up curve is labelled");
     assert_eq!(svg.matches("<g>").count(), svg.matches("</g>").count());
+}
+
+#[test]
+fn sweep_lrs_malformed() {
+    assert_eq!(
+        stride::tune::parse_lrs("1e-3, 0.01,0.1").unwrap(),
+        vec![1e-3, 0.01, 0.1]
+    );
+    for (text, bad) in [
+        ("0.1,fast", "fast"),
+        ("0.1,-1", "-1"),
+        ("0", "0"),
+        ("inf", "inf"),
+        ("", ""),
+    ] {
+        let err = stride::tune::parse_lrs(text).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("lrs = {bad}:"))
+                && err.contains("expected comma-separated finite learning rates > 0"),
+            "{text:?}: {err}"
+        );
+    }
 }

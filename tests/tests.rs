@@ -1,10 +1,13 @@
 //! Stride's integration tests, in one binary so candle is linked once.
 
 mod callbacks;
+mod checkpoint;
 mod data_errors;
+mod fuzz_props;
 mod hub;
 mod lr_tools;
 mod monitor;
 mod sharpness;
 mod support;
 mod training;
+mod validation;

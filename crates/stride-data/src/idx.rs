@@ -31,11 +31,16 @@ pub struct IdxImages {
 /// Reads a whole file, transparently gunzipping it when it starts with the gzip magic.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|source| io_error(path, source))?;
+    gunzip_if_gz(path, raw)
+}
+
+/// Gunzips `raw` when it starts with the gzip magic; `origin` names it in errors.
+pub fn gunzip_if_gz(origin: &Path, raw: Vec<u8>) -> Result<Vec<u8>> {
     if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
+        let mut out = Vec::with_capacity(raw.len().saturating_mul(4));
         GzDecoder::new(raw.as_slice())
             .read_to_end(&mut out)
-            .map_err(|source| io_error(path, source))?;
+            .map_err(|source| io_error(origin, source))?;
         Ok(out)
     } else {
         Ok(raw)
@@ -107,9 +112,13 @@ fn check_len(path: &Path, bytes: &[u8], header_len: usize, dims: &[usize]) -> Re
 
 /// Reads an IDX image file (magic `0x803`), gzip or raw.
 pub fn read_images(path: &Path) -> Result<IdxImages> {
-    let bytes = read_maybe_gz(path)?;
-    let dims = header(path, &bytes, 4, IMAGES_MAGIC, "images")?;
-    let end = check_len(path, &bytes, 16, &dims)?;
+    parse_images(path, &read_maybe_gz(path)?)
+}
+
+/// Parses the bytes of an IDX image file (already gunzipped); `origin` names it in errors.
+pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<IdxImages> {
+    let dims = header(path, bytes, 4, IMAGES_MAGIC, "images")?;
+    let end = check_len(path, bytes, 16, &dims)?;
     Ok(IdxImages {
         count: dims[0],
         rows: dims[1],
@@ -120,9 +129,13 @@ pub fn read_images(path: &Path) -> Result<IdxImages> {
 
 /// Reads an IDX label file (magic `0x801`), gzip or raw.
 pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
-    let bytes = read_maybe_gz(path)?;
-    let dims = header(path, &bytes, 2, LABELS_MAGIC, "labels")?;
-    let end = check_len(path, &bytes, 8, &dims)?;
+    parse_labels(path, &read_maybe_gz(path)?)
+}
+
+/// Parses the bytes of an IDX label file (already gunzipped); `origin` names it in errors.
+pub fn parse_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
+    let dims = header(path, bytes, 2, LABELS_MAGIC, "labels")?;
+    let end = check_len(path, bytes, 8, &dims)?;
     Ok(bytes[8..end].to_vec())
 }
 

@@ -110,6 +110,15 @@ pub trait Callback {
     }
     /// Once at the end, with the run's history.
     fn on_train_end(&mut self, _history: &crate::History) {}
+    /// State to keep in a checkpoint, for observers whose later actions depend on what they
+    /// have seen (the run monitor); `None` (the default) for stateless ones.
+    fn save_state(&self) -> Option<serde_json::Value> {
+        None
+    }
+    /// Restores what [`Callback::save_state`] returned, before `on_train_begin` of a resumed run.
+    fn restore_state(&mut self, _state: &serde_json::Value) -> crate::Result<()> {
+        Ok(())
+    }
 }
 
 impl<C: Callback + ?Sized> Callback for &mut C {
@@ -125,6 +134,12 @@ impl<C: Callback + ?Sized> Callback for &mut C {
     fn on_train_end(&mut self, history: &crate::History) {
         (**self).on_train_end(history)
     }
+    fn save_state(&self) -> Option<serde_json::Value> {
+        (**self).save_state()
+    }
+    fn restore_state(&mut self, state: &serde_json::Value) -> crate::Result<()> {
+        (**self).restore_state(state)
+    }
 }
 
 impl<C: Callback + ?Sized> Callback for Box<C> {
@@ -139,6 +154,12 @@ impl<C: Callback + ?Sized> Callback for Box<C> {
     }
     fn on_train_end(&mut self, history: &crate::History) {
         (**self).on_train_end(history)
+    }
+    fn save_state(&self) -> Option<serde_json::Value> {
+        (**self).save_state()
+    }
+    fn restore_state(&mut self, state: &serde_json::Value) -> crate::Result<()> {
+        (**self).restore_state(state)
     }
 }
 

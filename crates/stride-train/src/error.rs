@@ -25,6 +25,14 @@ pub enum TrainError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A checkpoint that cannot be written, read or used with this run.
+    #[error("checkpoint {path}: {problem}")]
+    Checkpoint {
+        /// The checkpoint directory (or the file inside it that is bad).
+        path: PathBuf,
+        /// What is wrong.
+        problem: CheckpointProblem,
+    },
     /// Dataset error.
     #[error(transparent)]
     Dataset(#[from] stride_data::DataError),
@@ -38,3 +46,95 @@ pub enum TrainError {
 
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, TrainError>;
+
+/// What is wrong with a checkpoint; every variant names the value that did not fit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointProblem {
+    /// A file or pointer the checkpoint needs is not there.
+    #[error("missing {what}")]
+    Missing {
+        /// What is missing, e.g. `state.json`.
+        what: String,
+    },
+    /// A file is shorter (or longer) than its manifest says: an interrupted copy.
+    #[error("{file} has {found} bytes, the manifest says {expected} (truncated or corrupt)")]
+    Truncated {
+        /// The file inside the checkpoint.
+        file: &'static str,
+        /// Size recorded when it was written.
+        expected: u64,
+        /// Size found.
+        found: u64,
+    },
+    /// A file does not parse.
+    #[error("{file} does not parse: {message}")]
+    Corrupt {
+        /// The file inside the checkpoint.
+        file: &'static str,
+        /// The parser's message.
+        message: String,
+    },
+    /// The checkpoint was written by an unknown format version.
+    #[error("format version {found}, this Stride reads version {expected}")]
+    Version {
+        /// Version this build writes and reads.
+        expected: u32,
+        /// Version in the file.
+        found: u32,
+    },
+    /// The model described in the checkpoint is not the model being trained.
+    #[error("it holds model {found:?}, this run trains {expected:?}")]
+    ModelMismatch {
+        /// The model of this run.
+        expected: String,
+        /// The model in the checkpoint.
+        found: String,
+    },
+    /// A variable of the model has no tensor in the checkpoint.
+    #[error("no tensor for variable {name}")]
+    MissingTensor {
+        /// Variable name, e.g. `fc0.weight`.
+        name: String,
+    },
+    /// The checkpoint holds a tensor the model has no variable for.
+    #[error("tensor {name} is not a variable of this model")]
+    UnexpectedTensor {
+        /// The tensor's name.
+        name: String,
+    },
+    /// A tensor has another shape than the variable (or the manifest).
+    #[error("tensor {name} has shape {found:?}, expected {expected:?}")]
+    Shape {
+        /// The tensor's name.
+        name: String,
+        /// Shape of the variable or manifest entry.
+        expected: Vec<usize>,
+        /// Shape in the file.
+        found: Vec<usize>,
+    },
+    /// A tensor holds NaN or infinite values.
+    #[error("tensor {name} holds NaN or infinite values")]
+    NonFinite {
+        /// The tensor's name.
+        name: String,
+    },
+    /// A setting of this run differs from the checkpointed run, so resuming would not be exact.
+    #[error("{name} is {current} in this run but {saved} in the checkpoint")]
+    RunMismatch {
+        /// The setting.
+        name: &'static str,
+        /// Value in the checkpoint.
+        saved: String,
+        /// Value in this run.
+        current: String,
+    },
+    /// Writing failed.
+    #[error("cannot write {file}: {source}")]
+    Io {
+        /// The file or directory being written.
+        file: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}

@@ -9,9 +9,11 @@
 //! - [`lr_find`] (the LR range test) and [`sweep`] (the same model at several rates),
 //!   with SVG plots from [`plot`];
 //! - [`SharpnessEstimator`]: the top Hessian eigenvalue and the stability limit `theta / lambda`.
+//! - [`checkpoint`]: atomic checkpoints (`latest`, `best`, last N) and exact resume.
 #![deny(missing_docs)]
 
 mod callback;
+pub mod checkpoint;
 mod error;
 mod lr_finder;
 mod metrics;
@@ -24,7 +26,8 @@ mod sweep;
 mod trainer;
 
 pub use callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
-pub use error::{Result, TrainError};
+pub use checkpoint::{Checkpoint, CheckpointConfig, Checkpointer};
+pub use error::{CheckpointProblem, Result, TrainError};
 pub use lr_finder::{lr_find, FinderStop, LrFinderConfig, LrFinderResult, RampMode};
 pub use metrics::{MetricsFormat, MetricsLog};
 pub use monitor::{AutoLr, RunMonitor, RunReport, StabilityEntry, TimelineEntry};
@@ -35,4 +38,4 @@ pub use sharpness::{
 };
 pub use stability::{SharpnessReading, SharpnessSchedule};
 pub use sweep::{decade_grid, sweep, StabilityBound, SweepConfig, SweepResult, SweepRun};
-pub use trainer::{evaluate, EpochRecord, History, Trainer, TrainerBuilder, TrainerConfig};
+pub use trainer::{check_finite_inputs, evaluate, EpochRecord, History, Trainer, TrainerBuilder, TrainerConfig};

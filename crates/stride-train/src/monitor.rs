@@ -163,6 +163,10 @@ pub struct RunMonitor {
     state: Arc<Mutex<State>>,
     report: Arc<Mutex<RunReport>>,
     quiet: bool,
+    /// Every event observed, so a checkpoint can rebuild this exact state by replaying them.
+    journal: Vec<serde_json::Value>,
+    /// True while replaying a journal: no log lines, no new journal entries.
+    replaying: bool,
 }
 
 impl RunMonitor {
@@ -176,6 +180,8 @@ impl RunMonitor {
             state: Arc::new(Mutex::new(State::Insufficient)),
             report: Arc::new(Mutex::new(RunReport::default())),
             quiet: false,
+            journal: Vec::new(),
+            replaying: false,
         })
     }
 
@@ -241,7 +247,8 @@ impl RunMonitor {
             }
         }
         if changed || intervention.is_some() {
-            if self.quiet {
+            // A replayed journal was logged when it happened.
+            if self.quiet || self.replaying {
                 tracing::debug!("{} ({}): {}", d.state, d.reason.code(), d.suggestion.text);
             } else if d.state != State::Healthy {
                 tracing::warn!("{} ({}): {}", d.state, d.reason.code(), d.suggestion.text);
@@ -277,6 +284,18 @@ impl Callback for RunMonitor {
     }
 
     fn on_step_end(&mut self, s: &StepEnd) -> Action {
+        if !self.replaying {
+            self.journal.push(serde_json::json!([
+                "s",
+                s.step,
+                s.epoch,
+                num(s.loss),
+                num(s.lr),
+                s.grad_norm.map(num),
+                s.update_ratio.map(num),
+                s.sharpness.and_then(|r| serde_json::to_value(r).ok())
+            ]));
+        }
         self.epoch = s.epoch;
         if let Some(r) = &s.sharpness {
             let margin = r.margin(s.lr);
@@ -318,6 +337,16 @@ impl Callback for RunMonitor {
     }
 
     fn on_epoch_end(&mut self, e: &EpochEnd) -> Action {
+        if !self.replaying {
+            self.journal.push(serde_json::json!([
+                "e",
+                e.epoch,
+                e.step,
+                num(e.train_loss),
+                e.eval.map(|v| num(v.loss)),
+                num(e.lr)
+            ]));
+        }
         self.epoch = e.epoch;
         if !e.train_loss.is_finite() && e.eval.is_none() {
             return Action::Continue;
@@ -347,5 +376,116 @@ impl Callback for RunMonitor {
                 r.sharpness_cost = Some((spent, train));
             }
         }
+    }
+
+    fn save_state(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "journal": self.journal }))
+    }
+
+    fn restore_state(&mut self, state: &serde_json::Value) -> Result<()> {
+        let journal = state
+            .get("journal")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| bad_journal("no `journal` array"))?;
+        let events = journal.iter().map(decode).collect::<Result<Vec<_>>>()?;
+        self.monitor = Monitor::new(self.monitor.config().clone()).map_err(|e| bad_journal(&e.to_string()))?;
+        self.display = Debounce::default();
+        self.epoch = 0;
+        if let Ok(mut r) = self.report.lock() {
+            *r = RunReport::default();
+        }
+        if let Ok(mut s) = self.state.lock() {
+            *s = State::Insufficient;
+        }
+        // The monitor is a deterministic function of what it saw, so replaying the events
+        // rebuilds its windows, latches, report and intervention counts exactly.
+        self.replaying = true;
+        for event in &events {
+            match event {
+                Replay::Step(s) => {
+                    self.on_step_end(s);
+                }
+                Replay::Epoch(e) => {
+                    self.on_epoch_end(e);
+                }
+            }
+        }
+        self.replaying = false;
+        self.journal = journal.clone();
+        Ok(())
+    }
+}
+
+/// A journal entry decoded back into the event it recorded.
+enum Replay {
+    Step(StepEnd),
+    Epoch(EpochEnd),
+}
+
+/// A float as JSON: a number, or `"NaN"` / `"inf"` / `"-inf"`, which JSON numbers cannot hold.
+fn num(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x).map_or_else(|| serde_json::Value::String(x.to_string()), serde_json::Value::Number)
+}
+
+fn bad_journal(message: &str) -> TrainError {
+    TrainError::Data(format!("the run monitor's checkpointed journal is invalid: {message}"))
+}
+
+fn decode(v: &serde_json::Value) -> Result<Replay> {
+    let a = v
+        .as_array()
+        .ok_or_else(|| bad_journal(&format!("entry {v} is not an array")))?;
+    let float = |i: usize| -> Result<f64> {
+        match a.get(i) {
+            Some(serde_json::Value::Number(n)) => n.as_f64(),
+            Some(serde_json::Value::String(s)) => s.parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| bad_journal(&format!("entry {v}: field {i} is not a number")))
+    };
+    let opt = |i: usize| -> Result<Option<f64>> {
+        match a.get(i) {
+            Some(serde_json::Value::Null) => Ok(None),
+            _ => float(i).map(Some),
+        }
+    };
+    let int = |i: usize| -> Result<u64> {
+        a.get(i)
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| bad_journal(&format!("entry {v}: field {i} is not a count")))
+    };
+    let index = |i: usize| int(i).and_then(|n| usize::try_from(n).map_err(|_| bad_journal("index too large")));
+    match a.first().and_then(serde_json::Value::as_str) {
+        Some("s") => Ok(Replay::Step(StepEnd {
+            step: int(1)?,
+            epoch: index(2)?,
+            batch: 0,
+            batches: 0,
+            loss: float(3)?,
+            lr: float(4)?,
+            batch_size: 0,
+            grad_norm: opt(5)?,
+            update_ratio: opt(6)?,
+            sharpness: match a.get(7) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(r) => Some(
+                    serde_json::from_value(r.clone())
+                        .map_err(|e| bad_journal(&format!("entry {v}: sharpness reading: {e}")))?,
+                ),
+            },
+        })),
+        Some("e") => Ok(Replay::Epoch(EpochEnd {
+            epoch: index(1)?,
+            epochs: 0,
+            step: int(2)?,
+            train_loss: float(3)?,
+            eval: opt(4)?.map(|loss| crate::Eval {
+                loss,
+                accuracy: f64::NAN,
+            }),
+            lr: float(5)?,
+            train_time: std::time::Duration::ZERO,
+        })),
+        _ => Err(bad_journal(&format!("entry {v} has no kind \"s\" or \"e\""))),
     }
 }

@@ -43,7 +43,7 @@ pub enum Curvature {
 }
 
 /// Which matrix's top eigenvalue an estimate is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Operator {
     /// The loss Hessian `H` (SGD).

@@ -2,7 +2,7 @@
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stride_data::Batcher;
 use stride_model::Model;
 use stride_optim::Optimizer;
@@ -38,7 +38,7 @@ impl Default for SharpnessSchedule {
 }
 
 /// One sharpness estimate as the observers see it ([`crate::StepEnd::sharpness`]).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SharpnessReading {
     /// Top eigenvalue of [`SharpnessReading::operator`].
     pub lambda: f64,

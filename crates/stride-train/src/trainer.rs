@@ -11,7 +11,8 @@ use stride_optim::schedule::{ScheduleUnit, Scheduler};
 use stride_optim::{clip_grad_norm, grad_norm, l2_norm, Optimizer, OptimizerState, Sgd, SgdConfig};
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
-use crate::error::{Result, TrainError};
+use crate::checkpoint::{Checkpoint, Checkpointer, Position, SaveRequest};
+use crate::error::{CheckpointProblem, Result, TrainError};
 use crate::stability::{SharpnessProbe, SharpnessReading, SharpnessSchedule};
 
 /// Settings of a run; `Default` gives the documented defaults.
@@ -111,6 +112,7 @@ pub struct TrainerBuilder {
     config: TrainerConfig,
     callbacks: Vec<Box<dyn Callback>>,
     scheduler: Option<Scheduler>,
+    checkpointer: Option<Checkpointer>,
 }
 
 impl TrainerBuilder {
@@ -167,6 +169,11 @@ impl TrainerBuilder {
         self.scheduler = Some(scheduler);
         self
     }
+    /// Writes checkpoints at every epoch end (and every N steps if configured) (default: none).
+    pub fn checkpoints(mut self, checkpointer: Checkpointer) -> Self {
+        self.checkpointer = Some(checkpointer);
+        self
+    }
     /// Adds an observer; observers are called in the order they were added.
     pub fn callback(mut self, callback: impl Callback + 'static) -> Self {
         self.callbacks.push(Box::new(callback));
@@ -176,6 +183,7 @@ impl TrainerBuilder {
     pub fn build(self) -> Result<Trainer> {
         let mut trainer = Trainer::with_callbacks(self.config, self.callbacks)?;
         trainer.lr.scheduler = self.scheduler;
+        trainer.checkpointer = self.checkpointer;
         Ok(trainer)
     }
 }
@@ -186,6 +194,8 @@ pub struct Trainer {
     callbacks: Vec<Box<dyn Callback>>,
     lr: LrControl,
     snapshot: Option<Snapshot>,
+    checkpointer: Option<Checkpointer>,
+    resume: Option<(Position, f64)>,
 }
 
 /// Weights and optimizer state kept in memory for a rollback.
@@ -290,12 +300,99 @@ impl Trainer {
                 scale: 1.0,
             },
             snapshot: None,
+            checkpointer: None,
+            resume: None,
         })
     }
 
     /// The settings.
     pub fn config(&self) -> &TrainerConfig {
         &self.config
+    }
+
+    /// Restores a checkpoint so that the next [`Trainer::fit_with`] continues where it was
+    /// taken: the weights into `varmap`, the optimizer's state, the schedule's plateau state,
+    /// the observers' state and the position (epoch, batch, step). With a [`Checkpointer`]
+    /// set, the checkpoint must hold the same model. Nothing is changed when a check fails.
+    ///
+    /// The shuffle seed and batch size must be the ones of the checkpointed run (the batches
+    /// still to come are derived from them); more epochs than it planned are allowed.
+    pub fn resume(&mut self, checkpoint: &Checkpoint, varmap: &VarMap, optimizer: &mut dyn Optimizer) -> Result<()> {
+        let saved = &checkpoint.state;
+        let mismatch = |name, saved: String, current: String| TrainError::Checkpoint {
+            path: checkpoint.dir.clone(),
+            problem: CheckpointProblem::RunMismatch { name, saved, current },
+        };
+        if let Some(c) = &self.checkpointer {
+            checkpoint.expect_model(&c.config().model)?;
+        }
+        if saved.seed != self.config.seed {
+            return Err(mismatch("seed", saved.seed.to_string(), self.config.seed.to_string()));
+        }
+        if saved.batch_size != self.config.batch_size {
+            return Err(mismatch(
+                "batch_size",
+                saved.batch_size.to_string(),
+                self.config.batch_size.to_string(),
+            ));
+        }
+        let has_plateau = self.lr.scheduler.as_ref().is_some_and(|s| s.plateau.is_some());
+        if has_plateau != saved.plateau.is_some() {
+            let says = |p: bool| if p { "a plateau schedule" } else { "no plateau schedule" }.to_string();
+            return Err(mismatch("schedule", says(saved.plateau.is_some()), says(has_plateau)));
+        }
+        let stateful: Vec<usize> = (0..self.callbacks.len())
+            .filter(|&i| self.callbacks[i].save_state().is_some())
+            .collect();
+        if stateful.len() != saved.callbacks.len() {
+            return Err(mismatch(
+                "observers with state (e.g. the monitor)",
+                saved.callbacks.len().to_string(),
+                stateful.len().to_string(),
+            ));
+        }
+        checkpoint.restore_weights(varmap)?;
+        checkpoint.restore_optimizer(varmap, optimizer)?;
+        for (&i, state) in stateful.iter().zip(&saved.callbacks) {
+            self.callbacks[i].restore_state(state)?;
+        }
+        if let Some(s) = &mut self.lr.scheduler {
+            s.plateau = saved.plateau.clone();
+        }
+        self.resume = Some((saved.position.clone(), saved.lr_scale));
+        tracing::info!(
+            checkpoint = %checkpoint.dir.display(),
+            step = saved.position.step,
+            "resuming at epoch {}, batch {}",
+            saved.position.epoch + 1,
+            saved.position.batch
+        );
+        Ok(())
+    }
+
+    /// Writes a checkpoint if a [`Checkpointer`] is set; a failure becomes the run's stop reason.
+    fn checkpoint(&mut self, optimizer: &dyn Optimizer, position: Position, val_loss: Option<f64>) -> Option<String> {
+        let callbacks = self.callbacks.iter().filter_map(|c| c.save_state()).collect();
+        let plateau = self.lr.scheduler.as_ref().and_then(|s| s.plateau.clone());
+        let (seed, batch_size, lr_scale) = (self.config.seed, self.config.batch_size, self.lr.scale);
+        let checkpointer = self.checkpointer.as_mut()?;
+        let request = SaveRequest {
+            position,
+            optimizer,
+            plateau,
+            lr_scale,
+            callbacks,
+            val_loss,
+            seed,
+            batch_size,
+        };
+        match checkpointer.save(request) {
+            Ok(_) => None,
+            Err(e) => {
+                tracing::error!("{e}");
+                Some(format!("stopped because a checkpoint could not be written: {e}"))
+            }
+        }
     }
 
     /// Adds an observer after construction.
@@ -340,7 +437,11 @@ impl Trainer {
             return Err(TrainError::Data("the training set is empty".into()));
         }
         let (x, y) = train.to_tensors(&device)?;
+        check_finite_inputs(&x, "training inputs")?;
         let test = test.map(|t| t.to_tensors(&device)).transpose()?;
+        if let Some((tx, _)) = &test {
+            check_finite_inputs(tx, "test inputs")?;
+        }
         let c = self.config.clone();
         let batcher = Batcher::new(train.len(), c.batch_size, c.seed)?;
         let mut probe = c
@@ -350,9 +451,19 @@ impl Trainer {
             .transpose()?;
         let mut history = History::default();
         let started = Instant::now();
-        let mut step = optimizer.steps();
-        self.lr.scale = 1.0;
-        self.lr.apply(optimizer, self.lr.t(step, 0));
+        let (start, scale) = self.resume.take().unwrap_or_else(|| {
+            let step = optimizer.steps();
+            (
+                Position {
+                    step,
+                    ..Position::default()
+                },
+                1.0,
+            )
+        });
+        let mut step = start.step;
+        self.lr.scale = scale;
+        self.lr.apply(optimizer, self.lr.t(step, start.epoch));
         let begin = TrainBegin {
             epochs: c.epochs,
             steps_per_epoch: batcher.num_batches(),
@@ -365,16 +476,22 @@ impl Trainer {
                 cb.on_train_begin(&begin)
             })
             .stop;
-        for epoch in 0..c.epochs {
+        for epoch in start.epoch..c.epochs {
             if stop.is_some() {
                 break;
             }
             let batches = batcher.batches(epoch as u64);
             let epoch_start = Instant::now();
-            let (mut loss_sum, mut epoch_steps) = (0.0, 0usize);
+            let resumed = epoch == start.epoch;
+            let (mut loss_sum, mut epoch_steps) = if resumed {
+                (start.loss_sum, start.epoch_steps)
+            } else {
+                (0.0, 0usize)
+            };
+            let skip = if resumed { start.batch } else { 0 };
             let mut optimizer_time = std::time::Duration::ZERO;
             let mut sharpness_time = 0.0;
-            for (batch, indices) in batches.iter().enumerate() {
+            for (batch, indices) in batches.iter().enumerate().skip(skip) {
                 self.lr.apply(optimizer, self.lr.t(step, epoch));
                 let idx = Tensor::from_slice(indices, indices.len(), &device)?;
                 let (xb, yb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?);
@@ -474,6 +591,17 @@ impl Trainer {
                         cb.on_step_end(&event)
                     })
                     .stop;
+                let every = self.checkpointer.as_ref().and_then(|k| k.config().every_steps);
+                if stop.is_none() && every.is_some_and(|k| step % k == 0) {
+                    let position = Position {
+                        step,
+                        epoch,
+                        batch: batch + 1,
+                        loss_sum,
+                        epoch_steps,
+                    };
+                    stop = self.checkpoint(&*optimizer, position, None);
+                }
                 if stop.is_some() {
                     break;
                 }
@@ -518,6 +646,14 @@ impl Trainer {
                 })
                 .stop;
             stop = stop.or(after);
+            if stop.is_none() {
+                let position = Position {
+                    step,
+                    epoch: epoch + 1,
+                    ..Position::default()
+                };
+                stop = self.checkpoint(&*optimizer, position, eval.map(|e| e.loss));
+            }
         }
         history.stopped = stop;
         history.total_seconds = started.elapsed().as_secs_f64();
@@ -583,6 +719,36 @@ impl Trainer {
         }
         optimizer.load_state(&snapshot.optimizer)?;
         Ok(true)
+    }
+}
+
+/// Fails when `x` (examples along dimension 0) holds NaN or infinite values, naming `what`,
+/// how many and the first bad example, before any step is taken. One sum on the happy path;
+/// the element scan runs only when the sum is not finite.
+pub fn check_finite_inputs(x: &Tensor, what: &str) -> Result<()> {
+    let sum = x.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+    if sum.is_finite() {
+        return Ok(());
+    }
+    let rows = x.dim(0).unwrap_or(1).max(1);
+    let values: Vec<f64> = x.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+    let per_row = (values.len() / rows).max(1);
+    let bad: Vec<usize> = values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| !v.is_finite())
+        .map(|(i, _)| i)
+        .collect();
+    match bad.first() {
+        // Finite values whose sum overflowed: nothing to report.
+        None => Ok(()),
+        Some(&first) => Err(TrainError::Data(format!(
+            "the {what} hold {} NaN or infinite values (first in example {}, value {}); clean or drop those \
+             examples before training",
+            bad.len(),
+            first / per_row,
+            values[first]
+        ))),
     }
 }
 
