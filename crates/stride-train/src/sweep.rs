@@ -288,9 +288,9 @@ impl SweepResult {
             agree += usize::from(blew_up == predicted);
             let _ = writeln!(
                 out,
-                "| {} | {:.2} | {:.2} | {} | {} |",
+                "| {} | {} | {:.2} | {} | {} |",
                 format_lr(r.lr),
-                r.lr / b.limit,
+                format_lr(r.lr / b.limit),
                 ratio,
                 if blew_up { "yes" } else { "no" },
                 state_word(r.verdict)
