@@ -9,10 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
 use stride::data::{DatasetName, Resolver};
-use stride::model::{reset_parameters, Activation, Mlp};
+use stride::model::{Activation, Mlp};
 use stride::monitor::MonitorConfig;
 use stride::optim::{grad_norm, Sgd, SgdConfig};
 use stride::train::{Action, Callback, EpochEnd, History, RunMonitor, StepEnd, Trainer};
@@ -42,12 +42,7 @@ fn main() -> anyhow::Result<()> {
     let epochs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(3);
     let data = Resolver::from_env().load(DatasetName::FashionMnist)?.splits;
     let varmap = VarMap::new();
-    let model = Mlp::new(
-        &"784-128-10".parse()?,
-        Activation::Relu,
-        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-    )?;
-    reset_parameters(&varmap, 0)?;
+    let model = Mlp::seeded(&"784-128-10".parse()?, Activation::Relu, &varmap, 0)?;
     let spent = std::sync::Arc::new(std::sync::Mutex::new(Duration::ZERO));
     let monitor = RunMonitor::new(
         MonitorConfig {

@@ -11,10 +11,9 @@
 //! left out), median seconds in the optimizer per epoch, their ratio, and the
 //! test accuracy.
 
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use stride::data::{DatasetName, Resolver};
-use stride::model::{reset_parameters, Activation, Mlp};
+use stride::model::{Activation, Mlp};
 use stride::optim::{AdamConfig, Optimizer, Optimizing, SgdConfig, UpdateRule};
 use stride::train::{History, Trainer};
 
@@ -31,12 +30,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn run<R: UpdateRule>(data: &stride::data::Splits, rule: R, fused: bool, epochs: usize) -> anyhow::Result<History> {
     let varmap = VarMap::new();
-    let model = Mlp::new(
-        &"784-128-10".parse()?,
-        Activation::Relu,
-        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-    )?;
-    reset_parameters(&varmap, 0)?;
+    let model = Mlp::seeded(&"784-128-10".parse()?, Activation::Relu, &varmap, 0)?;
     let mut opt = Optimizing::new(varmap.all_vars(), rule)?;
     opt.set_fused(fused);
     let mut trainer = Trainer::builder().epochs(epochs).batch_size(128).seed(0).build()?;

@@ -8,10 +8,9 @@
 //! cargo bench --bench sharpness_share -- [epochs, default 4]
 //! ```
 
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use stride::data::{DatasetName, Resolver};
-use stride::model::{reset_parameters, Activation, Mlp};
+use stride::model::{Activation, Mlp};
 use stride::train::{SharpnessSchedule, Trainer};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -28,12 +27,7 @@ fn main() -> anyhow::Result<()> {
     );
     for batch in [None, Some(256), Some(512), Some(1024), Some(0)] {
         let varmap = VarMap::new();
-        let model = Mlp::new(
-            &"784-128-10".parse()?,
-            Activation::Relu,
-            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-        )?;
-        reset_parameters(&varmap, 0)?;
+        let model = Mlp::seeded(&"784-128-10".parse()?, Activation::Relu, &varmap, 0)?;
         let mut builder = Trainer::builder().epochs(epochs);
         if let Some(batch) = batch {
             builder = builder.sharpness(SharpnessSchedule {

@@ -9,8 +9,7 @@
 //! For each run it prints the monitor's timeline (state, reason, suggestion,
 //! interventions), its final verdict and the test accuracy.
 
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use clap::Parser;
 use stride::monitor::MonitorConfig;
 use stride::prelude::*;
@@ -33,12 +32,7 @@ fn main() -> anyhow::Result<()> {
     let data = Resolver::from_env().load(DatasetName::Mnist)?.splits;
     for (lr, auto) in [(1e-4, false), (0.1, false), (10.0, false), (10.0, true)] {
         let varmap = VarMap::new();
-        let model = Mlp::new(
-            &"784-128-10".parse()?,
-            Activation::Relu,
-            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-        )?;
-        reset_parameters(&varmap, args.seed)?;
+        let model = Mlp::seeded(&"784-128-10".parse()?, Activation::Relu, &varmap, args.seed)?;
         let config = MonitorConfig {
             num_classes: Some(10),
             eval_every: 8,

@@ -8,8 +8,7 @@
 //! Prints one row per schedule: final training loss, test loss and accuracy,
 //! and seconds per epoch.
 
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use clap::Parser;
 use stride::optim::schedule::parse_schedule;
 use stride::prelude::*;
@@ -49,12 +48,7 @@ fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for (name, spec) in &schedules {
         let varmap = VarMap::new();
-        let model = Mlp::new(
-            &"784-128-10".parse()?,
-            Activation::Relu,
-            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-        )?;
-        reset_parameters(&varmap, args.seed)?;
+        let model = Mlp::seeded(&"784-128-10".parse()?, Activation::Relu, &varmap, args.seed)?;
         let mut sgd = Sgd::new(varmap.all_vars(), SgdConfig::with_lr(args.lr))?;
         let mut trainer = Trainer::builder()
             .epochs(args.epochs)

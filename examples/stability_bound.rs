@@ -12,10 +12,10 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::Device;
+use candle_nn::VarMap;
 use stride::data::{Dataset, DatasetName, Resolver};
-use stride::model::{reset_parameters, Activation, Mlp};
+use stride::model::{Activation, Mlp};
 use stride::train::{estimate_sharpness, SharpnessConfig, SharpnessSchedule, Trainer};
 
 const FACTORS: [f64; 7] = [0.5, 0.8, 0.95, 1.1, 1.5, 3.0, 8.0];
@@ -39,12 +39,7 @@ fn main() -> anyhow::Result<()> {
     let (x, y) = data.to_tensors(&Device::Cpu)?;
     let build = || -> anyhow::Result<(VarMap, Mlp)> {
         let varmap = VarMap::new();
-        let model = Mlp::new(
-            &"784-128-10".parse()?,
-            Activation::Relu,
-            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-        )?;
-        reset_parameters(&varmap, 0)?;
+        let model = Mlp::seeded(&"784-128-10".parse()?, Activation::Relu, &varmap, 0)?;
         Ok((varmap, model))
     };
     let (varmap, model) = build()?;

@@ -4,10 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use stride_data::{DatasetName, Loaded, Resolver, Source, Splits};
-use stride_model::{reset_parameters, Activation, Mlp, MlpSpec, Model};
+use stride_model::{Activation, Mlp, MlpSpec, Model};
 use stride_monitor::MonitorConfig;
 use stride_optim::OptimizerKind;
 use stride_train::{
@@ -89,13 +88,7 @@ impl Setup {
 
     /// A fresh MLP in `varmap`, initialised from the seed (the same weights every call).
     pub fn model(&self, varmap: &VarMap) -> Result<Mlp, Error> {
-        let model = Mlp::new(
-            &self.spec,
-            self.activation,
-            VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu),
-        )?;
-        reset_parameters(varmap, self.args.seed)?;
-        Ok(model)
+        Ok(Mlp::seeded(&self.spec, self.activation, varmap, self.args.seed)?)
     }
 
     /// `MLP 784-128-10 (relu) on fashion-mnist, sgd, batch 128`.

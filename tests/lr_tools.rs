@@ -1,8 +1,8 @@
 //! The LR finder and LR sweeps on real data: the finder leaves no trace, its suggestion
 //! agrees with a sweep, and the sweep's verdicts say what happened.
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::Tensor;
+use candle_nn::VarMap;
 use stride::prelude::*;
 use stride::train::{lr_find, sweep, LrFinderConfig, SweepConfig, TrainError};
 use stride_data::SYSTEM_DIR;
@@ -10,14 +10,7 @@ use stride_monitor::State;
 use stride_optim::OptimizerKind;
 
 fn mlp(varmap: &VarMap, seed: u64) -> Mlp {
-    let model = Mlp::new(
-        &"784-128-10".parse().unwrap(),
-        Activation::Relu,
-        VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu),
-    )
-    .unwrap();
-    reset_parameters(varmap, seed).unwrap();
-    model
+    Mlp::seeded(&"784-128-10".parse().unwrap(), Activation::Relu, varmap, seed).unwrap()
 }
 
 fn weights(varmap: &VarMap) -> Vec<Vec<f32>> {

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use candle_core::Tensor;
-use candle_nn::{linear, Linear, Module, VarBuilder};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{linear, Linear, Module, VarBuilder, VarMap};
 
 use crate::error::{ModelError, Result};
 
@@ -140,6 +140,18 @@ impl Mlp {
             .map(|(i, w)| linear(w[0], w[1], vb.pp(format!("fc{i}"))))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self { layers, activation })
+    }
+
+    /// A fresh MLP whose f32 CPU variables live in `varmap`, initialised like PyTorch from
+    /// `seed`: the same weights for the same seed, which sweeps and comparisons rely on.
+    pub fn seeded(spec: &MlpSpec, activation: Activation, varmap: &VarMap, seed: u64) -> Result<Self> {
+        let model = Self::new(
+            spec,
+            activation,
+            VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu),
+        )?;
+        crate::reset_parameters(varmap, seed)?;
+        Ok(model)
     }
 }
 

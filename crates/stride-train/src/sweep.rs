@@ -142,7 +142,7 @@ impl SweepRun {
         }
         self.timeline
             .iter()
-            .map(|(step, state)| format!("{}@{step}", state_word(*state)))
+            .map(|(step, state)| format!("{}@{step}", state))
             .collect::<Vec<_>>()
             .join(" > ")
     }
@@ -168,7 +168,7 @@ impl SweepRun {
         }
         shares
             .iter()
-            .map(|(s, n)| format!("{} {:.0}%", state_word(*s), 100.0 * *n as f64 / total as f64))
+            .map(|(s, n)| format!("{} {:.0}%", s, 100.0 * *n as f64 / total as f64))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -181,18 +181,6 @@ impl SweepRun {
 
     fn diverged(&self) -> bool {
         self.first_nonfinite_step.is_some()
-    }
-}
-
-fn state_word(state: State) -> &'static str {
-    match state {
-        State::Insufficient => "insufficient",
-        State::Healthy => "healthy",
-        State::Slow => "slow",
-        State::Plateau => "plateau",
-        State::Oscillating => "oscillating",
-        State::Diverging => "diverging",
-        State::Exploded => "exploded",
     }
 }
 
@@ -245,7 +233,7 @@ impl SweepResult {
                 r.seconds_to_target.map_or("-".into(), |s| format!("{s:.1}")),
                 fmt_loss(r.max_loss),
                 r.first_nonfinite_step.map_or("-".into(), |s| s.to_string()),
-                state_word(r.verdict),
+                r.verdict,
                 r.time_in_states(),
                 r.timeline.len().saturating_sub(1)
             );
@@ -293,7 +281,7 @@ impl SweepResult {
                 format_lr(r.lr / b.limit),
                 ratio,
                 if blew_up { "yes" } else { "no" },
-                state_word(r.verdict)
+                r.verdict
             );
         }
         let _ = writeln!(
@@ -323,7 +311,7 @@ impl SweepResult {
                 opt(r.seconds_to_target.map(|v| format!("{v:.3}"))),
                 r.max_loss,
                 opt(r.first_nonfinite_step.map(|v| v.to_string())),
-                state_word(r.verdict),
+                r.verdict,
                 r.reason,
                 r.timeline_text(),
                 r.seconds
@@ -369,7 +357,7 @@ impl SweepResult {
                 end_label: Some(format!(
                     "lr {}: {}{}",
                     format_lr(r.lr),
-                    state_word(r.verdict),
+                    r.verdict,
                     if r.diverged() { " (NaN)" } else { "" }
                 )),
                 ..Series::line(format!("lr {}", format_lr(r.lr)), points)
