@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
         "W: {} epochs of Fashion-MNIST MLP 784-128-10, SGD 0.1, batch 128",
         epochs
     );
-    for batch in [None, Some(256), Some(512), Some(1024), Some(0)] {
+    for batch in [None, Some(128), Some(256), Some(1024), Some(0)] {
         let varmap = VarMap::new();
         let model = Mlp::seeded(&"784-128-10".parse()?, Activation::Relu, &varmap, 0)?;
         let mut builder = Trainer::builder().epochs(epochs);

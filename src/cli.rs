@@ -77,7 +77,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub sharpness_every: Option<String>,
     /// Training examples in the fixed batch the sharpness is estimated on (0: the step's minibatch).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 128)]
     pub sharpness_batch: usize,
     /// Write a checkpoint here at the end of every epoch (one directory each, plus `latest` and
     /// `best` pointers), keeping the last --keep-checkpoints and the best by test loss.

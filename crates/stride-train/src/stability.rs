@@ -18,8 +18,8 @@ pub struct SharpnessSchedule {
     /// Every this many optimizer steps, from the first; `None`: at the first step of every
     /// epoch (default), so the first estimate is of the initial weights.
     pub every: Option<u64>,
-    /// Examples in the fixed batch drawn once per run from the training set (default 256:
-    /// about 5% of an epoch of W, `benches/sharpness_share.rs`);
+    /// Examples in the fixed batch drawn once per run from the training set (default 128:
+    /// 256 cost 7.5% of W's training time on a quiet machine, `benches/sharpness_share.rs`);
     /// 0 uses the step's own minibatch, whose gradient the forward scheme then reuses (cheaper,
     /// noisier, and wrong for models with dropout).
     pub batch: usize,
@@ -31,7 +31,7 @@ impl Default for SharpnessSchedule {
     fn default() -> Self {
         Self {
             every: None,
-            batch: 256,
+            batch: 128,
             estimator: SharpnessConfig::default(),
         }
     }
