@@ -176,6 +176,8 @@ pub fn find_lr(setup: &Setup, config: &LrFinderConfig) -> Result<LrFinderResult,
 
 /// `stride lr-find`: runs the test, writes the requested files, returns the printed report.
 pub fn lr_find_job(args: &LrFindArgs) -> Result<String, Error> {
+    // Bad flags are reported before the data loads.
+    args.config().validate()?;
     let setup = Setup::load(&args.setup)?;
     tracing::info!("LR range test: {} (data: {})", setup.describe(), setup.source);
     let result = find_lr(&setup, &args.config())?;
@@ -299,9 +301,11 @@ impl SweepOutcome {
 
 /// `stride sweep`: trains at every rate and writes the requested files.
 pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
+    // Bad flags are reported before the data loads.
+    let given = args.lrs.as_deref().map(parse_lrs).transpose()?;
     let setup = Setup::load(&args.setup)?;
-    let lrs = match &args.lrs {
-        Some(text) => parse_lrs(text)?,
+    let lrs = match given {
+        Some(lrs) => lrs,
         None if setup.kind == OptimizerKind::Sgd => decade_grid(-5, 1),
         None => decade_grid(-6, 0),
     };

@@ -102,7 +102,12 @@ fn lr_find_rejects_bad_settings_by_name() {
         ),
     ] {
         match lr_find(&model, &mut sgd, &data.train, &config) {
-            Err(TrainError::Config { name: got, .. }) => assert_eq!(got, name),
+            Err(TrainError::Config { name: got, value, .. }) => {
+                assert_eq!(got, name);
+                if name == "end_lr" {
+                    assert_eq!(value, "1e-9", "the error names the typed value");
+                }
+            }
             other => panic!("{name}: expected a config error, got {other:?}"),
         }
     }

@@ -65,11 +65,13 @@ impl Default for LrFinderConfig {
 }
 
 impl LrFinderConfig {
-    fn validate(&self) -> Result<()> {
+    /// Checks every setting, naming the first bad one.
+    pub fn validate(&self) -> Result<()> {
         let bad = |name, value: f64, message| {
             Err(TrainError::Config {
                 name,
-                value: value.to_string(),
+                // Debug prints 1e-9 rather than 0.000000001.
+                value: format!("{value:?}"),
                 message,
             })
         };
