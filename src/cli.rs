@@ -255,7 +255,13 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         });
     }
     if let Some(path) = &args.metrics {
-        builder = builder.callback(MetricsLog::create(path)?);
+        // A resumed run adds to the first run's log instead of wiping it.
+        let log = if args.resume.is_some() {
+            MetricsLog::append(path)?
+        } else {
+            MetricsLog::create(path)?
+        };
+        builder = builder.callback(log);
     }
     let mut report = None;
     if !args.no_monitor {

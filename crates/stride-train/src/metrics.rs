@@ -41,11 +41,28 @@ pub struct MetricsLog {
 impl MetricsLog {
     /// Creates (truncates) `path`; the format follows the extension.
     pub fn create(path: impl Into<PathBuf>) -> Result<Self> {
-        let path = path.into();
-        let file = File::create(&path).map_err(|source| TrainError::Io {
+        Self::open(path.into(), false)
+    }
+
+    /// Appends to `path` (creating it if needed), for a resumed run: the first run's rows
+    /// stay, and a CSV header is written only into an empty file. Steps that ran after the
+    /// checkpoint the run resumes from appear twice, the resumed run's rows last.
+    pub fn append(path: impl Into<PathBuf>) -> Result<Self> {
+        Self::open(path.into(), true)
+    }
+
+    fn open(path: PathBuf, append: bool) -> Result<Self> {
+        let io = |source| TrainError::Io {
             path: path.clone(),
             source,
-        })?;
+        };
+        let file = if append {
+            std::fs::OpenOptions::new().create(true).append(true).open(&path)
+        } else {
+            File::create(&path)
+        }
+        .map_err(io)?;
+        let empty = file.metadata().map_err(io)?.len() == 0;
         let format = MetricsFormat::from_path(&path);
         let mut log = Self {
             path,
@@ -53,7 +70,7 @@ impl MetricsLog {
             out: BufWriter::new(file),
             failed: false,
         };
-        if format == MetricsFormat::Csv {
+        if format == MetricsFormat::Csv && empty {
             log.write_line("kind,epoch,step,loss,lr,test_loss,test_accuracy,seconds".into());
         }
         Ok(log)
@@ -132,5 +149,47 @@ impl Callback for MetricsLog {
 
     fn on_train_end(&mut self, _history: &History) {
         self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(step: u64) -> StepEnd {
+        StepEnd {
+            step,
+            epoch: 0,
+            batch: 0,
+            batches: 1,
+            loss: 1.5,
+            lr: 0.1,
+            batch_size: 8,
+            grad_norm: None,
+            update_ratio: None,
+            sharpness: None,
+        }
+    }
+
+    #[test]
+    fn append_keeps_the_first_runs_rows_and_one_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.csv");
+        let mut first = MetricsLog::create(&path).unwrap();
+        first.on_step_end(&step(1));
+        first.on_train_end(&History::default());
+        drop(first);
+        let mut resumed = MetricsLog::append(&path).unwrap();
+        resumed.on_step_end(&step(2));
+        resumed.on_train_end(&History::default());
+        drop(resumed);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "kind,epoch,step,loss,lr,test_loss,test_accuracy,seconds\nstep,0,1,1.5,0.1,,,\nstep,0,2,1.5,0.1,,,\n"
+        );
+        // A fresh run still truncates.
+        drop(MetricsLog::create(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
     }
 }
