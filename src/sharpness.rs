@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use stride_data::{Batcher, DatasetName, Loaded, Resolver};
 use stride_model::{reset_parameters, Activation, Mlp, MlpSpec};
@@ -105,11 +105,10 @@ pub fn run(args: &SharpnessArgs) -> Result<String, Error> {
     } else {
         out += "at the initial weights\n";
     }
-    let (x, y) = splits.train.to_tensors(&device)?;
     let n = args.batch.clamp(1, splits.train.len());
     let order = Batcher::new(splits.train.len(), n, args.seed)?.order(0);
-    let idx = Tensor::from_slice(&order[..n], n, &device)?;
-    let (xb, yb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?);
+    // Only the batch's images are converted, not the whole training set.
+    let (xb, yb) = splits.train.gather_tensors(&order[..n], &device)?;
     let vars = varmap.all_vars();
     let config = SharpnessConfig {
         max_iters: args.max_iters,
