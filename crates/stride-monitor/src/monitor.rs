@@ -107,6 +107,16 @@ impl Monitor {
         best.unwrap_or_else(|| Diagnosis::insufficient(Stream::Step, 0, Evidence::default()))
     }
 
+    /// The combined verdict of the epoch means and validation losses alone, without the
+    /// minibatch losses (`None` before the first epoch).
+    pub fn epoch_overall(&self) -> Option<Diagnosis> {
+        [&self.last_val, &self.last_epoch]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .reduce(combine)
+    }
+
     /// The last verdict of one stream.
     pub fn last(&self, stream: Stream) -> Option<&Diagnosis> {
         match stream {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use stride_monitor::{
     stability_warning, Action as Advice, Debounce, Diagnosis, EpochRecord, Monitor, MonitorConfig, MonitorError, State,
-    StepRecord, Stream,
+    StepRecord,
 };
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, StepEnd, TrainBegin};
@@ -363,13 +363,7 @@ impl Callback for RunMonitor {
     fn on_train_end(&mut self, history: &History) {
         if let Ok(mut r) = self.report.lock() {
             r.last = Some(self.monitor.overall());
-            r.epoch_verdict = match (
-                self.monitor.last(Stream::Validation).cloned(),
-                self.monitor.last(Stream::Epoch).cloned(),
-            ) {
-                (Some(v), Some(e)) => Some(if v.state > e.state { v } else { e }),
-                (v, e) => v.or(e),
-            };
+            r.epoch_verdict = self.monitor.epoch_overall();
             if !history.sharpness.is_empty() {
                 let spent = history.epochs.iter().map(|e| e.sharpness_seconds).sum();
                 let train = history.epochs.iter().map(|e| e.train_seconds).sum();
