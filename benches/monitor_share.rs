@@ -68,7 +68,7 @@ fn main() -> anyhow::Result<()> {
 
     // The gradient norm, timed on real W gradients.
     let (x, y) = data.train.to_tensors(&Device::Cpu)?;
-    let logits = candle_nn::Module::forward(&model, &x.narrow(0, 0, 128)?)?;
+    let logits = model.forward(&x.narrow(0, 0, 128)?)?;
     let grads = candle_nn::loss::cross_entropy(&logits, &y.narrow(0, 0, 128)?)?.backward()?;
     let vars = varmap.all_vars();
     let reps = 469;

@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{linear, Dropout, Linear, Module, ModuleT, VarBuilder, VarMap};
 use stride::prelude::*;
 
-/// The user's model: 784 -> 256 -> dropout -> 10. Implementing `ModuleT` makes it a Stride model.
+/// The user's model: 784 -> 256 -> dropout -> 10, written as a candle `ModuleT`.
 struct DropoutMlp {
     hidden: Linear,
     dropout: Dropout,
@@ -33,6 +33,14 @@ impl ModuleT for DropoutMlp {
     fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let h = self.hidden.forward(xs)?.relu()?;
         self.out.forward(&self.dropout.forward_t(&h, train)?)
+    }
+}
+
+/// Makes it a Stride model; `train` tells the dropout whether to drop. (A plain
+/// `candle_nn::Module` needs no such line: every `Module` is a model.)
+impl Model for DropoutMlp {
+    fn logits(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.forward_t(xs, train)
     }
 }
 

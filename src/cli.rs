@@ -69,6 +69,10 @@ pub struct TrainArgs {
     /// Turn the run-health monitor off (no warnings, no report).
     #[arg(long, conflicts_with = "auto_lr")]
     pub no_monitor: bool,
+    /// Compute gradients with candle's autograd instead of the MLP's fused CPU path
+    /// (same gradients, about 2.5x slower; for comparisons)
+    #[arg(long)]
+    pub no_fused: bool,
     /// Write the monitor's run report (timeline of states, suggestions, interventions) here as JSON.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -226,7 +230,8 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         .epochs(args.epochs)
         .batch_size(args.batch_size)
         .lr(args.lr)
-        .seed(args.seed);
+        .seed(args.seed)
+        .fused(!args.no_fused);
     let mut described = format!("{kind} lr {}", format_lr(args.lr));
     if let Some(spec) = &args.schedule {
         builder = builder.schedule(parse_schedule(spec, args.lr)?);

@@ -4,7 +4,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{linear, Linear, Module, VarBuilder, VarMap};
+use candle_nn::{linear, Linear, Module, ModuleT, VarBuilder, VarMap};
+
+use crate::fused::{self, FusedGrads, FusedState, LayerRef};
+use crate::model::Model;
 
 use crate::error::{ModelError, Result};
 
@@ -128,6 +131,7 @@ impl fmt::Display for MlpSpec {
 pub struct Mlp {
     layers: Vec<Linear>,
     activation: Activation,
+    fused: FusedState,
 }
 
 impl Mlp {
@@ -139,7 +143,11 @@ impl Mlp {
             .enumerate()
             .map(|(i, w)| linear(w[0], w[1], vb.pp(format!("fc{i}"))))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self { layers, activation })
+        Ok(Self {
+            layers,
+            activation,
+            fused: FusedState::default(),
+        })
     }
 
     /// A fresh MLP whose f32 CPU variables live in `varmap`, initialised like PyTorch from
@@ -155,8 +163,15 @@ impl Mlp {
     }
 }
 
-impl Module for Mlp {
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+impl Mlp {
+    /// Whether training steps can take the fused CPU path (ReLU, tanh and sigmoid MLPs);
+    /// the other activations train through candle's autograd.
+    pub fn has_fused_path(&self) -> bool {
+        fused::supported(self.activation)
+    }
+
+    /// Forward pass to logits through candle ops (what evaluation and autograd use).
+    pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let mut xs = xs.clone();
         for (i, layer) in self.layers.iter().enumerate() {
             xs = layer.forward(&xs)?;
@@ -165,6 +180,30 @@ impl Module for Mlp {
             }
         }
         Ok(xs)
+    }
+}
+
+impl ModuleT for Mlp {
+    fn forward_t(&self, xs: &Tensor, _train: bool) -> candle_core::Result<Tensor> {
+        self.forward(xs)
+    }
+}
+
+impl Model for Mlp {
+    fn logits(&self, xs: &Tensor, _train: bool) -> candle_core::Result<Tensor> {
+        self.forward(xs)
+    }
+
+    fn fused_cross_entropy(&self, x: &Tensor, y: &Tensor, rows: &[u32]) -> candle_core::Result<Option<FusedGrads>> {
+        let layers: Vec<LayerRef<'_>> = self
+            .layers
+            .iter()
+            .map(|l| LayerRef {
+                weight: l.weight(),
+                bias: l.bias(),
+            })
+            .collect();
+        fused::step(&self.fused, &layers, self.activation, x, y, rows)
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::time::Instant;
 
-use candle_core::{DType, Device};
+use candle_core::Device;
 use serde::Serialize;
 use stride_data::{Batcher, Dataset};
 use stride_model::Model;
@@ -16,6 +16,7 @@ use stride_optim::Optimizer;
 use crate::callback::format_lr;
 use crate::error::{Result, TrainError};
 use crate::plot::{Axis, Chart, Figure, Marker, Series};
+use crate::trainer::{Pass, StepTimes};
 
 /// How the rate grows from step to step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -382,15 +383,15 @@ fn ramp(
     let (mut lrs, mut losses) = (Vec::new(), Vec::new());
     let mut ema = Ema::new(config.beta);
     let mut best = f64::INFINITY;
+    let mut times = StepTimes::default();
     for (i, &lr) in planned.iter().enumerate() {
         if i % per_epoch == 0 {
             epoch_batches = batcher.batches((i / per_epoch) as u64);
         }
         let (xb, yb) = train.gather_tensors(&epoch_batches[i % per_epoch], device)?;
         optimizer.set_learning_rate(lr);
-        let logits = model.logits(&xb, true)?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &yb)?;
-        let value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+        let rows: Vec<u32> = (0..yb.dim(0)? as u32).collect();
+        let (pass, value) = Pass::forward(model, &xb, &yb, &rows, true, &mut times)?;
         lrs.push(lr);
         losses.push(value);
         if !value.is_finite() {
@@ -415,7 +416,7 @@ fn ramp(
                 ));
             }
         }
-        let grads = loss.backward()?;
+        let (grads, _) = pass.backward(&mut times)?;
         optimizer.step(&grads)?;
     }
     Ok((lrs, losses, FinderStop::Completed))

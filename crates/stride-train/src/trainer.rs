@@ -1,7 +1,8 @@
 //! The training loop.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarMap;
 use stride_data::{Batcher, Dataset};
@@ -41,6 +42,10 @@ pub struct TrainerConfig {
     /// [`StepEnd::sharpness`] (default: never; once per epoch it costs a few percent of an
     /// epoch, see `benches/sharpness_share.rs`).
     pub sharpness: Option<SharpnessSchedule>,
+    /// Let models with a fused training path ([`Model::fused_cross_entropy`], e.g. the
+    /// built-in MLP) compute loss and gradients without candle's autograd (default true).
+    /// Both give the same gradients to float rounding; the switch exists for comparisons.
+    pub fused: bool,
 }
 
 impl Default for TrainerConfig {
@@ -55,6 +60,7 @@ impl Default for TrainerConfig {
             track_grad_norm: false,
             update_ratio_every: None,
             sharpness: None,
+            fused: true,
         }
     }
 }
@@ -76,6 +82,14 @@ pub struct EpochRecord {
     pub optimizer_seconds: f64,
     /// Of those, seconds spent estimating sharpness.
     pub sharpness_seconds: f64,
+    /// Of those, seconds spent in the observers' `on_step_end` (monitor, progress bars, logs).
+    pub callback_seconds: f64,
+    /// Of those, seconds spent gathering batches.
+    pub data_seconds: f64,
+    /// Of those, seconds spent in forward passes and the loss.
+    pub forward_seconds: f64,
+    /// Of those, seconds spent computing gradients.
+    pub backward_seconds: f64,
 }
 
 /// What a run did: per-step losses, per-epoch records, and why it stopped early.
@@ -161,6 +175,11 @@ impl TrainerBuilder {
     /// is once per epoch, at its first step, on a fixed batch of 256 training examples.
     pub fn sharpness(mut self, schedule: SharpnessSchedule) -> Self {
         self.config.sharpness = Some(schedule);
+        self
+    }
+    /// Uses the model's fused training path when it has one (default true).
+    pub fn fused(mut self, fused: bool) -> Self {
+        self.config.fused = fused;
         self
     }
     /// Drives the learning rate (and momentum, for cycling schedules) with a
@@ -489,15 +508,13 @@ impl Trainer {
                 (0.0, 0usize)
             };
             let skip = if resumed { start.batch } else { 0 };
-            let mut optimizer_time = std::time::Duration::ZERO;
+            let mut optimizer_time = Duration::ZERO;
             let mut sharpness_time = 0.0;
+            let mut callback_time = Duration::ZERO;
+            let mut phases = StepTimes::default();
             for (batch, indices) in batches.iter().enumerate().skip(skip) {
                 self.lr.apply(optimizer, self.lr.t(step, epoch));
-                let idx = Tensor::from_slice(indices, indices.len(), &device)?;
-                let (xb, yb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?);
-                let logits = model.logits(&xb, true)?;
-                let loss = candle_nn::loss::cross_entropy(&logits, &yb)?;
-                let loss_value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+                let (pass, loss_value) = Pass::forward(model, &x, &y, indices, c.fused, &mut phases)?;
                 let lr = optimizer.learning_rate();
                 if !loss_value.is_finite() {
                     // Recorded: the value that ended the run is part of its history.
@@ -533,10 +550,16 @@ impl Trainer {
                     tracing::error!("{}", stop.as_deref().unwrap_or_default());
                     break;
                 }
-                let mut grads = loss.backward()?;
+                let (mut grads, batch_tensors) = pass.backward(&mut phases)?;
                 // Before clipping and the update: the estimate is of the weights this step starts from.
                 let sharpness = match &mut probe {
-                    Some(p) if p.due(step, batch) => p.measure(model, &*optimizer, &xb, &yb, &grads)?,
+                    Some(p) if p.due(step, batch) => {
+                        let (xb, yb) = match batch_tensors {
+                            Some(b) => b,
+                            None => gather(&x, &y, indices)?,
+                        };
+                        p.measure(model, &*optimizer, &xb, &yb, &grads)?
+                    }
                     _ => None,
                 };
                 if let Some(r) = sharpness {
@@ -586,11 +609,13 @@ impl Trainer {
                     update_ratio,
                     sharpness,
                 };
+                let observers_start = Instant::now();
                 stop = self
                     .dispatch(optimizer, self.lr.t(step, epoch), &mut history, |cb| {
                         cb.on_step_end(&event)
                     })
                     .stop;
+                callback_time += observers_start.elapsed();
                 let every = self.checkpointer.as_ref().and_then(|k| k.config().every_steps);
                 if stop.is_none() && every.is_some_and(|k| step % k == 0) {
                     let position = Position {
@@ -632,6 +657,10 @@ impl Trainer {
                 train_seconds: train_time.as_secs_f64(),
                 optimizer_seconds: optimizer_time.as_secs_f64(),
                 sharpness_seconds: sharpness_time,
+                callback_seconds: callback_time.as_secs_f64(),
+                data_seconds: phases.data.as_secs_f64(),
+                forward_seconds: phases.forward.as_secs_f64(),
+                backward_seconds: phases.backward.as_secs_f64(),
             });
             let t = self.lr.t(step, epoch);
             if let Some(s) = &mut self.lr.scheduler {
@@ -720,6 +749,76 @@ impl Trainer {
         optimizer.load_state(&snapshot.optimizer)?;
         Ok(true)
     }
+}
+
+/// A training step's forward pass, and how its gradients are obtained.
+pub(crate) enum Pass {
+    /// The model's fused path has computed them already, in this time.
+    Fused(GradStore, Duration),
+    /// candle's autograd computes them from this loss, on this batch.
+    Graph { loss: Tensor, xb: Tensor, yb: Tensor },
+}
+
+/// Seconds of a step's phases, summed over an epoch.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StepTimes {
+    pub data: Duration,
+    pub forward: Duration,
+    pub backward: Duration,
+}
+
+impl Pass {
+    /// The mean cross-entropy of rows `rows` of (`x`, `y`): through the model's fused path
+    /// when `fused` is set and the model has one, else through candle ops. Adds the time
+    /// spent gathering the batch and in the forward pass to `times`.
+    pub(crate) fn forward(
+        model: &dyn Model,
+        x: &Tensor,
+        y: &Tensor,
+        rows: &[u32],
+        fused: bool,
+        times: &mut StepTimes,
+    ) -> Result<(Self, f64)> {
+        if fused {
+            if let Some(f) = model.fused_cross_entropy(x, y, rows)? {
+                times.data += f.times.data;
+                times.forward += f.times.forward;
+                return Ok((Self::Fused(f.grads, f.times.backward), f64::from(f.loss)));
+            }
+        }
+        let started = Instant::now();
+        let (xb, yb) = gather(x, y, rows)?;
+        let gathered = Instant::now();
+        let logits = model.logits(&xb, true)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &yb)?;
+        let value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+        times.data += gathered - started;
+        times.forward += gathered.elapsed();
+        Ok((Self::Graph { loss, xb, yb }, value))
+    }
+
+    /// The gradients, and the batch tensors if the forward pass built them; adds the
+    /// backward pass's time to `times`.
+    pub(crate) fn backward(self, times: &mut StepTimes) -> Result<(GradStore, Option<(Tensor, Tensor)>)> {
+        Ok(match self {
+            Self::Fused(grads, took) => {
+                times.backward += took;
+                (grads, None)
+            }
+            Self::Graph { loss, xb, yb } => {
+                let started = Instant::now();
+                let grads = loss.backward()?;
+                times.backward += started.elapsed();
+                (grads, Some((xb, yb)))
+            }
+        })
+    }
+}
+
+/// Rows `indices` of the inputs and labels.
+fn gather(x: &Tensor, y: &Tensor, indices: &[u32]) -> Result<(Tensor, Tensor)> {
+    let idx = Tensor::from_slice(indices, indices.len(), x.device())?;
+    Ok((x.index_select(&idx, 0)?, y.index_select(&idx, 0)?))
 }
 
 /// Fails when `x` (examples along dimension 0) holds NaN or infinite values, naming `what`,
