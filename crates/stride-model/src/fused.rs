@@ -23,7 +23,7 @@ use candle_core::{CpuStorage, Device, Layout, Storage, Tensor};
 use gemm::Parallelism;
 
 use crate::mlp::Activation;
-use crate::team::team;
+use stride_cpu::team;
 
 /// Loss and gradients of one fused training step.
 #[derive(Debug)]
@@ -32,6 +32,9 @@ pub struct FusedGrads {
     pub loss: f32,
     /// Gradient of the loss for every weight and bias, keyed like candle's autograd.
     pub grads: GradStore,
+    /// Sum of the squares of every gradient entry, formed while the gradients were in
+    /// cache (the monitor watches the gradient norm every step).
+    pub grad_sq_norm: f64,
     /// Where the step's time went.
     pub times: PhaseTimes,
 }
@@ -55,7 +58,8 @@ pub(crate) struct Workspace {
     pre: Vec<Vec<f32>>,
     /// Per hidden layer, the activations fed to the next layer.
     act: Vec<Vec<f32>>,
-    delta_prev: Vec<f32>,
+    /// Per layer, the gradient of the loss for the layer's pre-activation values.
+    delta: Vec<Vec<f32>>,
 }
 
 /// What the MLP keeps for the fused path.
@@ -138,87 +142,82 @@ struct View {
 unsafe impl Send for View {}
 unsafe impl Sync for View {}
 
-impl View {
-    fn rows(self, from: usize) -> Self {
-        // SAFETY: callers split within the matrix they were given.
-        Self {
-            ptr: unsafe { self.ptr.offset(from as isize * self.rs) },
-            ..self
-        }
-    }
+/// A buffer whose disjoint row ranges are written by different parts of a team job.
+#[derive(Clone, Copy)]
+struct Shared {
+    ptr: *mut f32,
+    len: usize,
 }
 
-/// A pointer to the destination, shared by the parts that write disjoint rows of it.
-#[derive(Clone, Copy)]
-struct Dst(*mut f32);
+// SAFETY: parts write disjoint ranges only, and the team joins before the buffers are
+// touched again by the caller (see `step`).
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
 
-// SAFETY: every part writes its own rows only, and the team joins before the borrow ends.
-unsafe impl Send for Dst {}
-unsafe impl Sync for Dst {}
+impl Shared {
+    fn new(v: &mut [f32]) -> Self {
+        Self {
+            ptr: v.as_mut_ptr(),
+            len: v.len(),
+        }
+    }
 
-impl Dst {
-    /// The pointer `offset` elements in (a method, so closures capture the whole `Dst`).
+    /// Elements `start..end`, mutably.
     ///
     /// # Safety
-    /// `offset` must stay inside the destination.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
-        self.0.add(offset)
+    /// No other live reference may overlap the range.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn range(&self, start: usize, end: usize) -> &mut [f32] {
+        assert!(
+            start <= end && end <= self.len,
+            "fused MLP: range {start}..{end} of {}",
+            self.len
+        );
+        std::slice::from_raw_parts_mut(self.ptr.add(start), end - start)
+    }
+
+    /// The whole buffer, read-only (after the job that wrote it has joined).
+    ///
+    /// # Safety
+    /// No part may be writing to it.
+    unsafe fn all(&self) -> &[f32] {
+        std::slice::from_raw_parts(self.ptr, self.len)
     }
 }
 
-/// Below this many multiply-adds a product runs on one thread: a fork-join costs more.
+/// Below this many multiply-adds per step the work stays on the calling thread.
 const PARALLEL_MIN_MACS: usize = 1 << 20;
 
-/// First row of part `part` of `parts` over `m` rows, in multiples of 8 (the kernels' tiles).
-fn part_start(part: usize, parts: usize, m: usize) -> usize {
+/// First index of part `part` of `parts` over `n`, in multiples of 8 (the kernels' tiles)
+/// where `n` allows.
+fn part_start(part: usize, parts: usize, n: usize) -> usize {
     if part >= parts {
-        m
+        n
+    } else if n >= 8 * parts {
+        (n * part / parts) / 8 * 8
     } else {
-        (m * part / parts) / 8 * 8
+        n * part / parts
     }
 }
 
-/// `c[m x n]` (row-major, fully written, never read) `= a[m x k] * b[k x n]`, the rows of
-/// `c` split over the team for large products.
+/// `c[m x n]` (row-major, fully written, never read) `= a[m x k] * b[k x n]` on this thread.
 ///
 /// # Safety
-/// `a` and `b` must address valid `m x k` and `k x n` matrices; `c.len() >= m * n`.
+/// `a` and `b` must address valid `m x k` and `k x n` matrices.
 unsafe fn matmul(c: &mut [f32], m: usize, n: usize, k: usize, a: View, b: View) {
-    debug_assert!(c.len() >= m * n);
-    let team = team();
-    let parts = if m * n * k >= PARALLEL_MIN_MACS {
-        team.size().min(m / 8).max(1)
-    } else {
-        1
-    };
-    if parts == 1 {
-        serial_matmul(c.as_mut_ptr(), m, n, k, a, b);
-        return;
-    }
-    let dst = Dst(c.as_mut_ptr());
-    team.run(&|part| {
-        let (first, end) = (part_start(part, parts, m), part_start(part + 1, parts, m));
-        if first < end {
-            // SAFETY: rows first..end of c, a are inside the matrices the caller vouched for.
-            unsafe { serial_matmul(dst.at(first * n), end - first, n, k, a.rows(first), b) }
-        }
-    });
-}
-
-/// One thread's `c = a * b`, `c` row-major with `n` columns.
-unsafe fn serial_matmul(c: *mut f32, m: usize, n: usize, k: usize, a: View, b: View) {
+    assert!(c.len() >= m * n, "fused MLP: product buffer too small");
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
-        std::slice::from_raw_parts_mut(c, m * n).fill(0.0);
+        c[..m * n].fill(0.0);
         return;
     }
     gemm::gemm(
         m,
         n,
         k,
-        c,
+        c.as_mut_ptr(),
         1,
         n as isize,
         false,
@@ -235,29 +234,6 @@ unsafe fn serial_matmul(c: *mut f32, m: usize, n: usize, k: usize, a: View, b: V
         false,
         Parallelism::None,
     );
-}
-
-/// Gathers `rows` of the `width`-wide matrix `src` into `dst`, split over the team for large batches.
-fn gather(dst: &mut [f32], src: &[f32], rows: &[u32], width: usize) {
-    let team = team();
-    let parts = if rows.len() * width >= 1 << 16 { team.size() } else { 1 };
-    if parts == 1 {
-        for (out, &r) in dst.chunks_exact_mut(width).zip(rows) {
-            let r = r as usize;
-            out.copy_from_slice(&src[r * width..(r + 1) * width]);
-        }
-        return;
-    }
-    let out = Dst(dst.as_mut_ptr());
-    team.run(&|part| {
-        let (first, end) = (rows.len() * part / parts, rows.len() * (part + 1) / parts);
-        for (i, &r) in rows.iter().enumerate().take(end).skip(first) {
-            let r = r as usize;
-            let from = &src[r * width..(r + 1) * width];
-            // SAFETY: row i of dst (batch x width) belongs to this part alone.
-            unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), out.at(i * width), width) };
-        }
-    });
 }
 
 /// Activations with a fused kernel here; the others train through autograd.
@@ -296,10 +272,15 @@ fn activation_grad(delta: &mut [f32], pre: &[f32], act: &[f32], activation: Acti
     }
 }
 
-/// Adds `bias` to every row of the logits, then forms the mean cross-entropy and,
-/// in place, its gradient `(softmax - onehot) / batch`.
-fn softmax_cross_entropy(logits: &mut [f32], bias: Option<&[f32]>, labels: &[usize], classes: usize) -> f32 {
-    let scale = 1.0 / labels.len() as f32;
+/// Adds `bias` to every row of the logits, then forms the cross-entropy of each row and,
+/// in place, its gradient `(softmax - onehot) * scale`; returns the sum of the rows' losses.
+fn softmax_cross_entropy(
+    logits: &mut [f32],
+    bias: Option<&[f32]>,
+    labels: &[usize],
+    classes: usize,
+    scale: f32,
+) -> f64 {
     let mut total = 0.0f64;
     for (row, &label) in logits.chunks_exact_mut(classes).zip(labels) {
         if let Some(b) = bias {
@@ -314,27 +295,25 @@ fn softmax_cross_entropy(logits: &mut [f32], bias: Option<&[f32]>, labels: &[usi
             *z = (*z - max).exp();
             sum += *z;
         }
-        let log_p = shifted - sum.ln();
-        total -= f64::from(log_p);
+        total -= f64::from(shifted - sum.ln());
         let inv = scale / sum;
         row.iter_mut().for_each(|p| *p *= inv);
         row[label] -= scale;
     }
-    (total * f64::from(scale)) as f32
+    total
 }
 
-/// Sums the rows of `m` (`width` wide).
-fn column_sums(m: &[f32], width: usize) -> Vec<f32> {
-    let mut out = vec![0.0; width];
-    for row in m.chunks_exact(width) {
-        out.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
+/// Sum of squares in f64, in eight lanes so it vectorises.
+fn sum_of_squares(v: &[f32]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l += f64::from(x) * f64::from(x);
+        }
     }
-    out
-}
-
-/// A fresh `len`-element buffer that `matmul` fills completely.
-fn output(len: usize) -> Vec<f32> {
-    vec![0.0; len]
+    let tail: f64 = chunks.remainder().iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    lanes.iter().sum::<f64>() + tail
 }
 
 /// A layer's weights (`out x inp`, row-major) and bias as slices.
@@ -414,113 +393,196 @@ pub(crate) fn step(
 
     let mut guard = state.workspace.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let ws = &mut *guard;
+    let started = Instant::now();
     let batch = rows.len();
     let depth = params.len();
-    let started = Instant::now();
     ws.x.resize(batch * input, 0.0);
-    gather(&mut ws.x, x_all, rows, input);
-    let gathered = Instant::now();
-
     ws.pre.resize_with(depth, Vec::new);
-    ws.act.resize_with(depth.saturating_sub(1), Vec::new);
-    for (l, &Dense { w, b, out, inp }) in params.iter().enumerate() {
-        let mut pre = std::mem::take(&mut ws.pre[l]);
-        pre.resize(batch * out, 0.0);
-        let a = if l == 0 { &ws.x } else { &ws.act[l - 1] };
-        // SAFETY: `a` is batch x inp row-major, `w` is out x inp row-major (read as its transpose).
-        unsafe {
-            matmul(
-                &mut pre,
-                batch,
-                out,
-                inp,
-                View {
-                    ptr: a.as_ptr(),
-                    rs: inp as isize,
-                    cs: 1,
-                },
-                View {
-                    ptr: w.as_ptr(),
-                    rs: 1,
-                    cs: inp as isize,
-                },
-            );
-        }
+    ws.act.resize_with(depth - 1, Vec::new);
+    ws.delta.resize_with(depth, Vec::new);
+    for (l, p) in params.iter().enumerate() {
+        ws.pre[l].resize(batch * p.out, 0.0);
+        ws.delta[l].resize(batch * p.out, 0.0);
         if l + 1 < depth {
-            let mut act = std::mem::take(&mut ws.act[l]);
-            act.resize(batch * out, 0.0);
-            bias_activation(&mut pre, &mut act, b, out, activation);
-            ws.act[l] = act;
+            ws.act[l].resize(batch * p.out, 0.0);
         }
-        ws.pre[l] = pre;
     }
-    let mut delta = std::mem::take(&mut ws.pre[depth - 1]);
-    let loss = softmax_cross_entropy(&mut delta, params[depth - 1].b, &labels, classes);
-    let forward_done = Instant::now();
+    let macs: usize = params.iter().map(|p| batch * p.out * p.inp).sum();
+    let team = team();
+    let parts = if macs >= PARALLEL_MIN_MACS { team.size() } else { 1 };
+    let x_buf = Shared::new(&mut ws.x);
+    let pre: Vec<Shared> = ws.pre.iter_mut().map(|v| Shared::new(v)).collect();
+    let act: Vec<Shared> = ws.act.iter_mut().map(|v| Shared::new(v)).collect();
+    let delta: Vec<Shared> = ws.delta.iter_mut().map(|v| Shared::new(v)).collect();
+    let losses: Vec<Mutex<f64>> = (0..parts).map(|_| Mutex::new(0.0)).collect();
+    let squares: Vec<Mutex<f64>> = (0..parts).map(|_| Mutex::new(0.0)).collect();
+    let marks: Mutex<[Option<Instant>; 2]> = Mutex::new([None; 2]);
+    let scale = 1.0 / batch as f32;
 
-    let mut grads = GradStore::default();
-    let mut delta_prev = std::mem::take(&mut ws.delta_prev);
-    for l in (0..depth).rev() {
-        let Dense { w, b, out, inp } = params[l];
-        let a = if l == 0 { &ws.x } else { &ws.act[l - 1] };
-        let mut dw = output(out * inp);
-        // SAFETY: delta is batch x out (read as its transpose), `a` is batch x inp.
+    // Job 1, rows split over the team: gather, forward, loss and every layer's delta are
+    // row-local, so each part runs them on its own rows without waiting for the others.
+    let forward_and_deltas = |part: usize| {
+        let (r0, r1) = (part_start(part, parts, batch), part_start(part + 1, parts, batch));
+        if r0 == r1 {
+            return;
+        }
+        let n = r1 - r0;
+        // SAFETY: every buffer is touched at rows r0..r1 only, which belong to this part.
         unsafe {
-            matmul(
-                &mut dw,
-                out,
-                inp,
-                batch,
-                View {
-                    ptr: delta.as_ptr(),
-                    rs: 1,
-                    cs: out as isize,
-                },
-                View {
-                    ptr: a.as_ptr(),
-                    rs: inp as isize,
-                    cs: 1,
-                },
-            );
+            let xs = x_buf.range(r0 * input, r1 * input);
+            for (out, &r) in xs.chunks_exact_mut(input).zip(&rows[r0..r1]) {
+                let r = r as usize;
+                out.copy_from_slice(&x_all[r * input..(r + 1) * input]);
+            }
+            let gathered = Instant::now();
+            for (l, &Dense { w, b, out, inp }) in params.iter().enumerate() {
+                let a: &[f32] = if l == 0 {
+                    xs
+                } else {
+                    act[l - 1].range(r0 * inp, r1 * inp)
+                };
+                let z = pre[l].range(r0 * out, r1 * out);
+                matmul(
+                    z,
+                    n,
+                    out,
+                    inp,
+                    View {
+                        ptr: a.as_ptr(),
+                        rs: inp as isize,
+                        cs: 1,
+                    },
+                    View {
+                        ptr: w.as_ptr(),
+                        rs: 1,
+                        cs: inp as isize,
+                    },
+                );
+                if l + 1 < depth {
+                    bias_activation(z, act[l].range(r0 * out, r1 * out), b, out, activation);
+                }
+            }
+            let last = &params[depth - 1];
+            let d = delta[depth - 1].range(r0 * last.out, r1 * last.out);
+            d.copy_from_slice(pre[depth - 1].range(r0 * last.out, r1 * last.out));
+            let loss = softmax_cross_entropy(d, last.b, &labels[r0..r1], classes, scale);
+            *losses[part].lock().unwrap_or_else(|p| p.into_inner()) = loss;
+            if part == 0 {
+                *marks.lock().unwrap_or_else(|p| p.into_inner()) = [Some(gathered), Some(Instant::now())];
+            }
+            for l in (1..depth).rev() {
+                let Dense { w, out, inp, .. } = params[l];
+                let d_next = delta[l].range(r0 * out, r1 * out);
+                let d_prev = delta[l - 1].range(r0 * inp, r1 * inp);
+                matmul(
+                    d_prev,
+                    n,
+                    inp,
+                    out,
+                    View {
+                        ptr: d_next.as_ptr(),
+                        rs: out as isize,
+                        cs: 1,
+                    },
+                    View {
+                        ptr: w.as_ptr(),
+                        rs: inp as isize,
+                        cs: 1,
+                    },
+                );
+                activation_grad(
+                    d_prev,
+                    pre[l - 1].range(r0 * inp, r1 * inp),
+                    act[l - 1].range(r0 * inp, r1 * inp),
+                    activation,
+                );
+            }
         }
-        grads.insert(layers[l].weight, Tensor::from_vec(dw, (out, inp), &Device::Cpu)?);
-        if let (Some(bias), Some(_)) = (layers[l].bias, b) {
-            grads.insert(bias, Tensor::from_vec(column_sums(&delta, out), out, &Device::Cpu)?);
-        }
-        if l == 0 {
-            // The gradient of the data batch is what autograd would compute next; nobody reads it.
-            break;
-        }
-        delta_prev.resize(batch * inp, 0.0);
-        // SAFETY: delta is batch x out, `w` is out x inp, both row-major.
-        unsafe {
-            matmul(
-                &mut delta_prev,
-                batch,
-                inp,
-                out,
-                View {
-                    ptr: delta.as_ptr(),
-                    rs: out as isize,
-                    cs: 1,
-                },
-                View {
-                    ptr: w.as_ptr(),
-                    rs: inp as isize,
-                    cs: 1,
-                },
-            );
-        }
-        activation_grad(&mut delta_prev, &ws.pre[l - 1], &ws.act[l - 1], activation);
-        std::mem::swap(&mut delta, &mut delta_prev);
+    };
+    if parts == 1 {
+        forward_and_deltas(0);
+    } else {
+        team.run(&forward_and_deltas);
     }
-    // Both are scratch from here on; which buffer ends up where does not matter.
-    ws.pre[depth - 1] = delta;
-    ws.delta_prev = delta_prev;
+
+    // Job 2, output units split over the team: dW = delta^T a and db = column sums of delta
+    // need every row, so they wait for job 1. The data batch's own gradient is never formed.
+    let mut dws: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.out * p.inp]).collect();
+    let mut dbs: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.out]).collect();
+    let dw_bufs: Vec<Shared> = dws.iter_mut().map(|v| Shared::new(v)).collect();
+    let db_bufs: Vec<Shared> = dbs.iter_mut().map(|v| Shared::new(v)).collect();
+    let weight_grads = |part: usize| {
+        let mut sq = 0.0f64;
+        for (l, &Dense { out, inp, .. }) in params.iter().enumerate() {
+            // A layer too narrow to split goes whole to one part.
+            let (o0, o1) = if out >= 8 * parts {
+                (part_start(part, parts, out), part_start(part + 1, parts, out))
+            } else if l % parts == part {
+                (0, out)
+            } else {
+                continue;
+            };
+            if o0 == o1 {
+                continue;
+            }
+            // SAFETY: job 1 has joined, so delta and the activations are only read now;
+            // rows o0..o1 of dW and entries o0..o1 of db belong to this part.
+            unsafe {
+                let d = delta[l].all();
+                let a: &[f32] = if l == 0 { x_buf.all() } else { act[l - 1].all() };
+                matmul(
+                    dw_bufs[l].range(o0 * inp, o1 * inp),
+                    o1 - o0,
+                    inp,
+                    batch,
+                    View {
+                        ptr: d.as_ptr().add(o0),
+                        rs: 1,
+                        cs: out as isize,
+                    },
+                    View {
+                        ptr: a.as_ptr(),
+                        rs: inp as isize,
+                        cs: 1,
+                    },
+                );
+                let db = db_bufs[l].range(o0, o1);
+                for row in d.chunks_exact(out) {
+                    db.iter_mut().zip(&row[o0..o1]).for_each(|(s, &v)| *s += v);
+                }
+                sq += sum_of_squares(dw_bufs[l].range(o0 * inp, o1 * inp)) + sum_of_squares(db);
+            }
+        }
+        *squares[part].lock().unwrap_or_else(|p| p.into_inner()) = sq;
+    };
+    if parts == 1 {
+        weight_grads(0);
+    } else {
+        team.run(&weight_grads);
+    }
+
+    let total =
+        |parts: &[Mutex<f64>]| -> f64 { parts.iter().map(|v| *v.lock().unwrap_or_else(|p| p.into_inner())).sum() };
+    let (loss, grad_sq_norm) = (total(&losses), total(&squares));
+    let mut grads = GradStore::default();
+    for ((layer, dw), db) in layers.iter().zip(dws).zip(dbs) {
+        let (out, inp) = layer.weight.dims2()?;
+        grads.insert(layer.weight, Tensor::from_vec(dw, (out, inp), &Device::Cpu)?);
+        if let Some(bias) = layer.bias {
+            grads.insert(bias, Tensor::from_vec(db, out, &Device::Cpu)?);
+        }
+    }
+    let [gathered, forward_done] = *marks.lock().unwrap_or_else(|p| p.into_inner());
+    let (gathered, forward_done) = (gathered.unwrap_or(started), forward_done.unwrap_or(started));
     let times = PhaseTimes {
         data: gathered - started,
         forward: forward_done - gathered,
         backward: forward_done.elapsed(),
     };
-    Ok(Some(FusedGrads { loss, grads, times }))
+    Ok(Some(FusedGrads {
+        loss: (loss * f64::from(scale)) as f32,
+        grads,
+        grad_sq_norm,
+        times,
+    }))
 }

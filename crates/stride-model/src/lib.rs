@@ -11,7 +11,6 @@ mod fused;
 mod init;
 mod mlp;
 mod model;
-mod team;
 
 pub use error::{ModelError, Result};
 pub use fused::{FusedGrads, PhaseTimes};

@@ -40,6 +40,9 @@ fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> candle_core::Result<&'a m
     }
 }
 
+/// Below this many elements an update runs on the calling thread alone.
+const PARALLEL_MIN: usize = 1 << 14;
+
 /// `dst[i] = f(dst[i], a[i], b[i])` for every element, in place.
 struct Kernel<F> {
     name: &'static str,
@@ -65,11 +68,14 @@ impl<F: Fn(f32, f32, f32) -> f32 + Send + Sync> InplaceOp3 for Kernel<F> {
         if a.len() != dst.len() || b.len() != dst.len() {
             candle_core::bail!("{}: operands of different sizes", self.name)
         }
-        // Serial on purpose: waking a thread pool for ~100k elements costs more
-        // than it saves (measured on W: SGD 0.047 s/epoch serial, 0.090 with rayon).
-        for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
-            *d = (self.f)(*d, x, y);
-        }
+        // Split over the spinning team (a parked rayon pool costs more than it saves:
+        // measured on W, SGD 0.047 s/epoch serial, 0.090 with rayon) and compiled for AVX2.
+        stride_cpu::par_chunks_mut(dst, PARALLEL_MIN, |offset, chunk| {
+            let (a, b) = (&a[offset..offset + chunk.len()], &b[offset..offset + chunk.len()]);
+            for ((d, &x), &y) in chunk.iter_mut().zip(a).zip(b) {
+                *d = (self.f)(*d, x, y);
+            }
+        });
         Ok(())
     }
 }

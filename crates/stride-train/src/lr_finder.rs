@@ -416,7 +416,7 @@ fn ramp(
                 ));
             }
         }
-        let (grads, _) = pass.backward(&mut times)?;
+        let grads = pass.backward(&mut times)?.grads;
         optimizer.step(&grads)?;
     }
     Ok((lrs, losses, FinderStop::Completed))

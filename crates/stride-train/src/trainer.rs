@@ -550,7 +550,17 @@ impl Trainer {
                     tracing::error!("{}", stop.as_deref().unwrap_or_default());
                     break;
                 }
-                let (mut grads, batch_tensors) = pass.backward(&mut phases)?;
+                let backward = pass.backward(&mut phases)?;
+                let tracked_norm = if c.clip_grad_norm.is_none() && c.track_grad_norm {
+                    Some(backward.norm(optimizer.vars())?)
+                } else {
+                    None
+                };
+                let Backward {
+                    mut grads,
+                    batch: batch_tensors,
+                    ..
+                } = backward;
                 // Before clipping and the update: the estimate is of the weights this step starts from.
                 let sharpness = match &mut probe {
                     Some(p) if p.due(step, batch) => {
@@ -568,8 +578,7 @@ impl Trainer {
                 }
                 let grad_norm = match c.clip_grad_norm {
                     Some(max) => Some(clip_grad_norm(&mut grads, optimizer.vars(), max)?),
-                    None if c.track_grad_norm => Some(grad_norm(&grads, optimizer.vars())?),
-                    None => None,
+                    None => tracked_norm,
                 };
                 let finite_grad = grad_norm.is_none_or(|n| n.is_finite());
                 if !finite_grad {
@@ -753,8 +762,8 @@ impl Trainer {
 
 /// A training step's forward pass, and how its gradients are obtained.
 pub(crate) enum Pass {
-    /// The model's fused path has computed them already, in this time.
-    Fused(GradStore, Duration),
+    /// The model's fused path has computed them already, with their sum of squares, in this time.
+    Fused(GradStore, f64, Duration),
     /// candle's autograd computes them from this loss, on this batch.
     Graph { loss: Tensor, xb: Tensor, yb: Tensor },
 }
@@ -783,7 +792,10 @@ impl Pass {
             if let Some(f) = model.fused_cross_entropy(x, y, rows)? {
                 times.data += f.times.data;
                 times.forward += f.times.forward;
-                return Ok((Self::Fused(f.grads, f.times.backward), f64::from(f.loss)));
+                return Ok((
+                    Self::Fused(f.grads, f.grad_sq_norm, f.times.backward),
+                    f64::from(f.loss),
+                ));
             }
         }
         let started = Instant::now();
@@ -799,19 +811,51 @@ impl Pass {
 
     /// The gradients, and the batch tensors if the forward pass built them; adds the
     /// backward pass's time to `times`.
-    pub(crate) fn backward(self, times: &mut StepTimes) -> Result<(GradStore, Option<(Tensor, Tensor)>)> {
+    pub(crate) fn backward(self, times: &mut StepTimes) -> Result<Backward> {
         Ok(match self {
-            Self::Fused(grads, took) => {
+            Self::Fused(grads, sq_norm, took) => {
                 times.backward += took;
-                (grads, None)
+                Backward {
+                    grads,
+                    batch: None,
+                    sq_norm: Some(sq_norm),
+                }
             }
             Self::Graph { loss, xb, yb } => {
                 let started = Instant::now();
                 let grads = loss.backward()?;
                 times.backward += started.elapsed();
-                (grads, Some((xb, yb)))
+                Backward {
+                    grads,
+                    batch: Some((xb, yb)),
+                    sq_norm: None,
+                }
             }
         })
+    }
+}
+
+/// What a backward pass leaves.
+pub(crate) struct Backward {
+    pub grads: GradStore,
+    /// The batch's inputs and labels, if the forward pass built them.
+    pub batch: Option<(Tensor, Tensor)>,
+    /// The gradients' sum of squares, if the pass formed it.
+    pub sq_norm: Option<f64>,
+}
+
+impl Backward {
+    /// The global gradient norm over `vars`: the fused pass's own when its gradients are
+    /// exactly those of `vars`, else summed here.
+    fn norm(&self, vars: &[candle_core::Var]) -> Result<f64> {
+        match self.sq_norm {
+            Some(sq)
+                if self.grads.get_ids().count() == vars.len() && vars.iter().all(|v| self.grads.get(v).is_some()) =>
+            {
+                Ok(sq.sqrt())
+            }
+            _ => Ok(grad_norm(&self.grads, vars)?),
+        }
     }
 }
 
@@ -822,10 +866,15 @@ fn gather(x: &Tensor, y: &Tensor, indices: &[u32]) -> Result<(Tensor, Tensor)> {
 }
 
 /// Fails when `x` (examples along dimension 0) holds NaN or infinite values, naming `what`,
-/// how many and the first bad example, before any step is taken. One sum on the happy path;
-/// the element scan runs only when the sum is not finite.
+/// how many and the first bad example, before any step is taken. One sum on the happy path
+/// (in the inputs' own type when it is f32 or f64: converting W's 188 MB to f64 first took
+/// longer than an epoch); the element scan runs only when the sum is not finite.
 pub fn check_finite_inputs(x: &Tensor, what: &str) -> Result<()> {
-    let sum = x.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+    let sum = match x.dtype() {
+        DType::F32 => f64::from(x.sum_all()?.to_scalar::<f32>()?),
+        DType::F64 => x.sum_all()?.to_scalar::<f64>()?,
+        _ => x.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?,
+    };
     if sum.is_finite() {
         return Ok(());
     }

@@ -28,7 +28,7 @@ struct Shared {
 }
 
 /// The calling thread plus `helpers` threads.
-pub(crate) struct Team {
+pub struct Team {
     shared: Arc<Shared>,
     helpers: usize,
     /// One fork-join at a time; a second caller runs its job alone.
@@ -64,12 +64,12 @@ impl Team {
     }
 
     /// Threads a job can be split over (the caller included).
-    pub(crate) fn size(&self) -> usize {
+    pub fn size(&self) -> usize {
         self.helpers + 1
     }
 
     /// Runs `job(0..self.size())`, part 0 on the calling thread, and returns when all are done.
-    pub(crate) fn run<'a>(&self, job: &'a (dyn Fn(usize) + Sync + 'a)) {
+    pub fn run<'a>(&self, job: &'a (dyn Fn(usize) + Sync + 'a)) {
         let parts = self.size();
         let Ok(_busy) = self.busy.try_lock() else {
             (0..parts).for_each(job);
@@ -144,7 +144,7 @@ fn helper(shared: &Shared, index: usize) {
 
 /// The process-wide team: `RAYON_NUM_THREADS` threads if set (as candle and rayon read
 /// it), else one per available core.
-pub(crate) fn team() -> &'static Team {
+pub fn team() -> &'static Team {
     static TEAM: OnceLock<Team> = OnceLock::new();
     TEAM.get_or_init(|| {
         let threads = std::env::var("RAYON_NUM_THREADS")
