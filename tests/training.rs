@@ -107,3 +107,74 @@ fn diverging_lr_stops_with_an_explanation() {
     assert!(reason.contains("learning rate is too high"), "{reason}");
     assert!(history.epochs.len() < 3);
 }
+
+#[test]
+fn fused_path_and_autograd_train_the_same_run() {
+    // The Trainer's default (the MLP's fused CPU path) against candle's autograd, from the
+    // same weights and batches: the same run up to float rounding.
+    let data = Resolver::local().load(DatasetName::Mnist).unwrap().splits;
+    let run = |fused: bool| {
+        let (model, varmap) = mlp(5);
+        Trainer::builder()
+            .epochs(2)
+            .lr(0.1)
+            .seed(5)
+            .fused(fused)
+            .build()
+            .unwrap()
+            .fit(&model, &varmap, &data.train, Some(&data.test))
+            .unwrap()
+    };
+    let (fused, autograd) = (run(true), run(false));
+    assert_eq!(fused.step_losses.len(), autograd.step_losses.len());
+    for (step, (a, b)) in fused.step_losses.iter().zip(&autograd.step_losses).enumerate().take(20) {
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs(),
+            "step {step}: fused loss {a} vs autograd {b}"
+        );
+    }
+    let (fa, aa) = (fused.last().unwrap(), autograd.last().unwrap());
+    assert!((fa.train_loss - aa.train_loss).abs() <= 1e-3 * aa.train_loss);
+    let (x, y) = (fa.eval.unwrap().accuracy, aa.eval.unwrap().accuracy);
+    assert!((x - y).abs() <= 0.005, "test accuracy fused {x} vs autograd {y}");
+    // The fused path reports where its time went; autograd's forward includes the graph.
+    assert!(fa.forward_seconds > 0.0 && fa.backward_seconds > 0.0 && fa.data_seconds > 0.0);
+    assert!(fa.forward_seconds + fa.backward_seconds + fa.data_seconds <= fa.train_seconds);
+}
+
+/// A user's network, written with plain candle-nn: it has no fused path.
+struct TwoLayer {
+    hidden: candle_nn::Linear,
+    out: candle_nn::Linear,
+}
+
+impl candle_nn::Module for TwoLayer {
+    fn forward(&self, xs: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
+        self.out.forward(&self.hidden.forward(xs)?.tanh()?)
+    }
+}
+
+#[test]
+fn a_custom_module_trains_through_candle_autograd() {
+    let data = Resolver::local().load(DatasetName::Mnist).unwrap().splits;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let model = TwoLayer {
+        hidden: candle_nn::linear(784, 64, vb.pp("hidden")).unwrap(),
+        out: candle_nn::linear(64, 10, vb.pp("out")).unwrap(),
+    };
+    reset_parameters(&varmap, 1).unwrap();
+    let rows: Vec<u32> = (0..4).collect();
+    let (x, y) = data.train.to_tensors(&Device::Cpu).unwrap();
+    assert!(model.fused_cross_entropy(&x, &y, &rows).unwrap().is_none());
+    let history = Trainer::builder()
+        .epochs(2)
+        .lr(0.1)
+        .build()
+        .unwrap()
+        .fit(&model, &varmap, &data.train, Some(&data.test))
+        .unwrap();
+    let acc = history.last().unwrap().eval.unwrap().accuracy;
+    assert!(acc > 0.8, "custom model test accuracy {acc} after 2 epochs");
+    assert!(history.epochs[1].train_loss < history.epochs[0].train_loss);
+}
