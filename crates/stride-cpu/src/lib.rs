@@ -64,6 +64,36 @@ pub fn par_chunks_mut<T: Send, F: Fn(usize, &mut [T]) + Sync>(dst: &mut [T], min
     });
 }
 
+/// Like [`par_chunks_mut`] over three destinations and one source of the same length,
+/// chunked alike: `f(a, b, c, d)` for each range (a fused optimizer update writes the
+/// weights and two state buffers from the gradient in one pass).
+///
+/// Returns false, doing nothing, when the lengths differ.
+pub fn par_chunks3_mut<F>(a: &mut [f32], b: &mut [f32], c: &mut [f32], d: &[f32], min_parallel: usize, f: F) -> bool
+where
+    F: Fn(&mut [f32], &mut [f32], &mut [f32], &[f32]) + Sync,
+{
+    let len = a.len();
+    if b.len() != len || c.len() != len || d.len() != len {
+        return false;
+    }
+    let (pb, pc) = (Shared(b.as_mut_ptr()), Shared(c.as_mut_ptr()));
+    // One chunked pass over `a` carries the other three along at the same offsets.
+    par_chunks_mut(a, min_parallel, |offset, chunk| {
+        let n = chunk.len();
+        // SAFETY: the chunk ranges are disjoint and inside slices of length `len`, borrowed
+        // mutably for the whole call; `a`'s own chunk is the one `par_chunks_mut` handed out.
+        let (b, c) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(pb.at(offset), n),
+                std::slice::from_raw_parts_mut(pc.at(offset), n),
+            )
+        };
+        f(chunk, b, c, &d[offset..offset + n]);
+    });
+    true
+}
+
 /// A pointer into a slice whose disjoint chunks go to different threads.
 struct Shared<T>(*mut T);
 
@@ -114,6 +144,33 @@ mod tests {
         assert_eq!(v[4_999_999], 4_999_999.0);
         let short = huge_page_vec(10, 0..3u8);
         assert_eq!(short, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn three_way_chunks_stay_aligned() {
+        for len in [0usize, 5, 100_003] {
+            let (mut a, mut b, mut c) = (vec![0.0f32; len], vec![1.0f32; len], vec![2.0f32; len]);
+            let d: Vec<f32> = (0..len).map(|i| i as f32).collect();
+            assert!(par_chunks3_mut(&mut a, &mut b, &mut c, &d, 64, |a, b, c, d| {
+                for i in 0..a.len() {
+                    a[i] = d[i];
+                    b[i] += d[i];
+                    c[i] *= d[i];
+                }
+            }));
+            for i in 0..len {
+                let x = i as f32;
+                assert_eq!((a[i], b[i], c[i]), (x, 1.0 + x, 2.0 * x));
+            }
+        }
+        assert!(!par_chunks3_mut(
+            &mut [0.0],
+            &mut [],
+            &mut [0.0],
+            &[0.0],
+            1,
+            |_, _, _, _| {}
+        ));
     }
 
     #[test]

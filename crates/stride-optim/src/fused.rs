@@ -5,7 +5,7 @@
 //! element once. candle lets an in-place op mutate only its destination, so
 //! an update that changes several buffers runs one kernel per buffer.
 
-use candle_core::{CpuStorage, DType, Device, InplaceOp3, Layout, Tensor};
+use candle_core::{CpuStorage, DType, Device, InplaceOp1, InplaceOp2, InplaceOp3, Layout, Tensor};
 
 use crate::error::Result;
 
@@ -90,4 +90,127 @@ pub(crate) fn apply(
 ) -> Result<()> {
     dst.inplace_op3(a, b, &Kernel { name, f })?;
     Ok(())
+}
+
+/// `f(p, m, v, g)` over chunks of the four (same-length slices), updating `param`, `m` and
+/// `v` in place in one pass (Adam's three buffers): one read of each array instead of three
+/// kernels' worth. `f` gets whole chunks so its loop vectorises.
+pub(crate) fn apply3(
+    name: &'static str,
+    param: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    grad: &Tensor,
+    f: impl Fn(&mut [f32], &mut [f32], &mut [f32], &[f32]) + Send + Sync,
+) -> Result<()> {
+    // candle lends one storage mutably per in-place op, so the three are nested: m's op
+    // runs v's, which runs param's, each holding its storage's write lock while the
+    // innermost kernel works on all three.
+    m.inplace_op1(&OnM {
+        name,
+        v,
+        param,
+        grad,
+        f: &f,
+    })?;
+    Ok(())
+}
+
+/// A mutable slice lent down the nested in-place ops (its write lock is held by the caller).
+#[derive(Clone, Copy)]
+struct Lent {
+    ptr: *mut f32,
+    len: usize,
+}
+
+impl Lent {
+    fn new(s: &mut [f32]) -> Self {
+        Self {
+            ptr: s.as_mut_ptr(),
+            len: s.len(),
+        }
+    }
+}
+
+struct OnM<'a, F> {
+    name: &'static str,
+    v: &'a Tensor,
+    param: &'a Tensor,
+    grad: &'a Tensor,
+    f: &'a F,
+}
+
+struct OnV<'a, F> {
+    name: &'static str,
+    m: Lent,
+    param: &'a Tensor,
+    grad: &'a Tensor,
+    f: &'a F,
+}
+
+struct OnParam<'a, F> {
+    name: &'static str,
+    m: Lent,
+    v: Lent,
+    f: &'a F,
+}
+
+impl<F: Fn(&mut [f32], &mut [f32], &mut [f32], &[f32]) + Sync> InplaceOp1 for OnM<'_, F> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> candle_core::Result<()> {
+        let m = Lent::new(slice_mut(s, l)?);
+        self.v.inplace_op1(&OnV {
+            name: self.name,
+            m,
+            param: self.param,
+            grad: self.grad,
+            f: self.f,
+        })
+    }
+}
+
+impl<F: Fn(&mut [f32], &mut [f32], &mut [f32], &[f32]) + Sync> InplaceOp1 for OnV<'_, F> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> candle_core::Result<()> {
+        let v = Lent::new(slice_mut(s, l)?);
+        self.param.inplace_op2(
+            self.grad,
+            &OnParam {
+                name: self.name,
+                m: self.m,
+                v,
+                f: self.f,
+            },
+        )
+    }
+}
+
+impl<F: Fn(&mut [f32], &mut [f32], &mut [f32], &[f32]) + Sync> InplaceOp2 for OnParam<'_, F> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<()> {
+        let g = slice(s2, l2)?;
+        let p = slice_mut(s1, l1)?;
+        // SAFETY: m's and v's storages are write-locked by the enclosing ops for this whole
+        // call, and they are other tensors than param and grad, so nothing else aliases them.
+        let (m, v) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(self.m.ptr, self.m.len),
+                std::slice::from_raw_parts_mut(self.v.ptr, self.v.len),
+            )
+        };
+        let same = stride_cpu::par_chunks3_mut(p, m, v, g, PARALLEL_MIN, self.f);
+        if !same {
+            candle_core::bail!("{}: operands of different sizes", self.name)
+        }
+        Ok(())
+    }
 }
