@@ -163,8 +163,10 @@ pub struct RunMonitor {
     state: Arc<Mutex<State>>,
     report: Arc<Mutex<RunReport>>,
     quiet: bool,
-    /// Every event observed, so a checkpoint can rebuild this exact state by replaying them.
-    journal: Vec<serde_json::Value>,
+    /// Every event observed, so a checkpoint can rebuild this exact state by replaying them
+    /// (kept as events, encoded only when saved: a JSON value per step cost more than the
+    /// monitor's own rules).
+    journal: Vec<Replay>,
     /// True while replaying a journal: no log lines, no new journal entries.
     replaying: bool,
 }
@@ -285,16 +287,7 @@ impl Callback for RunMonitor {
 
     fn on_step_end(&mut self, s: &StepEnd) -> Action {
         if !self.replaying {
-            self.journal.push(serde_json::json!([
-                "s",
-                s.step,
-                s.epoch,
-                num(s.loss),
-                num(s.lr),
-                s.grad_norm.map(num),
-                s.update_ratio.map(num),
-                s.sharpness.and_then(|r| serde_json::to_value(r).ok())
-            ]));
+            self.journal.push(Replay::Step(s.clone()));
         }
         self.epoch = s.epoch;
         if let Some(r) = &s.sharpness {
@@ -338,14 +331,7 @@ impl Callback for RunMonitor {
 
     fn on_epoch_end(&mut self, e: &EpochEnd) -> Action {
         if !self.replaying {
-            self.journal.push(serde_json::json!([
-                "e",
-                e.epoch,
-                e.step,
-                num(e.train_loss),
-                e.eval.map(|v| num(v.loss)),
-                num(e.lr)
-            ]));
+            self.journal.push(Replay::Epoch(e.clone()));
         }
         self.epoch = e.epoch;
         if !e.train_loss.is_finite() && e.eval.is_none() {
@@ -373,7 +359,8 @@ impl Callback for RunMonitor {
     }
 
     fn save_state(&self) -> Option<serde_json::Value> {
-        Some(serde_json::json!({ "journal": self.journal }))
+        let journal: Vec<serde_json::Value> = self.journal.iter().map(encode).collect();
+        Some(serde_json::json!({ "journal": journal }))
     }
 
     fn restore_state(&mut self, state: &serde_json::Value) -> Result<()> {
@@ -405,12 +392,13 @@ impl Callback for RunMonitor {
             }
         }
         self.replaying = false;
-        self.journal = journal.clone();
+        self.journal = events;
         Ok(())
     }
 }
 
-/// A journal entry decoded back into the event it recorded.
+/// An event in the journal.
+#[derive(Debug, Clone)]
 enum Replay {
     Step(StepEnd),
     Epoch(EpochEnd),
@@ -423,6 +411,31 @@ fn num(x: f64) -> serde_json::Value {
 
 fn bad_journal(message: &str) -> TrainError {
     TrainError::Data(format!("the run monitor's checkpointed journal is invalid: {message}"))
+}
+
+/// The journal's JSON form of an event: `["s", step, epoch, loss, lr, grad norm, update
+/// ratio, sharpness]` or `["e", epoch, step, train loss, test loss, lr]`.
+fn encode(event: &Replay) -> serde_json::Value {
+    match event {
+        Replay::Step(s) => serde_json::json!([
+            "s",
+            s.step,
+            s.epoch,
+            num(s.loss),
+            num(s.lr),
+            s.grad_norm.map(num),
+            s.update_ratio.map(num),
+            s.sharpness.and_then(|r| serde_json::to_value(r).ok())
+        ]),
+        Replay::Epoch(e) => serde_json::json!([
+            "e",
+            e.epoch,
+            e.step,
+            num(e.train_loss),
+            e.eval.map(|v| num(v.loss)),
+            num(e.lr)
+        ]),
+    }
 }
 
 fn decode(v: &serde_json::Value) -> Result<Replay> {
