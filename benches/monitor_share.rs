@@ -46,14 +46,13 @@ fn main() -> anyhow::Result<()> {
     let varmap = VarMap::new();
     let model = Mlp::seeded(&"784-128-10".parse()?, Activation::Relu, &varmap, 0)?;
     let spent = std::sync::Arc::new(std::sync::Mutex::new(Duration::ZERO));
-    let monitor = RunMonitor::new(
-        MonitorConfig {
-            num_classes: Some(10),
-            eval_every: 8,
-            ..MonitorConfig::default()
-        },
-        None,
-    )?;
+    // As `stride train` configures it.
+    let config = MonitorConfig {
+        num_classes: Some(10),
+        eval_every: 8,
+        ..MonitorConfig::default()
+    };
+    let monitor = RunMonitor::new(config.clone(), None)?;
     let mut sgd = Sgd::new(varmap.all_vars(), SgdConfig::with_lr(0.1))?;
     let history: History = Trainer::builder()
         .epochs(epochs)
@@ -86,16 +85,9 @@ fn main() -> anyhow::Result<()> {
     let per_norm = t.elapsed().as_secs_f64() / f64::from(reps);
     let _ = Tensor::new(norm as f32, &Device::Cpu)?;
 
-    // The observer alone, replaying the run's losses: CPU cost without the scheduling noise
-    // that a wall-clock window inside a busy training loop picks up.
-    let mut replay = RunMonitor::new(
-        MonitorConfig {
-            num_classes: Some(10),
-            eval_every: 8,
-            ..MonitorConfig::default()
-        },
-        None,
-    )?;
+    // The observer alone, replaying the run's losses: its CPU cost without the cache misses
+    // and scheduling noise that a window inside a busy training loop picks up.
+    let mut replay = RunMonitor::new(config, None)?;
     let t = Instant::now();
     for (i, (&loss, &lr)) in history.step_losses.iter().zip(&history.step_lrs).enumerate() {
         let event = StepEnd {

@@ -152,11 +152,9 @@ mod tests {
             let (mut a, mut b, mut c) = (vec![0.0f32; len], vec![1.0f32; len], vec![2.0f32; len]);
             let d: Vec<f32> = (0..len).map(|i| i as f32).collect();
             assert!(par_chunks3_mut(&mut a, &mut b, &mut c, &d, 64, |a, b, c, d| {
-                for i in 0..a.len() {
-                    a[i] = d[i];
-                    b[i] += d[i];
-                    c[i] *= d[i];
-                }
+                a.copy_from_slice(d);
+                b.iter_mut().zip(d).for_each(|(b, d)| *b += d);
+                c.iter_mut().zip(d).for_each(|(c, d)| *c *= d);
             }));
             for i in 0..len {
                 let x = i as f32;
