@@ -382,6 +382,10 @@ pub(crate) fn step(
         return Ok(None);
     }
     let examples = x.dims()[0];
+    if y.dims() != [examples] {
+        // Labels as one index per example only; anything else (one-hot rows, ...) is autograd's.
+        return Ok(None);
+    }
     if let Some(&bad) = rows.iter().find(|&&r| r as usize >= examples) {
         candle_core::bail!("fused MLP: example index {bad} is past the {examples} examples");
     }

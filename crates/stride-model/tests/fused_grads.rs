@@ -210,6 +210,11 @@ fn fused_path_declines_what_it_does_not_cover() {
     assert!(relu.fused_cross_entropy(&x64, &y, &[0]).unwrap().is_none());
     let yf = y.to_dtype(DType::F32).unwrap();
     assert!(relu.fused_cross_entropy(&x, &yf, &[0]).unwrap().is_none());
+    // Labels must be one index per example (not one-hot rows, not fewer than the inputs).
+    let one_hot = Tensor::zeros((5, 3), DType::U32, &Device::Cpu).unwrap();
+    assert!(relu.fused_cross_entropy(&x, &one_hot, &[0]).unwrap().is_none());
+    let short = Tensor::zeros(4, DType::U32, &Device::Cpu).unwrap();
+    assert!(relu.fused_cross_entropy(&x, &short, &[0]).unwrap().is_none());
     // Bad rows and labels are errors that name them, not panics.
     let err = relu.fused_cross_entropy(&x, &y, &[0, 5]).unwrap_err().to_string();
     assert!(err.contains("index 5"), "{err}");
