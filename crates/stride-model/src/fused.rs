@@ -411,6 +411,9 @@ pub(crate) fn step(
             ws.act[l].resize(batch * p.out, 0.0);
         }
     }
+    // A batch that is the whole input, in order (the LR finder passes batches it built
+    // itself), is read where it lies instead of copied.
+    let in_place = batch == examples && rows.iter().enumerate().all(|(i, &r)| r as usize == i);
     let macs: usize = params.iter().map(|p| batch * p.out * p.inp).sum();
     let team = team();
     let parts = if macs >= PARALLEL_MIN_MACS { team.size() } else { 1 };
@@ -433,11 +436,16 @@ pub(crate) fn step(
         let n = r1 - r0;
         // SAFETY: every buffer is touched at rows r0..r1 only, which belong to this part.
         unsafe {
-            let xs = x_buf.range(r0 * input, r1 * input);
-            for (out, &r) in xs.chunks_exact_mut(input).zip(&rows[r0..r1]) {
-                let r = r as usize;
-                out.copy_from_slice(&x_all[r * input..(r + 1) * input]);
-            }
+            let xs: &[f32] = if in_place {
+                &x_all[r0 * input..r1 * input]
+            } else {
+                let xs = x_buf.range(r0 * input, r1 * input);
+                for (out, &r) in xs.chunks_exact_mut(input).zip(&rows[r0..r1]) {
+                    let r = r as usize;
+                    out.copy_from_slice(&x_all[r * input..(r + 1) * input]);
+                }
+                xs
+            };
             let gathered = Instant::now();
             for (l, &Dense { w, b, out, inp }) in params.iter().enumerate() {
                 let a: &[f32] = if l == 0 {
@@ -533,7 +541,11 @@ pub(crate) fn step(
             // rows o0..o1 of dW and entries o0..o1 of db belong to this part.
             unsafe {
                 let d = delta[l].all();
-                let a: &[f32] = if l == 0 { x_buf.all() } else { act[l - 1].all() };
+                let a: &[f32] = match l {
+                    0 if in_place => x_all,
+                    0 => x_buf.all(),
+                    _ => act[l - 1].all(),
+                };
                 matmul(
                     dw_bufs[l].range(o0 * inp, o1 * inp),
                     o1 - o0,
