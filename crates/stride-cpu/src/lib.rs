@@ -40,6 +40,25 @@ fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
 #[cfg(not(target_os = "linux"))]
 fn advise_huge_pages(_ptr: *mut u8, _bytes: usize) {}
 
+/// Sum of squares, for gradient norms: eight independent f32 lanes per 256-element chunk
+/// (so the compiler can vectorise without reordering a single sum), chunk totals added in f64.
+pub fn sum_of_squares(values: &[f32]) -> f64 {
+    values
+        .chunks(256)
+        .map(|chunk| {
+            let mut lanes = [0f32; 8];
+            let mut exact = chunk.chunks_exact(8);
+            for block in &mut exact {
+                for (lane, x) in lanes.iter_mut().zip(block) {
+                    *lane += x * x;
+                }
+            }
+            let tail: f32 = exact.remainder().iter().map(|x| x * x).sum();
+            f64::from(lanes.iter().sum::<f32>() + tail)
+        })
+        .sum()
+}
+
 /// Calls `f(offset, chunk)` over consecutive chunks of `dst`, one per team thread when
 /// `dst.len() >= min_parallel` (else one chunk on the caller), with `f` compiled for AVX2
 /// and FMA where the CPU has them.

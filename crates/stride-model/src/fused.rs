@@ -303,19 +303,6 @@ fn softmax_cross_entropy(
     total
 }
 
-/// Sum of squares in f64, in eight lanes so it vectorises.
-fn sum_of_squares(v: &[f32]) -> f64 {
-    let mut lanes = [0.0f64; 8];
-    let mut chunks = v.chunks_exact(8);
-    for c in &mut chunks {
-        for (l, &x) in lanes.iter_mut().zip(c) {
-            *l += f64::from(x) * f64::from(x);
-        }
-    }
-    let tail: f64 = chunks.remainder().iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-    lanes.iter().sum::<f64>() + tail
-}
-
 /// A layer's weights (`out x inp`, row-major) and bias as slices.
 #[derive(Clone, Copy)]
 struct Dense<'a> {
@@ -566,7 +553,7 @@ pub(crate) fn step(
                 for row in d.chunks_exact(out) {
                     db.iter_mut().zip(&row[o0..o1]).for_each(|(s, &v)| *s += v);
                 }
-                sq += sum_of_squares(dw_bufs[l].range(o0 * inp, o1 * inp)) + sum_of_squares(db);
+                sq += stride_cpu::sum_of_squares(dw_bufs[l].range(o0 * inp, o1 * inp)) + stride_cpu::sum_of_squares(db);
             }
         }
         *squares[part].lock().unwrap_or_else(|p| p.into_inner()) = sq;

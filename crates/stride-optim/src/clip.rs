@@ -32,7 +32,7 @@ fn sum_of_squares(t: &Tensor) -> Result<f64> {
         if let (Storage::Cpu(CpuStorage::F32(data)), true) = (&*storage, dense) {
             let start = layout.start_offset();
             if let Some(values) = data.get(start..start + t.elem_count()) {
-                return Ok(dense_sum_of_squares(values));
+                return Ok(stride_cpu::sum_of_squares(values));
             }
         }
     }
@@ -68,25 +68,6 @@ pub fn clip_grad_value(grads: &mut GradStore, vars: &[Var], clip: f64) -> Result
         }
     }
     Ok(())
-}
-
-/// Eight independent f32 lanes per 256-element chunk (so the compiler can
-/// vectorise without reordering a single sum), chunk totals added in f64.
-fn dense_sum_of_squares(values: &[f32]) -> f64 {
-    values
-        .chunks(256)
-        .map(|chunk| {
-            let mut lanes = [0f32; 8];
-            let mut exact = chunk.chunks_exact(8);
-            for block in &mut exact {
-                for (lane, x) in lanes.iter_mut().zip(block) {
-                    *lane += x * x;
-                }
-            }
-            let tail: f32 = exact.remainder().iter().map(|x| x * x).sum();
-            f64::from(lanes.iter().sum::<f32>() + tail)
-        })
-        .sum()
 }
 
 #[cfg(test)]
