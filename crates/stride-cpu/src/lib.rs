@@ -70,14 +70,14 @@ pub fn par_chunks_mut<T: Send, F: Fn(usize, &mut [T]) + Sync>(dst: &mut [T], min
         dispatch(&f, 0, dst);
         return;
     }
-    let base = Shared(dst.as_mut_ptr());
+    let base = DisjointMut::new(dst);
     team.run(&|part| {
         // Bounds in multiples of 16 elements keep each thread on its own cache lines.
         let bound = |p: usize| if p >= parts { len } else { (len * p / parts) / 16 * 16 };
         let (start, end) = (bound(part), bound(part + 1));
         if start < end {
             // SAFETY: the parts' ranges are disjoint and inside `dst`, which outlives `run`.
-            let chunk = unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) };
+            let chunk = unsafe { base.range(start, end) };
             dispatch(&f, start, chunk);
         }
     });
@@ -96,37 +96,56 @@ where
     if b.len() != len || c.len() != len || d.len() != len {
         return false;
     }
-    let (pb, pc) = (Shared(b.as_mut_ptr()), Shared(c.as_mut_ptr()));
+    let (pb, pc) = (DisjointMut::new(b), DisjointMut::new(c));
     // One chunked pass over `a` carries the other three along at the same offsets.
     par_chunks_mut(a, min_parallel, |offset, chunk| {
         let n = chunk.len();
         // SAFETY: the chunk ranges are disjoint and inside slices of length `len`, borrowed
         // mutably for the whole call; `a`'s own chunk is the one `par_chunks_mut` handed out.
-        let (b, c) = unsafe {
-            (
-                std::slice::from_raw_parts_mut(pb.at(offset), n),
-                std::slice::from_raw_parts_mut(pc.at(offset), n),
-            )
-        };
+        let (b, c) = unsafe { (pb.range(offset, offset + n), pc.range(offset, offset + n)) };
         f(chunk, b, c, &d[offset..offset + n]);
     });
     true
 }
 
-/// A pointer into a slice whose disjoint chunks go to different threads.
-struct Shared<T>(*mut T);
+/// A mutable slice whose disjoint ranges are handed to different threads of a team job.
+pub struct DisjointMut<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    _borrow: std::marker::PhantomData<&'a mut [T]>,
+}
 
-// SAFETY: only used by `par_chunks_mut`, whose parts touch disjoint ranges.
-unsafe impl<T: Send> Send for Shared<T> {}
-unsafe impl<T: Send> Sync for Shared<T> {}
+// SAFETY: the slice is borrowed mutably for 'a; callers of `range` promise that no two
+// live ranges overlap, which makes sharing the wrapper between threads sound.
+unsafe impl<T: Send> Send for DisjointMut<'_, T> {}
+unsafe impl<T: Send> Sync for DisjointMut<'_, T> {}
 
-impl<T> Shared<T> {
-    /// The pointer `offset` elements in (a method, so closures capture the whole wrapper).
+impl<'a, T> DisjointMut<'a, T> {
+    /// Wraps `slice` for the length of its borrow.
+    pub fn new(slice: &'a mut [T]) -> Self {
+        Self {
+            ptr: slice.as_mut_ptr(),
+            len: slice.len(),
+            _borrow: std::marker::PhantomData,
+        }
+    }
+
+    /// Elements `start..end`, mutably; panics outside the slice.
     ///
     /// # Safety
-    /// `offset` must stay inside the slice.
-    unsafe fn at(&self, offset: usize) -> *mut T {
-        self.0.add(offset)
+    /// No other live reference may overlap the range.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn range(&self, start: usize, end: usize) -> &mut [T] {
+        assert!(start <= end && end <= self.len, "range {start}..{end} of {}", self.len);
+        std::slice::from_raw_parts_mut(self.ptr.add(start), end - start)
+    }
+
+    /// The whole slice, read-only.
+    ///
+    /// # Safety
+    /// No thread may be writing to it.
+    pub unsafe fn all(&self) -> &[T] {
+        std::slice::from_raw_parts(self.ptr, self.len)
     }
 }
 

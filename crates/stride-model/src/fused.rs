@@ -23,7 +23,7 @@ use candle_core::{CpuStorage, Device, Layout, Storage, Tensor};
 use gemm::Parallelism;
 
 use crate::mlp::Activation;
-use stride_cpu::team;
+use stride_cpu::{team, DisjointMut};
 
 /// Loss and gradients of one fused training step.
 #[derive(Debug)]
@@ -141,49 +141,6 @@ struct View {
 // SAFETY: a View only ever reads memory that outlives the parallel region it is sent into.
 unsafe impl Send for View {}
 unsafe impl Sync for View {}
-
-/// A buffer whose disjoint row ranges are written by different parts of a team job.
-#[derive(Clone, Copy)]
-struct Shared {
-    ptr: *mut f32,
-    len: usize,
-}
-
-// SAFETY: parts write disjoint ranges only, and the team joins before the buffers are
-// touched again by the caller (see `step`).
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    fn new(v: &mut [f32]) -> Self {
-        Self {
-            ptr: v.as_mut_ptr(),
-            len: v.len(),
-        }
-    }
-
-    /// Elements `start..end`, mutably.
-    ///
-    /// # Safety
-    /// No other live reference may overlap the range.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn range(&self, start: usize, end: usize) -> &mut [f32] {
-        assert!(
-            start <= end && end <= self.len,
-            "fused MLP: range {start}..{end} of {}",
-            self.len
-        );
-        std::slice::from_raw_parts_mut(self.ptr.add(start), end - start)
-    }
-
-    /// The whole buffer, read-only (after the job that wrote it has joined).
-    ///
-    /// # Safety
-    /// No part may be writing to it.
-    unsafe fn all(&self) -> &[f32] {
-        std::slice::from_raw_parts(self.ptr, self.len)
-    }
-}
 
 /// Below this many multiply-adds per step the work stays on the calling thread.
 const PARALLEL_MIN_MACS: usize = 1 << 20;
@@ -404,10 +361,10 @@ pub(crate) fn step(
     let macs: usize = params.iter().map(|p| batch * p.out * p.inp).sum();
     let team = team();
     let parts = if macs >= PARALLEL_MIN_MACS { team.size() } else { 1 };
-    let x_buf = Shared::new(&mut ws.x);
-    let pre: Vec<Shared> = ws.pre.iter_mut().map(|v| Shared::new(v)).collect();
-    let act: Vec<Shared> = ws.act.iter_mut().map(|v| Shared::new(v)).collect();
-    let delta: Vec<Shared> = ws.delta.iter_mut().map(|v| Shared::new(v)).collect();
+    let x_buf = DisjointMut::new(&mut ws.x);
+    let pre: Vec<DisjointMut<'_, f32>> = ws.pre.iter_mut().map(|v| DisjointMut::new(v)).collect();
+    let act: Vec<DisjointMut<'_, f32>> = ws.act.iter_mut().map(|v| DisjointMut::new(v)).collect();
+    let delta: Vec<DisjointMut<'_, f32>> = ws.delta.iter_mut().map(|v| DisjointMut::new(v)).collect();
     let losses: Vec<Mutex<f64>> = (0..parts).map(|_| Mutex::new(0.0)).collect();
     let squares: Vec<Mutex<f64>> = (0..parts).map(|_| Mutex::new(0.0)).collect();
     let marks: Mutex<[Option<Instant>; 2]> = Mutex::new([None; 2]);
@@ -508,8 +465,8 @@ pub(crate) fn step(
     // need every row, so they wait for job 1. The data batch's own gradient is never formed.
     let mut dws: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.out * p.inp]).collect();
     let mut dbs: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.out]).collect();
-    let dw_bufs: Vec<Shared> = dws.iter_mut().map(|v| Shared::new(v)).collect();
-    let db_bufs: Vec<Shared> = dbs.iter_mut().map(|v| Shared::new(v)).collect();
+    let dw_bufs: Vec<DisjointMut<'_, f32>> = dws.iter_mut().map(|v| DisjointMut::new(v)).collect();
+    let db_bufs: Vec<DisjointMut<'_, f32>> = dbs.iter_mut().map(|v| DisjointMut::new(v)).collect();
     let weight_grads = |part: usize| {
         let mut sq = 0.0f64;
         for (l, &Dense { out, inp, .. }) in params.iter().enumerate() {
