@@ -60,8 +60,10 @@ pub fn sum_of_squares(values: &[f32]) -> f64 {
 }
 
 /// Calls `f(offset, chunk)` over consecutive chunks of `dst`, one per team thread when
-/// `dst.len() >= min_parallel` (else one chunk on the caller), with `f` compiled for AVX2
-/// and FMA where the CPU has them.
+/// `dst.len() >= min_parallel` (else one chunk on the caller), through a copy compiled for
+/// AVX2 and FMA where the CPU has them. That copy vectorises `f` only if the compiler
+/// inlines it: true of the one-line optimizer kernels, not of Adam's loop, which therefore
+/// dispatches itself (`stride-optim/src/adam.rs`).
 pub fn par_chunks_mut<T: Send, F: Fn(usize, &mut [T]) + Sync>(dst: &mut [T], min_parallel: usize, f: F) {
     let len = dst.len();
     let team = team();
