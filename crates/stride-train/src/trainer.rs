@@ -859,8 +859,12 @@ impl Backward {
     }
 }
 
-/// Rows `indices` of the inputs and labels.
+/// Rows `indices` of the inputs and labels; all rows in order are the tensors themselves
+/// (the LR finder's batches), not a copy.
 fn gather(x: &Tensor, y: &Tensor, indices: &[u32]) -> Result<(Tensor, Tensor)> {
+    if indices.len() == x.dim(0)? && indices.iter().enumerate().all(|(i, &r)| r as usize == i) {
+        return Ok((x.clone(), y.clone()));
+    }
     let idx = Tensor::from_slice(indices, indices.len(), x.device())?;
     Ok((x.index_select(&idx, 0)?, y.index_select(&idx, 0)?))
 }
