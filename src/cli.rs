@@ -6,7 +6,7 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use stride_data::{DatasetName, Loaded, Resolver};
-use stride_model::{reset_parameters, Activation, Mlp, MlpSpec};
+use stride_model::{reset_parameters, Activation, Architecture, Network};
 use stride_monitor::MonitorConfig;
 use stride_optim::schedule::parse_schedule;
 use stride_optim::OptimizerKind;
@@ -47,9 +47,17 @@ pub struct TrainArgs {
     /// Examples per step.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// Hidden layer widths joined by '-', e.g. 128 or 256-128.
+    /// Network: mlp (hidden widths from --hidden) or cnn (layers from --conv).
+    #[arg(long, default_value = "mlp")]
+    pub model: String,
+    /// MLP hidden layer widths joined by '-', e.g. 128 or 256-128.
     #[arg(long, default_value = "128")]
     pub hidden: String,
+    /// CNN layers before the classifier, e.g. c8k5-mp2-c16k5-mp2 (conv 8 channels 5x5,
+    /// max-pool 2, ...; c<out>k<k>[s<stride>][p<pad>], mp<k>, ap<k>, f<width>), or a preset:
+    /// lenet (that one), lenet5.
+    #[arg(long, default_value = "lenet")]
+    pub conv: String,
     /// Activation between layers: relu, gelu, silu, tanh, sigmoid, leaky-relu.
     #[arg(long, default_value = "relu")]
     pub activation: String,
@@ -104,8 +112,8 @@ pub struct TrainArgs {
 pub struct RunSummary {
     /// Where the data came from.
     pub loaded_from: stride_data::Source,
-    /// The network, e.g. `784-128-10`.
-    pub spec: MlpSpec,
+    /// The network, e.g. `MLP 784-128-10`.
+    pub arch: Architecture,
     /// The optimizer and its rate (and schedule), as a phrase.
     pub optimizer: String,
     /// The run's history.
@@ -135,8 +143,8 @@ impl RunSummary {
     /// A plain-text table of the epochs and a closing line.
     pub fn report(&self) -> String {
         let mut out = format!(
-            "data: {}\nmodel: MLP {}\noptimizer: {}\n\n{:>5}  {:>10}  {:>9}  {:>8}  {:>8}\n",
-            self.loaded_from, self.spec, self.optimizer, "epoch", "train loss", "test loss", "test acc", "seconds"
+            "data: {}\nmodel: {}\noptimizer: {}\n\n{:>5}  {:>10}  {:>9}  {:>8}  {:>8}\n",
+            self.loaded_from, self.arch, self.optimizer, "epoch", "train loss", "test loss", "test acc", "seconds"
         );
         for e in &self.history.epochs {
             let (tl, ta) = e
@@ -186,19 +194,8 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     let name: DatasetName = args.dataset.parse()?;
     let kind: OptimizerKind = args.optimizer.parse()?;
     let activation: Activation = args.activation.parse()?;
-    if let Some(part) = args
-        .hidden
-        .split('-')
-        .find(|p| p.trim().parse::<usize>().map_or(true, |w| w == 0))
-    {
-        return Err(stride_model::ModelError::Spec {
-            spec: args.hidden.clone(),
-            message: format!(
-                "{part:?} is not a hidden width; expected positive numbers joined by '-', e.g. 128 or 256-128"
-            ),
-        }
-        .into());
-    }
+    // Both datasets are 1x28x28 with 10 classes; the real shape is used once loaded.
+    Architecture::from_args(&args.model, &args.hidden, &args.conv, (1, 28, 28), 10)?;
     if let Some(spec) = &args.schedule {
         parse_schedule(spec, args.lr)?;
     }
@@ -217,12 +214,12 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     let started = Instant::now();
     let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
     let load_seconds = started.elapsed().as_secs_f64();
-    let input = splits.train.rows() * splits.train.cols();
-    let spec: MlpSpec = format!("{input}-{}-{}", args.hidden, splits.train.classes()).parse()?;
+    let input = (1, splits.train.rows(), splits.train.cols());
+    let arch = Architecture::from_args(&args.model, &args.hidden, &args.conv, input, splits.train.classes())?;
 
     let device = Device::Cpu;
     let varmap = VarMap::new();
-    let model = Mlp::new(&spec, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+    let model = Network::new(&arch, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
     reset_parameters(&varmap, args.seed)?;
 
     let mut optimizer = kind.build(varmap.all_vars(), args.lr, args.momentum, args.weight_decay)?;
@@ -290,7 +287,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     } else {
         builder = builder.callback(ProgressBars::new());
     }
-    let model_name = format!("mlp {spec} {activation}");
+    let model_name = Network::checkpoint_name(&arch, activation);
     if let Some(dir) = &args.checkpoint_dir {
         let config = CheckpointConfig {
             every_steps: args.checkpoint_every,
@@ -308,7 +305,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         described += &format!(", resumed from {}", checkpoint.dir.display());
     }
     tracing::info!(
-        "training MLP {spec} ({activation}) on {name}: {} train / {} test, {} epochs, {described}, batch {}",
+        "training {arch} ({activation}) on {name}: {} train / {} test, {} epochs, {described}, batch {}",
         splits.train.len(),
         splits.test.len(),
         args.epochs,
@@ -321,7 +318,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     }
     Ok(RunSummary {
         loaded_from: source,
-        spec,
+        arch,
         optimizer: described,
         history,
         load_seconds,

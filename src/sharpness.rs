@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use stride_data::{Batcher, DatasetName, Loaded, Resolver};
-use stride_model::{reset_parameters, Activation, Mlp, MlpSpec};
+use stride_model::{reset_parameters, Activation, Architecture, Network};
 use stride_train::{
     estimate_sharpness, format_lr, Action, Callback, Curvature, HvpScheme, SharpnessConfig, SharpnessEstimate, StepEnd,
     Trainer,
@@ -20,9 +20,15 @@ pub struct SharpnessArgs {
     /// Dataset: mnist or fashion-mnist.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
-    /// Hidden layer widths joined by '-', e.g. 128 or 256-128.
+    /// Network: mlp (hidden widths from --hidden) or cnn (layers from --conv).
+    #[arg(long, default_value = "mlp")]
+    pub model: String,
+    /// MLP hidden layer widths joined by '-', e.g. 128 or 256-128.
     #[arg(long, default_value = "128")]
     pub hidden: String,
+    /// CNN layers before the classifier, e.g. c8k5-mp2-c16k5-mp2, or a preset (lenet, lenet5).
+    #[arg(long, default_value = "lenet")]
+    pub conv: String,
     /// Activation between layers.
     #[arg(long, default_value = "relu")]
     pub activation: String,
@@ -79,14 +85,14 @@ impl Callback for StopAfter {
 pub fn run(args: &SharpnessArgs) -> Result<String, Error> {
     let name: DatasetName = args.dataset.parse()?;
     let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
-    let input = splits.train.rows() * splits.train.cols();
-    let spec: MlpSpec = format!("{input}-{}-{}", args.hidden, splits.train.classes()).parse()?;
+    let input = (1, splits.train.rows(), splits.train.cols());
+    let arch = Architecture::from_args(&args.model, &args.hidden, &args.conv, input, splits.train.classes())?;
     let activation: Activation = args.activation.parse()?;
     let device = Device::Cpu;
     let varmap = VarMap::new();
-    let model = Mlp::new(&spec, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+    let model = Network::new(&arch, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
     reset_parameters(&varmap, args.seed)?;
-    let mut out = format!("data: {source}\nmodel: MLP {spec} ({activation})\n");
+    let mut out = format!("data: {source}\nmodel: {arch} ({activation})\n");
     if args.steps > 0 {
         let epochs = args.steps.div_ceil(splits.train.len().div_ceil(128) as u64) as usize;
         let history = Trainer::builder()

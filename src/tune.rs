@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use candle_nn::VarMap;
 use stride_data::{DatasetName, Loaded, Resolver, Source, Splits};
-use stride_model::{Activation, Mlp, MlpSpec, Model};
+use stride_model::{Activation, Architecture, Model, Network};
 use stride_monitor::MonitorConfig;
 use stride_optim::OptimizerKind;
 use stride_train::{
@@ -25,9 +25,15 @@ pub struct SetupArgs {
     /// Directory with the IDX files (overrides STRIDE_DATA_DIR).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Hidden layer widths joined by '-', e.g. 128 or 256-128.
+    /// Network: mlp (hidden widths from --hidden) or cnn (layers from --conv).
+    #[arg(long, default_value = "mlp")]
+    pub model: String,
+    /// MLP hidden layer widths joined by '-', e.g. 128 or 256-128.
     #[arg(long, default_value = "128")]
     pub hidden: String,
+    /// CNN layers before the classifier, e.g. c8k5-mp2-c16k5-mp2, or a preset (lenet, lenet5).
+    #[arg(long, default_value = "lenet")]
+    pub conv: String,
     /// Activation between layers: relu, gelu, silu, tanh, sigmoid, leaky-relu.
     #[arg(long, default_value = "relu")]
     pub activation: String,
@@ -57,7 +63,7 @@ pub struct Setup {
     /// Which dataset.
     pub name: DatasetName,
     /// The network.
-    pub spec: MlpSpec,
+    pub arch: Architecture,
     /// Its activation.
     pub activation: Activation,
     /// The optimizer.
@@ -72,30 +78,31 @@ impl Setup {
         let name: DatasetName = args.dataset.parse()?;
         let kind: OptimizerKind = args.optimizer.parse()?;
         let activation: Activation = args.activation.parse()?;
+        Architecture::from_args(&args.model, &args.hidden, &args.conv, (1, 28, 28), 10)?;
         let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
-        let input = splits.train.rows() * splits.train.cols();
-        let spec: MlpSpec = format!("{input}-{}-{}", args.hidden, splits.train.classes()).parse()?;
+        let input = (1, splits.train.rows(), splits.train.cols());
+        let arch = Architecture::from_args(&args.model, &args.hidden, &args.conv, input, splits.train.classes())?;
         Ok(Self {
             splits,
             source,
             name,
-            spec,
+            arch,
             activation,
             kind,
             args: args.clone(),
         })
     }
 
-    /// A fresh MLP in `varmap`, initialised from the seed (the same weights every call).
-    pub fn model(&self, varmap: &VarMap) -> Result<Mlp, Error> {
-        Ok(Mlp::seeded(&self.spec, self.activation, varmap, self.args.seed)?)
+    /// A fresh network in `varmap`, initialised from the seed (the same weights every call).
+    pub fn model(&self, varmap: &VarMap) -> Result<Network, Error> {
+        Ok(Network::seeded(&self.arch, self.activation, varmap, self.args.seed)?)
     }
 
     /// `MLP 784-128-10 (relu) on fashion-mnist, sgd, batch 128`.
     pub fn describe(&self) -> String {
         format!(
-            "MLP {} ({}) on {}, {}, batch {}",
-            self.spec, self.activation, self.name, self.kind, self.args.batch_size
+            "{} ({}) on {}, {}, batch {}",
+            self.arch, self.activation, self.name, self.kind, self.args.batch_size
         )
     }
 
@@ -353,7 +360,7 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
     } else {
         None
     };
-    let title = format!("{} {} on {}", setup.kind, setup.spec, setup.name);
+    let title = format!("{} {} on {}", setup.kind, setup.arch, setup.name);
     if let Some(path) = &args.svg {
         write(path, &result.figure(&title).to_svg())?;
     }

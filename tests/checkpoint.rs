@@ -34,7 +34,7 @@ fn mlp(spec: &str, init_seed: u64) -> (Mlp, VarMap) {
 
 /// Everything a run is made of, built from scratch each time (a "fresh process" in objects).
 struct Run {
-    model: Mlp,
+    model: Network,
     varmap: VarMap,
     optimizer: Box<dyn Optimizer>,
     trainer: Trainer,
@@ -49,6 +49,27 @@ fn run(epochs: usize, dir: &Path, every: Option<u64>, init_seed: u64) -> Run {
 
 fn run_keeping(epochs: usize, dir: &Path, every: Option<u64>, init_seed: u64, keep_last: usize) -> Run {
     let (model, varmap) = mlp("784-32-10", init_seed);
+    run_model(Network::Mlp(model), varmap, MODEL, epochs, dir, every, keep_last)
+}
+
+/// The CNN (`lenet`), its checkpoint name, in the same run set-up.
+fn run_cnn(epochs: usize, dir: &Path, init_seed: u64) -> Run {
+    let arch = Architecture::from_args("cnn", "", "lenet", (1, 28, 28), 10).unwrap();
+    let varmap = VarMap::new();
+    let model = Network::seeded(&arch, Activation::Relu, &varmap, init_seed).unwrap();
+    let name = Network::checkpoint_name(&arch, Activation::Relu);
+    run_model(model, varmap, &name, epochs, dir, None, 3)
+}
+
+fn run_model(
+    model: Network,
+    varmap: VarMap,
+    name: &str,
+    epochs: usize,
+    dir: &Path,
+    every: Option<u64>,
+    keep_last: usize,
+) -> Run {
     let optimizer = OptimizerKind::Adam.build(varmap.all_vars(), 1e-3, None, None).unwrap();
     let monitor = RunMonitor::new(
         MonitorConfig {
@@ -63,7 +84,7 @@ fn run_keeping(epochs: usize, dir: &Path, every: Option<u64>, init_seed: u64, ke
     let config = CheckpointConfig {
         every_steps: every,
         keep_last,
-        ..CheckpointConfig::new(dir, MODEL)
+        ..CheckpointConfig::new(dir, name)
     };
     let trainer = Trainer::builder()
         .epochs(epochs)
@@ -154,6 +175,36 @@ fn resume_after_one_epoch_and_mid_epoch_is_bit_identical() {
     assert_eq!(mid.weights(), straight.weights());
     assert_eq!(rest.epochs[0].train_loss.to_bits(), all.epochs[0].train_loss.to_bits());
     assert_eq!(*mid.report.lock().unwrap(), *straight.report.lock().unwrap());
+}
+
+#[test]
+fn cnn_resume_after_one_epoch_is_bit_identical() {
+    let data = sample();
+    let (straight_dir, split_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut straight = run_cnn(2, straight_dir.path(), 1);
+    let all = straight.fit(&data);
+    let mut first = run_cnn(1, split_dir.path(), 1);
+    let part1 = first.fit(&data);
+    let mut second = run_cnn(2, split_dir.path(), 99);
+    let ckpt = Checkpoint::load(&split_dir.path().join(LATEST)).unwrap();
+    ckpt.expect_model("cnn 1x28x28 c8k5-mp2-c16k5-mp2 10 relu").unwrap();
+    assert!(
+        ckpt.expect_model(MODEL).is_err(),
+        "an MLP checkpoint name matched the CNN's"
+    );
+    second
+        .trainer
+        .resume(&ckpt, &second.varmap, second.optimizer.as_mut())
+        .unwrap();
+    let part2 = second.fit(&data);
+    let joined: Vec<f64> = part1.step_losses.iter().chain(&part2.step_losses).copied().collect();
+    assert_eq!(bits(&joined), bits(&all.step_losses), "per-step losses");
+    assert_eq!(second.weights(), straight.weights(), "final weights");
+    assert_eq!(
+        *second.report.lock().unwrap(),
+        *straight.report.lock().unwrap(),
+        "monitor report"
+    );
 }
 
 #[test]

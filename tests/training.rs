@@ -127,6 +127,13 @@ fn fused_path_and_autograd_train_the_same_run() {
     };
     let (fused, autograd) = (run(true), run(false));
     assert_eq!(fused.step_losses.len(), autograd.step_losses.len());
+    // Which path each run took: the comparison below means nothing if both took the same.
+    assert_eq!(
+        fused.fused_steps,
+        fused.step_losses.len() as u64,
+        "the fused run left its path"
+    );
+    assert_eq!(autograd.fused_steps, 0, "the autograd run took the fused path");
     for (step, (a, b)) in fused.step_losses.iter().zip(&autograd.step_losses).enumerate().take(20) {
         assert!(
             (a - b).abs() <= 1e-4 * b.abs(),
@@ -177,4 +184,31 @@ fn a_custom_module_trains_through_candle_autograd() {
     let acc = history.last().unwrap().eval.unwrap().accuracy;
     assert!(acc > 0.8, "custom model test accuracy {acc} after 2 epochs");
     assert!(history.epochs[1].train_loss < history.epochs[0].train_loss);
+}
+
+#[test]
+fn built_in_cnn_learns_mnist_sample_deterministically() {
+    // The CNN (Stride's conv, pool and linear layers through autograd) on the embedded sample.
+    let data = Resolver::local().load(DatasetName::Mnist).unwrap().splits;
+    let arch = Architecture::from_args("cnn", "128", "lenet", (1, 28, 28), 10).unwrap();
+    let run = |epochs: usize| {
+        let varmap = VarMap::new();
+        let model = Network::seeded(&arch, Activation::Relu, &varmap, 4).unwrap();
+        let history = Trainer::builder()
+            .epochs(epochs)
+            .lr(0.05)
+            .seed(4)
+            .build()
+            .unwrap()
+            .fit(&model, &varmap, &data.train, Some(&data.test))
+            .unwrap();
+        (history, varmap)
+    };
+    let (a, _) = run(2);
+    let (b, _) = run(2);
+    assert_eq!(a.step_losses, b.step_losses, "same seed, same numbers");
+    assert_eq!(a.fused_steps, 0, "the CNN has no fused path");
+    let acc = a.last().unwrap().eval.unwrap().accuracy;
+    assert!(acc > 0.85, "test accuracy {acc} after 2 epochs");
+    assert!(a.epochs[1].train_loss < a.epochs[0].train_loss);
 }

@@ -3,7 +3,7 @@
 #[non_exhaustive]
 pub enum ModelError {
     /// An MLP spec string that does not parse.
-    #[error("invalid MLP spec {spec:?}: {message}")]
+    #[error("invalid model spec {spec:?}: {message}")]
     Spec {
         /// The spec as given.
         spec: String,
@@ -13,6 +13,9 @@ pub enum ModelError {
     /// An unknown activation name.
     #[error("unknown activation {0:?}: expected relu, gelu, silu, tanh, sigmoid or leaky-relu")]
     Activation(String),
+    /// An unknown built-in network name.
+    #[error("unknown model {0:?}: expected mlp or cnn")]
+    Kind(String),
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{linear, Linear, Module, ModuleT, VarBuilder, VarMap};
+use candle_nn::{Module, ModuleT, VarBuilder, VarMap};
+
+use crate::nn::{linear, Linear};
 
 use crate::fused::{self, FusedGrads, FusedState, LayerRef};
 use crate::model::Model;
@@ -33,7 +35,7 @@ impl Activation {
     /// Applies the activation.
     pub fn apply(self, xs: &Tensor) -> candle_core::Result<Tensor> {
         match self {
-            Self::Relu => xs.relu(),
+            Self::Relu => crate::nn::relu(xs),
             Self::Gelu => xs.gelu(),
             Self::Silu => xs.silu(),
             Self::Tanh => xs.tanh(),

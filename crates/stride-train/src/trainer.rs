@@ -105,6 +105,9 @@ pub struct History {
     pub stopped: Option<String>,
     /// Steps whose gradient was not finite and whose update was skipped.
     pub skipped_steps: u64,
+    /// Steps whose gradients came from the model's fused path (the others went through
+    /// candle's autograd), so a test can tell which path a run took.
+    pub fused_steps: u64,
     /// Sharpness estimates, as (steps taken before the estimate, estimate).
     pub sharpness: Vec<(u64, SharpnessReading)>,
     /// Snapshots restored on an observer's `Rollback`, as (step, new learning rate).
@@ -515,6 +518,7 @@ impl Trainer {
             for (batch, indices) in batches.iter().enumerate().skip(skip) {
                 self.lr.apply(optimizer, self.lr.t(step, epoch));
                 let (pass, loss_value) = Pass::forward(model, &x, &y, indices, c.fused, &mut phases)?;
+                history.fused_steps += u64::from(matches!(pass, Pass::Fused(..)));
                 let lr = optimizer.learning_rate();
                 if !loss_value.is_finite() {
                     // Recorded: the value that ended the run is part of its history.

@@ -1,0 +1,163 @@
+//! CPU plumbing shared by the layers' custom ops: f32 views of candle storage,
+//! a strided GEMM on the kernels candle itself uses, and splitting work over the team.
+
+use std::ops::Deref;
+
+use candle_core::{CpuStorage, Device, Layout, Shape, Storage, Tensor};
+use gemm::Parallelism;
+
+/// Whether `t` can take a layer's CPU kernels: f32 on the CPU.
+pub(crate) fn on_cpu_f32(t: &Tensor) -> bool {
+    matches!(t.device(), Device::Cpu) && t.dtype() == candle_core::DType::F32
+}
+
+/// The f32 elements of a contiguous CPU storage, or an error naming the op.
+pub(crate) fn slice<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => v
+            .get(a..b)
+            .ok_or_else(|| candle_core::Error::Msg(format!("{op}: storage shorter than its layout"))),
+        (CpuStorage::F32(_), None) => Err(candle_core::Error::Msg(format!("{op}: expected a contiguous tensor"))),
+        (_, _) => Err(candle_core::Error::Msg(format!("{op}: expected f32 values"))),
+    }
+}
+
+/// Runs `f` on the f32 values of `t` (made contiguous first), on the CPU.
+pub(crate) fn with_values<R>(
+    op: &str,
+    t: &Tensor,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let t = t.contiguous()?;
+    let (guard, layout) = t.storage_and_layout();
+    match guard.deref() {
+        Storage::Cpu(s) => f(slice(op, s, layout)?),
+        _ => Err(candle_core::Error::Msg(format!("{op}: expected a CPU tensor"))),
+    }
+}
+
+/// A CPU f32 tensor of `shape` holding `values`.
+pub(crate) fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> candle_core::Result<Tensor> {
+    Tensor::from_vec(values, shape, &Device::Cpu)
+}
+
+/// A read-only strided matrix: element (i, j) at `ptr + i * rs + j * cs`.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat {
+    pub ptr: *const f32,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+impl Mat {
+    /// The row-major matrix with `cols` columns starting at `data`.
+    pub fn rows(data: &[f32], cols: usize) -> Self {
+        Self {
+            ptr: data.as_ptr(),
+            rs: cols as isize,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of the row-major matrix with `cols` columns starting at `data`.
+    pub fn rows_t(data: &[f32], cols: usize) -> Self {
+        Self {
+            ptr: data.as_ptr(),
+            rs: 1,
+            cs: cols as isize,
+        }
+    }
+}
+
+/// `dst[m x n]` (row-major, row stride `dst_rs`) `= a * b`, or `+= a * b` when `accumulate`,
+/// on the calling thread.
+///
+/// # Safety
+/// `a` must address a valid `m x k` matrix, `b` a valid `k x n` one, and `dst` must hold
+/// `m` rows of `dst_rs` elements (the last one `n`) that nothing else touches meanwhile.
+pub(crate) unsafe fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    (dst, dst_rs): (*mut f32, usize),
+    accumulate: bool,
+    a: Mat,
+    b: Mat,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                std::slice::from_raw_parts_mut(dst.add(i * dst_rs), n).fill(0.0);
+            }
+        }
+        return;
+    }
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        accumulate,
+        a.ptr,
+        a.cs,
+        a.rs,
+        b.ptr,
+        b.cs,
+        b.rs,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    );
+}
+
+/// `[start, end)` of part `part` of `parts` over `n` items.
+pub(crate) fn part(part: usize, parts: usize, n: usize) -> (usize, usize) {
+    (n * part / parts, n * (part + 1) / parts)
+}
+
+/// How many threads to give `work` multiply-adds over `items` independent items: below
+/// ~1M the fork-join costs more than it saves.
+pub(crate) fn parts_for(work: usize, items: usize) -> usize {
+    if work < (1 << 20) {
+        1
+    } else {
+        rayon::current_num_threads().min(items).max(1)
+    }
+}
+
+/// Runs `f(part)` for `part in 0..parts` on rayon's pool, the one candle's own CPU ops use.
+///
+/// Not on the fused MLP's spinning team: a layer's kernels take milliseconds, so waking a
+/// parked rayon worker costs little, while a team helper spinning between two layers
+/// would take a core from candle's parallel ops in between (measured: the CNN step 2x
+/// slower on 2 cores).
+pub(crate) fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    if parts <= 1 {
+        f(0);
+        return;
+    }
+    use rayon::prelude::*;
+    (0..parts).into_par_iter().for_each(f);
+}
+
+/// A raw pointer that may be sent into a team job; each part writes a disjoint range.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub *mut f32);
+
+impl SendPtr {
+    /// The pointer (a method, so closures capture the whole wrapper, not its field).
+    pub fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+// SAFETY: only used to hand disjoint ranges of a buffer that outlives the job to its parts.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}

@@ -1,0 +1,235 @@
+//! Max and average pooling with their own CPU backward: max pooling keeps the index of
+//! each window's maximum and sends the gradient there (candle's backward upsamples,
+//! compares, average-pools and multiplies instead).
+
+use std::sync::Mutex;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
+
+use super::kernels::{on_cpu_f32, part, parts_for, run_parts, slice, tensor, with_values, SendPtr};
+
+/// Max pooling over `k x k` windows, `stride` apart (`k` when not given), as candle's
+/// `Tensor::max_pool2d_with_stride`.
+pub fn max_pool2d_with_stride(xs: &Tensor, k: usize, stride: usize) -> candle_core::Result<Tensor> {
+    if !on_cpu_f32(xs) || xs.rank() != 4 {
+        return xs.max_pool2d_with_stride(k, stride);
+    }
+    xs.contiguous()?.apply_op1(Pool {
+        kind: PoolKind::Max,
+        k,
+        stride,
+        argmax: Mutex::new(None),
+    })
+}
+
+/// Max pooling over `k x k` windows that do not overlap.
+pub fn max_pool2d(xs: &Tensor, k: usize) -> candle_core::Result<Tensor> {
+    max_pool2d_with_stride(xs, k, k)
+}
+
+/// Average pooling over `k x k` windows, `stride` apart, as `Tensor::avg_pool2d_with_stride`.
+pub fn avg_pool2d_with_stride(xs: &Tensor, k: usize, stride: usize) -> candle_core::Result<Tensor> {
+    if !on_cpu_f32(xs) || xs.rank() != 4 {
+        return xs.avg_pool2d_with_stride(k, stride);
+    }
+    xs.contiguous()?.apply_op1(Pool {
+        kind: PoolKind::Avg,
+        k,
+        stride,
+        argmax: Mutex::new(None),
+    })
+}
+
+/// Average pooling over `k x k` windows that do not overlap.
+pub fn avg_pool2d(xs: &Tensor, k: usize) -> candle_core::Result<Tensor> {
+    avg_pool2d_with_stride(xs, k, k)
+}
+
+/// Max pooling as a module, for `Sequential`-style models.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxPool2d {
+    /// Window side.
+    pub kernel: usize,
+    /// Distance between windows.
+    pub stride: usize,
+}
+
+impl Module for MaxPool2d {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        max_pool2d_with_stride(xs, self.kernel, self.stride)
+    }
+}
+
+/// Average pooling as a module.
+#[derive(Debug, Clone, Copy)]
+pub struct AvgPool2d {
+    /// Window side.
+    pub kernel: usize,
+    /// Distance between windows.
+    pub stride: usize,
+}
+
+impl Module for AvgPool2d {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        avg_pool2d_with_stride(xs, self.kernel, self.stride)
+    }
+}
+
+/// The maximum of the `K x K` window at (`y0`, `x0`) and its index, the first one on ties
+/// (as PyTorch); NaN when the window holds one, so a blown-up input is not hidden. Written
+/// with selects, not branches: on real activations the comparison is a coin flip.
+#[inline(always)]
+fn window_max<const K: usize>(src: &[f32], w: usize, y0: usize, x0: usize) -> (f32, u32) {
+    let (mut best, mut at, mut nan) = (src[y0 * w + x0], y0 * w + x0, false);
+    for yy in y0..y0 + K {
+        for (j, &v) in src[yy * w + x0..yy * w + x0 + K].iter().enumerate() {
+            let better = v > best;
+            best = if better { v } else { best };
+            at = if better { yy * w + x0 + j } else { at };
+            nan |= v.is_nan();
+        }
+    }
+    (if nan { f32::NAN } else { best }, at as u32)
+}
+
+/// [`window_max`] for a window side known only at run time.
+fn window_max_dyn(src: &[f32], w: usize, y0: usize, x0: usize, k: usize) -> (f32, u32) {
+    let (mut best, mut at, mut nan) = (src[y0 * w + x0], y0 * w + x0, false);
+    for yy in y0..y0 + k {
+        for (j, &v) in src[yy * w + x0..yy * w + x0 + k].iter().enumerate() {
+            let better = v > best;
+            best = if better { v } else { best };
+            at = if better { yy * w + x0 + j } else { at };
+            nan |= v.is_nan();
+        }
+    }
+    (if nan { f32::NAN } else { best }, at as u32)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PoolKind {
+    Max,
+    Avg,
+}
+
+struct Pool {
+    kind: PoolKind,
+    k: usize,
+    stride: usize,
+    /// For max pooling, the index in its input plane of each output's maximum.
+    argmax: Mutex<Option<Vec<u32>>>,
+}
+
+/// (planes, h, w, ho, wo) of a pooling call.
+fn dims(op: &Pool, d: &[usize]) -> candle_core::Result<(usize, usize, usize, usize, usize)> {
+    let &[n, c, h, w] = d else {
+        return Err(candle_core::Error::Msg(format!(
+            "pool2d: expected a 4-d input, got {d:?}"
+        )));
+    };
+    if op.k == 0 || op.stride == 0 || h < op.k || w < op.k {
+        return Err(candle_core::Error::Msg(format!(
+            "pool2d: a {k}x{k} window with stride {s} does not fit a {h}x{w} input",
+            k = op.k,
+            s = op.stride
+        )));
+    }
+    Ok((n * c, h, w, (h - op.k) / op.stride + 1, (w - op.k) / op.stride + 1))
+}
+
+impl CustomOp1 for Pool {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            PoolKind::Max => "stride-max-pool2d",
+            PoolKind::Avg => "stride-avg-pool2d",
+        }
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = slice("pool2d", storage, layout)?;
+        let (planes, h, w, ho, wo) = dims(self, layout.dims())?;
+        let (k, s) = (self.k, self.stride);
+        let mut out = vec![0.0f32; planes * ho * wo];
+        let max = self.kind == PoolKind::Max;
+        let mut arg = vec![0u32; if max { out.len() } else { 0 }];
+        let parts = parts_for(out.len() * k * k * 4, planes);
+        let (out_ptr, arg_ptr) = (SendPtr(out.as_mut_ptr()), arg.as_mut_ptr() as usize);
+        let scale = 1.0 / (k * k) as f32;
+        run_parts(parts, &|t| {
+            let (p0, p1) = part(t, parts, planes);
+            for pl in p0..p1 {
+                let src = &x[pl * h * w..(pl + 1) * h * w];
+                // SAFETY: plane pl's outputs are written by this part only.
+                let dst = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(pl * ho * wo), ho * wo) };
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let (y0, x0) = (oy * s, ox * s);
+                        if max {
+                            let (best, at) = match k {
+                                2 => window_max::<2>(src, w, y0, x0),
+                                3 => window_max::<3>(src, w, y0, x0),
+                                _ => window_max_dyn(src, w, y0, x0, k),
+                            };
+                            dst[oy * wo + ox] = best;
+                            // SAFETY: as for dst.
+                            unsafe { *(arg_ptr as *mut u32).add(pl * ho * wo + oy * wo + ox) = at };
+                        } else {
+                            let mut sum = 0.0f32;
+                            for yy in y0..y0 + k {
+                                sum += src[yy * w + x0..yy * w + x0 + k].iter().sum::<f32>();
+                            }
+                            dst[oy * wo + ox] = sum * scale;
+                        }
+                    }
+                }
+            }
+        });
+        if max {
+            *self.argmax.lock().unwrap_or_else(|e| e.into_inner()) = Some(arg);
+        }
+        let d = layout.dims();
+        Ok((CpuStorage::F32(out), Shape::from((d[0], d[1], ho, wo))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        if !arg.track_op() {
+            return Ok(None);
+        }
+        let (planes, h, w, ho, wo) = dims(self, arg.dims())?;
+        let (k, s) = (self.k, self.stride);
+        let argmax = self.argmax.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if self.kind == PoolKind::Max && argmax.as_ref().is_none_or(|a| a.len() != planes * ho * wo) {
+            return Err(candle_core::Error::Msg(
+                "max_pool2d backward: the forward pass's indices are missing".into(),
+            ));
+        }
+        with_values("pool2d backward", grad, |g| {
+            let mut dx = vec![0.0f32; planes * h * w];
+            let scale = 1.0 / (k * k) as f32;
+            for pl in 0..planes {
+                let dst = &mut dx[pl * h * w..(pl + 1) * h * w];
+                let gp = &g[pl * ho * wo..(pl + 1) * ho * wo];
+                match &argmax {
+                    Some(a) => {
+                        for (&gv, &at) in gp.iter().zip(&a[pl * ho * wo..(pl + 1) * ho * wo]) {
+                            dst[at as usize] += gv;
+                        }
+                    }
+                    None => {
+                        for oy in 0..ho {
+                            for ox in 0..wo {
+                                let gv = gp[oy * wo + ox] * scale;
+                                for yy in oy * s..oy * s + k {
+                                    dst[yy * w + ox * s..yy * w + ox * s + k]
+                                        .iter_mut()
+                                        .for_each(|d| *d += gv);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(Some(tensor(dx, arg.shape())?))
+        })
+    }
+}
