@@ -13,6 +13,25 @@ mod team;
 
 pub use team::{team, Team};
 
+/// Keeps freed memory in the process instead of returning it to the kernel (glibc; a
+/// no-op elsewhere), once per process.
+///
+/// A training step allocates and frees the same multi-megabyte buffers (activations,
+/// gradients) every step. glibc serves them with fresh `mmap`s or trims them off the
+/// heap, so every step pays a page fault per 4 KiB page (8 % of the CNN's step in a
+/// profile); with these two settings the second step reuses the first step's pages.
+pub fn retain_freed_memory() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only changes allocator thresholds; it is safe to call at any time.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        }
+    });
+}
+
 /// A vector of `len` values from `fill`, whose memory is advised for transparent huge
 /// pages before it is first touched (Linux; elsewhere a plain vector). The values are the
 /// same either way; only the page size differs.

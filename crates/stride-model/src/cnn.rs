@@ -267,6 +267,7 @@ impl Cnn {
         };
         for block in &self.blocks {
             xs = match block {
+                Block::Conv(conv) if self.activation == Activation::Relu => conv.forward_relu(&xs)?,
                 Block::Conv(conv) => self.activation.apply(&conv.forward(&xs)?)?,
                 Block::MaxPool(k) => nn::max_pool2d(&xs, *k)?,
                 Block::AvgPool(k) => nn::avg_pool2d(&xs, *k)?,

@@ -91,6 +91,24 @@ fn conv_case(
     if let Some(bt) = ours.bias() {
         check(&format!("{case}: bias grad"), ga.get(bt).unwrap(), gb.get(bt).unwrap());
     }
+    // The fused ReLU: the same values and gradients as a ReLU after the convolution.
+    let (a, b) = (
+        ours.forward_relu(&x).unwrap(),
+        theirs.forward(&x).unwrap().relu().unwrap(),
+    );
+    check(&format!("{case}: forward_relu"), &a, &b);
+    let ga = weighted_sum(&a, 9).backward().unwrap();
+    let gr = weighted_sum(&b, 9).backward().unwrap();
+    check(
+        &format!("{case}: forward_relu input grad"),
+        ga.get(&x).unwrap(),
+        gr.get(&x).unwrap(),
+    );
+    check(
+        &format!("{case}: forward_relu weight grad"),
+        ga.get(ours.weight()).unwrap(),
+        gr.get(ours.weight()).unwrap(),
+    );
     // The data batch tracks no gradient: none is formed, and the weights' are the same.
     let data = random(&[n, cin, h, w], 7);
     let gd = weighted_sum(&ours.forward(&data).unwrap(), 3).backward().unwrap();

@@ -336,6 +336,7 @@ pub fn lr_find(
     if train.is_empty() {
         return Err(TrainError::Data("the training set is empty".into()));
     }
+    stride_cpu::retain_freed_memory();
     let device = optimizer
         .vars()
         .first()

@@ -450,6 +450,8 @@ impl Trainer {
         train: &Dataset,
         test: Option<&Dataset>,
     ) -> Result<History> {
+        // Steps allocate the same large buffers over and over: keep their pages mapped.
+        stride_cpu::retain_freed_memory();
         let device = optimizer
             .vars()
             .first()

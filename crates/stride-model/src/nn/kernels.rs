@@ -148,16 +148,34 @@ pub(crate) fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     (0..parts).into_par_iter().for_each(f);
 }
 
-/// A raw pointer that may be sent into a team job; each part writes a disjoint range.
-#[derive(Clone, Copy)]
-pub(crate) struct SendPtr(pub *mut f32);
+/// A raw pointer that may be sent into a parallel job; each part writes a disjoint range.
+pub(crate) struct SendPtr<T = f32>(pub *mut T);
 
-impl SendPtr {
-    /// The pointer (a method, so closures capture the whole wrapper, not its field).
-    pub fn get(self) -> *mut f32 {
-        self.0
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
+
+impl<T> Copy for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the whole wrapper, not its field).
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+
+    /// Elements `start..start + len`, mutably.
+    ///
+    /// # Safety
+    /// The range must lie inside the buffer, which must outlive the borrow, and no other
+    /// live reference may overlap it.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn range<'a>(self, start: usize, len: usize) -> &'a mut [T] {
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
+}
+
 // SAFETY: only used to hand disjoint ranges of a buffer that outlives the job to its parts.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
+unsafe impl<T: Send> Send for SendPtr<T> {}
+unsafe impl<T: Send> Sync for SendPtr<T> {}

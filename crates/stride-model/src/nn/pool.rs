@@ -75,25 +75,10 @@ impl Module for AvgPool2d {
     }
 }
 
-/// The maximum of the `K x K` window at (`y0`, `x0`) and its index, the first one on ties
+/// The maximum of the `k x k` window at (`y0`, `x0`) and its index, the first one on ties
 /// (as PyTorch); NaN when the window holds one, so a blown-up input is not hidden. Written
 /// with selects, not branches: on real activations the comparison is a coin flip.
-#[inline(always)]
-fn window_max<const K: usize>(src: &[f32], w: usize, y0: usize, x0: usize) -> (f32, u32) {
-    let (mut best, mut at, mut nan) = (src[y0 * w + x0], y0 * w + x0, false);
-    for yy in y0..y0 + K {
-        for (j, &v) in src[yy * w + x0..yy * w + x0 + K].iter().enumerate() {
-            let better = v > best;
-            best = if better { v } else { best };
-            at = if better { yy * w + x0 + j } else { at };
-            nan |= v.is_nan();
-        }
-    }
-    (if nan { f32::NAN } else { best }, at as u32)
-}
-
-/// [`window_max`] for a window side known only at run time.
-fn window_max_dyn(src: &[f32], w: usize, y0: usize, x0: usize, k: usize) -> (f32, u32) {
+fn window_max(src: &[f32], w: usize, y0: usize, x0: usize, k: usize) -> (f32, u32) {
     let (mut best, mut at, mut nan) = (src[y0 * w + x0], y0 * w + x0, false);
     for yy in y0..y0 + k {
         for (j, &v) in src[yy * w + x0..yy * w + x0 + k].iter().enumerate() {
@@ -104,6 +89,32 @@ fn window_max_dyn(src: &[f32], w: usize, y0: usize, x0: usize, k: usize) -> (f32
         }
     }
     (if nan { f32::NAN } else { best }, at as u32)
+}
+
+/// [`window_max`] over the non-overlapping 2 x 2 windows of one plane (the common case),
+/// two input rows at a time.
+fn max_pool_2x2(src: &[f32], w: usize, wo: usize, dst: &mut [f32], at: &mut [u32]) {
+    for (oy, (drow, arow)) in dst.chunks_exact_mut(wo).zip(at.chunks_exact_mut(wo)).enumerate() {
+        let top = 2 * oy * w;
+        let (r0, r1) = (&src[top..top + 2 * wo], &src[top + w..top + w + 2 * wo]);
+        for ox in 0..wo {
+            let (a, b, c, d) = (r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]);
+            let i = (top + 2 * ox) as u32;
+            let (m0, i0) = if b > a { (b, i + 1) } else { (a, i) };
+            let (m1, i1) = if d > c {
+                (d, i + w as u32 + 1)
+            } else {
+                (c, i + w as u32)
+            };
+            let (m, im) = if m1 > m0 { (m1, i1) } else { (m0, i0) };
+            drow[ox] = if a.is_nan() | b.is_nan() | c.is_nan() | d.is_nan() {
+                f32::NAN
+            } else {
+                m
+            };
+            arow[ox] = im;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,33 +164,30 @@ impl CustomOp1 for Pool {
         let max = self.kind == PoolKind::Max;
         let mut arg = vec![0u32; if max { out.len() } else { 0 }];
         let parts = parts_for(out.len() * k * k * 4, planes);
-        let (out_ptr, arg_ptr) = (SendPtr(out.as_mut_ptr()), arg.as_mut_ptr() as usize);
+        let (out_ptr, arg_ptr) = (SendPtr(out.as_mut_ptr()), SendPtr(arg.as_mut_ptr()));
         let scale = 1.0 / (k * k) as f32;
         run_parts(parts, &|t| {
             let (p0, p1) = part(t, parts, planes);
             for pl in p0..p1 {
                 let src = &x[pl * h * w..(pl + 1) * h * w];
-                // SAFETY: plane pl's outputs are written by this part only.
-                let dst = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(pl * ho * wo), ho * wo) };
-                for oy in 0..ho {
-                    for ox in 0..wo {
-                        let (y0, x0) = (oy * s, ox * s);
-                        if max {
-                            let (best, at) = match k {
-                                2 => window_max::<2>(src, w, y0, x0),
-                                3 => window_max::<3>(src, w, y0, x0),
-                                _ => window_max_dyn(src, w, y0, x0, k),
-                            };
-                            dst[oy * wo + ox] = best;
-                            // SAFETY: as for dst.
-                            unsafe { *(arg_ptr as *mut u32).add(pl * ho * wo + oy * wo + ox) = at };
-                        } else {
-                            let mut sum = 0.0f32;
-                            for yy in y0..y0 + k {
-                                sum += src[yy * w + x0..yy * w + x0 + k].iter().sum::<f32>();
-                            }
-                            dst[oy * wo + ox] = sum * scale;
+                // SAFETY: plane pl's outputs (and indices) are written by this part only.
+                let dst = unsafe { out_ptr.range(pl * ho * wo, ho * wo) };
+                if max {
+                    let at = unsafe { arg_ptr.range(pl * ho * wo, ho * wo) };
+                    if k == 2 && s == 2 {
+                        max_pool_2x2(src, w, wo, dst, at);
+                    } else {
+                        for (i, (d, a)) in dst.iter_mut().zip(at.iter_mut()).enumerate() {
+                            (*d, *a) = window_max(src, w, (i / wo) * s, (i % wo) * s, k);
                         }
+                    }
+                } else {
+                    for (i, d) in dst.iter_mut().enumerate() {
+                        let (y0, x0) = ((i / wo) * s, (i % wo) * s);
+                        let sum: f32 = (y0..y0 + k)
+                            .map(|yy| src[yy * w + x0..yy * w + x0 + k].iter().sum::<f32>())
+                            .sum();
+                        *d = sum * scale;
                     }
                 }
             }
