@@ -214,29 +214,35 @@ impl CustomOp1 for Pool {
         with_values("pool2d backward", grad, |g| {
             let mut dx = vec![0.0f32; planes * h * w];
             let scale = 1.0 / (k * k) as f32;
-            for pl in 0..planes {
-                let dst = &mut dx[pl * h * w..(pl + 1) * h * w];
-                let gp = &g[pl * ho * wo..(pl + 1) * ho * wo];
-                match &argmax {
-                    Some(a) => {
-                        for (&gv, &at) in gp.iter().zip(&a[pl * ho * wo..(pl + 1) * ho * wo]) {
-                            dst[at as usize] += gv;
+            let dx_ptr = SendPtr(dx.as_mut_ptr());
+            let parts = parts_for(planes * h * w * 4, planes);
+            run_parts(parts, &|t| {
+                let (p0, p1) = part(t, parts, planes);
+                for pl in p0..p1 {
+                    // SAFETY: plane pl's gradient is written by this part only.
+                    let dst = unsafe { dx_ptr.range(pl * h * w, h * w) };
+                    let gp = &g[pl * ho * wo..(pl + 1) * ho * wo];
+                    match &argmax {
+                        Some(a) => {
+                            for (&gv, &at) in gp.iter().zip(&a[pl * ho * wo..(pl + 1) * ho * wo]) {
+                                dst[at as usize] += gv;
+                            }
                         }
-                    }
-                    None => {
-                        for oy in 0..ho {
-                            for ox in 0..wo {
-                                let gv = gp[oy * wo + ox] * scale;
-                                for yy in oy * s..oy * s + k {
-                                    dst[yy * w + ox * s..yy * w + ox * s + k]
-                                        .iter_mut()
-                                        .for_each(|d| *d += gv);
+                        None => {
+                            for oy in 0..ho {
+                                for ox in 0..wo {
+                                    let gv = gp[oy * wo + ox] * scale;
+                                    for yy in oy * s..oy * s + k {
+                                        dst[yy * w + ox * s..yy * w + ox * s + k]
+                                            .iter_mut()
+                                            .for_each(|d| *d += gv);
+                                    }
                                 }
                             }
                         }
                     }
                 }
-            }
+            });
             Ok(Some(tensor(dx, arg.shape())?))
         })
     }
