@@ -20,8 +20,8 @@ pub use stride_train as train;
 
 /// The types most training programs use.
 pub mod prelude {
-    pub use stride_data::{Dataset, DatasetName, Resolver, Splits};
+    pub use stride_data::{Dataset, DatasetName, Examples, Resolver, Splits, TensorData};
     pub use stride_model::{reset_parameters, Activation, Architecture, Cnn, CnnSpec, Mlp, MlpSpec, Model, Network};
     pub use stride_optim::{Optimizer, Sgd, SgdConfig};
-    pub use stride_train::{Action, Callback, EpochEnd, History, MetricsLog, ProgressBars, StepEnd, Trainer};
+    pub use stride_train::{Action, Callback, EpochEnd, History, Loss, MetricsLog, ProgressBars, StepEnd, Trainer};
 }

@@ -212,3 +212,62 @@ fn built_in_cnn_learns_mnist_sample_deterministically() {
     assert!(acc > 0.85, "test accuracy {acc} after 2 epochs");
     assert!(a.epochs[1].train_loss < a.epochs[0].train_loss);
 }
+
+/// `n` examples of 4 inputs in [-1, 1) and the target 0.5 x0 - x1 + x2 x3, from a fixed stream.
+fn regression_data(n: usize, seed: u64) -> TensorData {
+    let mut s = seed;
+    let mut next = || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    };
+    let x: Vec<f32> = (0..n * 4).map(|_| next()).collect();
+    let y: Vec<f32> = x.chunks(4).map(|r| 0.5 * r[0] - r[1] + r[2] * r[3]).collect();
+    TensorData::new(
+        candle_core::Tensor::from_vec(x, (n, 4), &Device::Cpu).unwrap(),
+        candle_core::Tensor::from_vec(y, (n, 1), &Device::Cpu).unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn regression_with_mse_on_plain_tensors_trains_through_the_same_loop() {
+    let (train, test) = (regression_data(1024, 1), regression_data(256, 2));
+    let run = |loss: Loss| {
+        let varmap = VarMap::new();
+        let model = Mlp::seeded(&"4-32-1".parse().unwrap(), Activation::Tanh, &varmap, 3).unwrap();
+        Trainer::builder()
+            .epochs(15)
+            .lr(0.1)
+            .batch_size(32)
+            .seed(3)
+            .loss(loss)
+            .build()
+            .unwrap()
+            .fit(&model, &varmap, &train, Some(&test))
+            .unwrap()
+    };
+    let mse = run(Loss::Mse);
+    let (first, last) = (&mse.epochs[0], mse.last().unwrap());
+    assert!(
+        last.train_loss < 0.3 * first.train_loss,
+        "MSE {} -> {}",
+        first.train_loss,
+        last.train_loss
+    );
+    let eval = last.eval.unwrap();
+    assert!(eval.loss < 0.05, "test MSE {}", eval.loss);
+    assert!(eval.accuracy.is_nan(), "accuracy {} for a regression", eval.accuracy);
+    assert_eq!(mse.fused_steps, 0, "the fused path computes cross-entropy only");
+    // The user's own loss: the same MSE written as a closure gives the same run.
+    let custom = run(Loss::custom(|out, y| (out - y)?.sqr()?.mean_all()));
+    assert_eq!(custom.step_losses, mse.step_losses);
+    // Cross-entropy on float targets is an error, not a silent run.
+    let varmap = VarMap::new();
+    let model = Mlp::seeded(&"4-8-1".parse().unwrap(), Activation::Tanh, &varmap, 0).unwrap();
+    assert!(Trainer::builder()
+        .epochs(1)
+        .build()
+        .unwrap()
+        .fit(&model, &varmap, &train, None)
+        .is_err());
+}

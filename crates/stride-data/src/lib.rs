@@ -10,6 +10,7 @@
 mod batcher;
 mod dataset;
 mod error;
+mod examples;
 pub mod hub;
 pub mod idx;
 mod parquet_images;
@@ -20,6 +21,7 @@ pub use dataset::{
     has_idx_files, load_idx_dir, load_idx_pair, Dataset, DatasetName, Splits, MNIST_CLASSES, MNIST_SIDE,
 };
 pub use error::{DataError, Result};
+pub use examples::{Examples, TensorData};
 pub use hub::{load_from_hub, HubConfig};
 pub use parquet_images::read_image_parquet;
 pub use resolve::{repo_datasets_dir, Loaded, Resolver, Source, SAMPLE_DIR, SYSTEM_DIR};

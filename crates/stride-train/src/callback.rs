@@ -60,9 +60,9 @@ pub struct StepEnd {
 /// Evaluation of a model on a held-out set.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Eval {
-    /// Mean cross-entropy.
+    /// Mean loss (cross-entropy unless the trainer was given another).
     pub loss: f64,
-    /// Fraction of correct argmax predictions.
+    /// Fraction of correct argmax predictions; NaN for a loss that is not classification.
     pub accuracy: f64,
 }
 

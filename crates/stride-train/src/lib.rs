@@ -15,6 +15,7 @@
 mod callback;
 pub mod checkpoint;
 mod error;
+mod loss;
 mod lr_finder;
 mod metrics;
 mod monitor;
@@ -28,6 +29,7 @@ mod trainer;
 pub use callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
 pub use checkpoint::{Checkpoint, CheckpointConfig, Checkpointer};
 pub use error::{CheckpointProblem, Result, TrainError};
+pub use loss::{Loss, LossFn};
 pub use lr_finder::{lr_find, FinderStop, LrFinderConfig, LrFinderResult, RampMode};
 pub use metrics::{MetricsFormat, MetricsLog};
 pub use monitor::{AutoLr, RunMonitor, RunReport, StabilityEntry, TimelineEntry};

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use candle_core::Device;
 use serde::Serialize;
-use stride_data::{Batcher, Dataset};
+use stride_data::{Batcher, Examples};
+
+use crate::loss::Loss;
 use stride_model::Model;
 use stride_monitor::range_test::{analyze, exponential_lrs, linear_lrs, smooth, sparkline, Analysis, AnalysisConfig};
 use stride_monitor::stats::Ema;
@@ -329,7 +331,7 @@ impl LrFinderResult {
 pub fn lr_find(
     model: &dyn Model,
     optimizer: &mut dyn Optimizer,
-    train: &Dataset,
+    train: &dyn Examples,
     config: &LrFinderConfig,
 ) -> Result<LrFinderResult> {
     config.validate()?;
@@ -373,7 +375,7 @@ type Ramp = (Vec<f64>, Vec<f64>, FinderStop);
 fn ramp(
     model: &dyn Model,
     optimizer: &mut dyn Optimizer,
-    train: &Dataset,
+    train: &dyn Examples,
     config: &LrFinderConfig,
     device: &Device,
 ) -> Result<Ramp> {
@@ -392,7 +394,7 @@ fn ramp(
         let (xb, yb) = train.gather_tensors(&epoch_batches[i % per_epoch], device)?;
         optimizer.set_learning_rate(lr);
         let rows: Vec<u32> = (0..yb.dim(0)? as u32).collect();
-        let (pass, value) = Pass::forward(model, &xb, &yb, &rows, true, &mut times)?;
+        let (pass, value) = Pass::forward(model, &Loss::CrossEntropy, &xb, &yb, &rows, true, &mut times)?;
         lrs.push(lr);
         losses.push(value);
         if !value.is_finite() {

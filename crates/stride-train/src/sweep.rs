@@ -538,10 +538,12 @@ fn run_one(
         builder = builder.callback(ProgressBars::new().with_state(monitor.state_handle()));
     }
     let started = Instant::now();
-    let history = builder
-        .callback(monitor)
-        .build()?
-        .fit_with(model.as_ref(), optimizer.as_mut(), train, test)?;
+    let history = builder.callback(monitor).build()?.fit_with(
+        model.as_ref(),
+        optimizer.as_mut(),
+        train,
+        test.map(|t| t as &dyn stride_data::Examples),
+    )?;
     let seconds = started.elapsed().as_secs_f64();
     let (step_losses, step_seconds) = steps.lock().map(|s| s.clone()).unwrap_or_default();
     let first_nonfinite_step = step_losses.iter().position(|l| !l.is_finite()).map(|i| i as u64 + 1);

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarMap;
-use stride_data::{Batcher, Dataset};
+use stride_data::{Batcher, Examples};
+
+use crate::loss::Loss;
 use stride_model::Model;
 use stride_monitor::stats::median_in_place;
 use stride_optim::schedule::{ScheduleUnit, Scheduler};
@@ -46,6 +48,8 @@ pub struct TrainerConfig {
     /// built-in MLP) compute loss and gradients without candle's autograd (default true).
     /// Both give the same gradients to float rounding; the switch exists for comparisons.
     pub fused: bool,
+    /// What is minimised (default cross-entropy; the fused path is taken only for it).
+    pub loss: Loss,
 }
 
 impl Default for TrainerConfig {
@@ -61,6 +65,7 @@ impl Default for TrainerConfig {
             update_ratio_every: None,
             sharpness: None,
             fused: true,
+            loss: Loss::CrossEntropy,
         }
     }
 }
@@ -180,6 +185,12 @@ impl TrainerBuilder {
         self.config.sharpness = Some(schedule);
         self
     }
+    /// Minimises `loss` (default cross-entropy).
+    pub fn loss(mut self, loss: Loss) -> Self {
+        self.config.loss = loss;
+        self
+    }
+
     /// Uses the model's fused training path when it has one (default true).
     pub fn fused(mut self, fused: bool) -> Self {
         self.config.fused = fused;
@@ -428,8 +439,8 @@ impl Trainer {
         &mut self,
         model: &dyn Model,
         varmap: &VarMap,
-        train: &Dataset,
-        test: Option<&Dataset>,
+        train: &dyn Examples,
+        test: Option<&dyn Examples>,
     ) -> Result<History> {
         let mut sgd = Sgd::new(varmap.all_vars(), SgdConfig::with_lr(self.config.lr))?;
         self.fit_with(model, &mut sgd, train, test)
@@ -447,8 +458,8 @@ impl Trainer {
         &mut self,
         model: &dyn Model,
         optimizer: &mut dyn Optimizer,
-        train: &Dataset,
-        test: Option<&Dataset>,
+        train: &dyn Examples,
+        test: Option<&dyn Examples>,
     ) -> Result<History> {
         // Steps allocate the same large buffers over and over: keep their pages mapped.
         stride_cpu::retain_freed_memory();
@@ -519,7 +530,7 @@ impl Trainer {
             let mut phases = StepTimes::default();
             for (batch, indices) in batches.iter().enumerate().skip(skip) {
                 self.lr.apply(optimizer, self.lr.t(step, epoch));
-                let (pass, loss_value) = Pass::forward(model, &x, &y, indices, c.fused, &mut phases)?;
+                let (pass, loss_value) = Pass::forward(model, &c.loss, &x, &y, indices, c.fused, &mut phases)?;
                 history.fused_steps += u64::from(matches!(pass, Pass::Fused(..)));
                 let lr = optimizer.learning_rate();
                 if !loss_value.is_finite() {
@@ -648,7 +659,7 @@ impl Trainer {
             }
             let train_time = epoch_start.elapsed();
             let eval = match &test {
-                Some((tx, ty)) => Some(evaluate_tensors(model, tx, ty, c.eval_batch_size)?),
+                Some((tx, ty)) => Some(evaluate_tensors(model, &c.loss, tx, ty, c.eval_batch_size)?),
                 None => None,
             };
             let event = EpochEnd {
@@ -788,13 +799,14 @@ impl Pass {
     /// spent gathering the batch and in the forward pass to `times`.
     pub(crate) fn forward(
         model: &dyn Model,
+        loss_fn: &Loss,
         x: &Tensor,
         y: &Tensor,
         rows: &[u32],
         fused: bool,
         times: &mut StepTimes,
     ) -> Result<(Self, f64)> {
-        if fused {
+        if fused && loss_fn.is_classification() {
             if let Some(f) = model.fused_cross_entropy(x, y, rows)? {
                 times.data += f.times.data;
                 times.forward += f.times.forward;
@@ -808,7 +820,7 @@ impl Pass {
         let (xb, yb) = gather(x, y, rows)?;
         let gathered = Instant::now();
         let logits = model.logits(&xb, true)?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &yb)?;
+        let loss = loss_fn.compute(&logits, &yb)?;
         let value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
         times.data += gathered - started;
         times.forward += gathered.elapsed();
@@ -939,12 +951,13 @@ fn take_snapshot(optimizer: &dyn Optimizer) -> Result<Snapshot> {
 }
 
 /// Mean cross-entropy and accuracy of `model` on `data`, in batches of `batch_size`.
-pub fn evaluate(model: &dyn Model, data: &Dataset, device: &Device, batch_size: usize) -> Result<Eval> {
+pub fn evaluate(model: &dyn Model, data: &dyn Examples, device: &Device, batch_size: usize) -> Result<Eval> {
     let (x, y) = data.to_tensors(device)?;
-    evaluate_tensors(model, &x, &y, batch_size)
+    evaluate_tensors(model, &Loss::CrossEntropy, &x, &y, batch_size)
 }
 
-fn evaluate_tensors(model: &dyn Model, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Eval> {
+/// Mean `loss` and, for a classification loss, the accuracy (NaN otherwise).
+fn evaluate_tensors(model: &dyn Model, loss_fn: &Loss, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Eval> {
     let n = y.dim(0)?;
     let (mut loss_sum, mut correct) = (0.0f64, 0u64);
     let mut start = 0;
@@ -952,15 +965,21 @@ fn evaluate_tensors(model: &dyn Model, x: &Tensor, y: &Tensor, batch_size: usize
         let len = batch_size.min(n - start);
         let (xb, yb) = (x.narrow(0, start, len)?, y.narrow(0, start, len)?);
         let logits = model.logits(&xb, false)?.detach();
-        let loss = candle_nn::loss::cross_entropy(&logits, &yb)?;
+        let loss = loss_fn.compute(&logits, &yb)?;
         loss_sum += f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?) * len as f64;
-        let predicted = logits.argmax(D::Minus1)?;
-        correct += u64::from(predicted.eq(&yb)?.to_dtype(DType::U32)?.sum_all()?.to_scalar::<u32>()?);
+        if loss_fn.is_classification() {
+            let predicted = logits.argmax(D::Minus1)?;
+            correct += u64::from(predicted.eq(&yb)?.to_dtype(DType::U32)?.sum_all()?.to_scalar::<u32>()?);
+        }
         start += len;
     }
     let n = n.max(1) as f64;
     Ok(Eval {
         loss: loss_sum / n,
-        accuracy: correct as f64 / n,
+        accuracy: if loss_fn.is_classification() {
+            correct as f64 / n
+        } else {
+            f64::NAN
+        },
     })
 }
