@@ -216,7 +216,7 @@ pub(crate) fn parse_document(text: &str, name: &str, opts: &ReadOptions) -> Resu
         Value::Array(items) => items,
         Value::Object(obj) => match obj.get("log_history").or_else(|| obj.get("history")) {
             Some(Value::Array(items)) => items,
-            Some(Value::Object(cols)) => return Ok(columns(cols, name, opts)?),
+            Some(Value::Object(cols)) => return columns(cols, name, opts),
             _ => return columns(obj, name, opts),
         },
         _ => &[],

@@ -9,3 +9,4 @@ mod real_fixes;
 mod real_runs;
 mod step;
 mod units;
+mod whole_run;
