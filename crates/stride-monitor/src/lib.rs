@@ -25,6 +25,7 @@ mod log_diagnosis;
 mod log_json;
 mod log_reader;
 mod log_text;
+mod long_history;
 mod monitor;
 mod numfmt;
 pub mod range_test;

@@ -416,7 +416,7 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
 
 /// The loss rose significantly after its minimum: by half of the progress, or by a tenth of
 /// it with a rising trend since the minimum.
-fn rising_after_min(c: &Curve, drop: f64) -> bool {
+pub(crate) fn rising_after_min(c: &Curve, drop: f64) -> bool {
     let b = c.len();
     let rise = c.end - c.min();
     if c.argmin + 1 >= b || !c.significant(rise) {

@@ -5,6 +5,7 @@
 
 mod data;
 mod epoch;
+mod live_cases;
 mod real_fixes;
 mod real_runs;
 mod step;
