@@ -19,6 +19,8 @@ pub(crate) const LOSS_NAMES: &[&str] = &[
     "lm_loss",
     "nll",
     "mse",
+    // TensorBoard's scalar export: `Wall time,Step,Value`.
+    "value",
 ];
 
 /// Validation-loss names, best first.
@@ -67,6 +69,28 @@ pub(crate) fn norm(name: &str) -> String {
 /// The first of `wanted` present in `names` (normalised), as an index into `names`.
 pub(crate) fn find_column(names: &[String], wanted: &[&str]) -> Option<usize> {
     wanted.iter().find_map(|w| names.iter().position(|n| n == w))
+}
+
+/// A training-loss column by its ending when no usual name fits (W&B exports name columns
+/// `<run> - train/loss`; `__MIN`/`__MAX` companions are skipped).
+pub(crate) fn loss_like(names: &[String]) -> Option<usize> {
+    names.iter().position(|n| {
+        let p = last_part(n);
+        p.ends_with("loss") && !p.contains("__") && !is_val_name(p)
+    })
+}
+
+/// Validation-loss column by its ending (`<run> - val/loss`).
+pub(crate) fn val_like(names: &[String]) -> Option<usize> {
+    names.iter().position(|n| {
+        let p = last_part(n);
+        p.ends_with("loss") && !p.contains("__") && is_val_name(p)
+    })
+}
+
+/// The part of a W&B column name after `<run> - ` (normalised: `run___val_loss` -> `val_loss`).
+fn last_part(n: &str) -> &str {
+    n.rsplit("___").next().unwrap_or(n)
 }
 
 /// Whether a normalised name is a validation loss (for keys not in [`VAL_NAMES`]).

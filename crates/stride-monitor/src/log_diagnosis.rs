@@ -106,9 +106,10 @@ pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosi
     } else {
         (&log.points, log.x_unit, log.val.clone())
     };
-    // The live rules: per epoch for epoch logs and for short coarse logs (a log with 30 points
-    // every 100 steps is a coarse stream, not 30 steps).
-    let epoch_rules = use_epochs || unit == XUnit::Epoch || points.len() < 100;
+    // The live rules: per epoch for epoch logs and for logs too short for the STEP window
+    // (under 20 points); a log every 10 or 100 steps is a coarse STEP stream of minibatch
+    // losses, whose noise the STEP rules measure and the epoch rules do not.
+    let epoch_rules = use_epochs || unit == XUnit::Epoch || points.len() < 20;
     let cfg = MonitorConfig {
         num_classes: opts.num_classes,
         // Long logs: the window rules every 8 observations, as the trainer runs them.

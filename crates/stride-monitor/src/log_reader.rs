@@ -9,7 +9,7 @@
 use std::io::BufRead;
 
 use crate::error::MonitorError;
-use crate::log_columns::{find_column, norm, LOSS_NAMES, LR_NAMES, VAL_NAMES, X_NAMES};
+use crate::log_columns::{find_column, loss_like, norm, val_like, LOSS_NAMES, LR_NAMES, VAL_NAMES, X_NAMES};
 
 /// One training loss of a log.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -359,9 +359,11 @@ fn read_csv(
                     columns: header.join(", "),
                 })?,
         ),
-        None => find_column(&names, LOSS_NAMES),
+        None => find_column(&names, LOSS_NAMES).or_else(|| loss_like(&names)),
     };
-    let val = find_column(&names, VAL_NAMES).filter(|v| Some(*v) != loss);
+    let val = find_column(&names, VAL_NAMES)
+        .or_else(|| val_like(&names))
+        .filter(|v| Some(*v) != loss);
     // A log with only a validation loss is judged on it, as the only loss there is.
     let loss = loss.or(val);
     let Some(loss_col) = loss else {
@@ -562,6 +564,17 @@ mod tests {
         );
         let err = read_log("step,loss\n1,abc\n".as_bytes(), "run.csv", &ReadOptions::default()).unwrap_err();
         assert!(err.to_string().contains("run.csv:2"), "{err}");
+    }
+
+    #[test]
+    fn tensorboard_and_wandb_exports() {
+        let log = read("Wall time,Step,Value\n1700000000.5,10,2.5\n1700000001.5,20,2.1\n");
+        assert_eq!(losses(&log), vec![2.5, 2.1]);
+        assert_eq!(log.points[1].x, 20.0);
+        let log =
+            read("Step,run-7 - train/loss,run-7 - train/loss__MIN,run-7 - val/loss\n10,2.0,1.9,2.2\n20,1.5,1.4,1.8\n");
+        assert_eq!(losses(&log), vec![2.0, 1.5]);
+        assert_eq!(log.val.len(), 2);
     }
 
     #[test]

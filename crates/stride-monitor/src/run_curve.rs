@@ -35,7 +35,9 @@ impl Curve {
     /// Summarises finite `y` (at least 1 value) logged at `x`.
     pub fn new(x: &[f64], y: &[f64]) -> Curve {
         let n = y.len();
-        let bins = n.clamp(1, MAX_BINS);
+        // Short logs (epoch means, a loss every 100 steps) are judged point by point; longer
+        // ones in bins of at least 3 values, so that a bin's median has a noise to measure.
+        let bins = if n < 15 { n.max(1) } else { (n / 3).clamp(5, MAX_BINS) };
         let mut s = Vec::with_capacity(bins);
         let mut xs = Vec::with_capacity(bins);
         let mut first = Vec::with_capacity(bins);
@@ -77,8 +79,9 @@ impl Curve {
         } else {
             sigma
         };
-        let k = (n / 20).clamp(1, 5).min(n);
-        let start = median(&y[..k]);
+        // The loss of the initial weights: the first bin, or the first value when the first
+        // bin is inflated by a blow-up (REAL_RUNS.md).
+        let start = s[0].min(y[0]);
         let end = if per_bin >= 3 {
             s[bins - 1]
         } else {

@@ -299,7 +299,18 @@ impl StepStream {
     /// of small-batch noise looks like (real runs: Fashion-MNIST SGD 0.1 at batch 8-64 was
     /// "plateau" and "oscillating" dozens of times in one healthy epoch).
     fn long_veto(&self, state: State, reason: Reason, f: &StepFacts, blew_up: bool) -> (State, Reason) {
-        let Some(t) = self.long.trend() else {
+        let vetoable = matches!(
+            (state, reason),
+            (State::Plateau, Reason::FlatAfterProgress)
+                | (State::Slow, Reason::Stalled)
+                | (
+                    State::Oscillating,
+                    Reason::NoisyFlat | Reason::Rising | Reason::SpikeRate | Reason::SpikeActive | Reason::SpikePartial
+                )
+                | (State::Diverging, Reason::SpikeNotRecovering)
+        );
+        // The history's trend costs a few microseconds: only for verdicts it may change.
+        let Some(t) = vetoable.then(|| self.long.trend()).flatten() else {
             return (state, reason);
         };
         if t.rising || blew_up || !t.progressed {

@@ -3,6 +3,7 @@
 // 1.4427 that clippy mistakes for approximations of std constants.
 #![allow(clippy::approx_constant)]
 
+mod corpus;
 mod data;
 mod epoch;
 mod live_cases;

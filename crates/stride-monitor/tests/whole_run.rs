@@ -264,3 +264,23 @@ fn a_long_smooth_run_shows_a_handful_of_state_changes() {
     assert!(d.trajectory.len() <= 100);
     assert!(d.render().len() < 10_000);
 }
+
+#[test]
+fn a_step_down_without_a_rate_column_is_healthy() {
+    // Step decay at epoch 30 of 45, logged per epoch without the rate (CS231n's "x0.1 every
+    // 20-30 epochs"): the loss settles, steps down, settles again.
+    let y: Vec<f64> = (0..45)
+        .map(|e| {
+            let e = e as f64;
+            let base = 0.9 + 1.4 * (-e / 5.0).exp();
+            if e >= 30.0 {
+                base - 0.35
+            } else {
+                base
+            }
+        })
+        .collect();
+    let v = judge_losses(&y);
+    assert_eq!(v.state, State::Healthy, "{v}");
+    assert_eq!(v.reason, Reason::Converged, "{v}");
+}
