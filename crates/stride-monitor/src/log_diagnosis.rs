@@ -56,6 +56,8 @@ pub struct StateChange {
 pub const MAX_CHANGES: usize = 20;
 /// Most trajectory letters (longer logs get one letter per bucket of observations).
 pub const MAX_TRAJECTORY: usize = 100;
+/// Most rows replayed through the live rules (longer logs are replayed at every k-th row).
+const REPLAY_MAX: usize = 100_000;
 
 /// The diagnosis of a log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,10 +112,14 @@ pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosi
     // (under 20 points); a log every 10 or 100 steps is a coarse STEP stream of minibatch
     // losses, whose noise the STEP rules measure and the epoch rules do not.
     let epoch_rules = use_epochs || unit == XUnit::Epoch || points.len() < 20;
+    // Logs over 100,000 rows are replayed through the live rules at every `stride`-th row (and
+    // every non-finite one): the timeline has at most 100 letters and the whole-run verdict
+    // reads every row; the replay would otherwise be 90 % of `stride diagnose`'s time.
+    let stride = points.len().div_ceil(REPLAY_MAX).max(1);
     let cfg = MonitorConfig {
         num_classes: opts.num_classes,
         // Long logs: the window rules every 8 observations, as the trainer runs them.
-        eval_every: if points.len() > 100_000 { 8 } else { 1 },
+        eval_every: if points.len() > REPLAY_MAX / 2 { 8 } else { 1 },
         ..MonitorConfig::default()
     };
     let lr_known = opts.lr.is_some() || log.has_lr();
@@ -127,6 +133,10 @@ pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosi
     let mut live = None;
     let mut bucket_worst = State::Insufficient;
     for (i, p) in points.iter().enumerate() {
+        let fed = stride == 1 || (i + 1) % stride == 0 || i + 1 == n || !p.loss.is_finite();
+        if !fed {
+            continue;
+        }
         let lr = p.lr.or(opts.lr).unwrap_or(1.0);
         let d = if epoch_rules {
             let val_loss = if val.len() == n { Some(val[i].loss) } else { None };
@@ -163,7 +173,9 @@ pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosi
         if s.is_terminal() {
             bucket_worst = bucket_worst.max(s);
         }
-        if (i + 1) % per_letter == 0 || i + 1 == n {
+        // One letter per bucket of `per_letter` rows, written at the first replayed row that
+        // completes it.
+        while (trajectory.len() + 1) * per_letter <= i + 1 || (i + 1 == n && trajectory.len() * per_letter < n) {
             let letter = if bucket_worst.is_terminal() { bucket_worst } else { s };
             trajectory.push(letter.letter());
             bucket_worst = State::Insufficient;
