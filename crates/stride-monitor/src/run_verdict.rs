@@ -161,10 +161,11 @@ fn rates(points: &[LogPoint]) -> Rates {
         .iter()
         .copied()
         .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+    // Drops out of a steady rate (a step decay, a plateau cut), not a cosine's last steps.
     let drops = lrs
-        .windows(2)
-        .filter(|w| w[1].1 <= 0.5 * w[0].1)
-        .map(|w| (w[1].0, w[0].1, w[1].1))
+        .windows(4)
+        .filter(|w| w[3].1 <= 0.5 * w[2].1 && w[0].1 == w[2].1 && w[1].1 == w[2].1)
+        .map(|w| (w[3].0, w[2].1, w[3].1))
         .collect();
     Rates {
         last: Some(last),
