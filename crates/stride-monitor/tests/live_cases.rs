@@ -36,6 +36,7 @@ fn small_batches_raise_no_alarm_and_few_changes() {
     let mut report = Vec::new();
     for (name, csv) in NOISE {
         let (changes, last) = replay(csv);
+        println!("{name}: {} shown changes {changes:?}", changes.len());
         let alarms: Vec<_> = changes
             .iter()
             .filter(|(s, st)| *s > 50 && *st >= State::Oscillating)
