@@ -270,7 +270,7 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     // A log that starts far above the chance level it ends at, and sits there with little
     // noise, blew up before its first line (ln 10 and up: a 10-class network that learned its
     // way down to 0.69 is common, a binary one dying there is not told apart this way).
-    let fell_to_chance = at_chance.filter(|(k, l)| {
+    let fell_to_chance = chance_at(end, 0.05).filter(|(k, l)| {
         (*k >= 10 || given_chance) && start >= 1.3 * l && c.sigma <= 0.05 * l && chance_at(start, 0.03).is_none()
     });
     let chance_text =
@@ -424,7 +424,9 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         let recent = c.recent_drop();
         // Still falling: the last third significantly lower, with a downward tendency over the
         // last half (a wandering curve's bins dip significantly by chance, its trend does not).
-        let still = c.significant(recent) && recent >= 0.01 * drop && c.trend_from(c.len() / 2) <= -1.0;
+        // (A long pretraining curve still falls by a fraction of a percent of its progress per
+        // third of the run; significance and the trend carry the weight, not the size.)
+        let still = c.significant(recent) && recent >= 0.002 * drop && c.trend_from(c.len() / 2) <= -1.0;
         let stepped = r.drops.iter().any(|(i, _, _)| {
             // The loss came down after a rate drop: bins after it lower than the bin before.
             let b = c.first.iter().rposition(|f| f <= i).unwrap_or(0);

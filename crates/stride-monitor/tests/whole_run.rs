@@ -284,3 +284,17 @@ fn a_step_down_without_a_rate_column_is_healthy() {
     assert_eq!(v.state, State::Healthy, "{v}");
     assert_eq!(v.reason, Reason::Converged, "{v}");
 }
+
+#[test]
+fn a_long_noisy_slowly_falling_pretraining_curve_is_healthy() {
+    // Power-law LM pretraining (loss ~ 2.5 + 8 t^-0.3), 20,000 steps, 3 % noise, logged every step
+    // and every 100 steps.
+    let mut r = Lcg(11);
+    let y: Vec<f64> = (1..=20_000)
+        .map(|t| (2.5 + 8.0 * (t as f64).powf(-0.3)) * (1.0 + 0.03 * r.next()))
+        .collect();
+    assert_eq!(judge_losses(&y).state, State::Healthy, "{}", judge_losses(&y));
+    let sparse: Vec<f64> = y.iter().step_by(100).copied().collect();
+    let v = judge(&points(&sparse, 100.0, None), &[], None, None);
+    assert_eq!(v.state, State::Healthy, "{v}");
+}
