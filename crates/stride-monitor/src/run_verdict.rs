@@ -271,7 +271,11 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     // noise, blew up before its first line (ln 10 and up: a 10-class network that learned its
     // way down to 0.69 is common, a binary one dying there is not told apart this way).
     let fell_to_chance = chance_at(end, 0.05).filter(|(k, l)| {
-        (*k >= 10 || given_chance) && start >= 1.3 * l && c.sigma <= 0.05 * l && chance_at(start, 0.03).is_none()
+        (*k >= 10 || given_chance)
+            && start >= 1.3 * l
+            && c.sigma <= 0.05 * l
+            && chance_at(start, 0.03).is_none()
+            && c.recent_drop() < 0.05 * drop
     });
     let chance_text =
         |(k, l): (u32, f64)| format!("ln {k} = {}, the loss of a uniform guess over {k} classes", fmt3(l));
@@ -510,6 +514,33 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         }
     };
     let (state, reason, s) = adopt_live(input, (state, reason, s), &y, lr);
+    // With the class count given, a loss at chance level is never healthy, whatever its path.
+    let (state, reason, s) = match at_chance.filter(|_| given_chance && state == State::Healthy) {
+        Some(ch) if c.significant(hi - start) => (
+            State::Diverging,
+            Reason::DeadNetwork,
+            lower(format!(
+                "the loss blew up to {} and is back at {}",
+                fmt(hi),
+                chance_text(ch)
+            )),
+        ),
+        Some(ch) => {
+            let (new, adv) = rate_advice(lr, 10.0, "raise");
+            let text = format!(
+                "the loss is still at {} ({} -> {}): if the rate is small, {adv}; if it is large, lower it 10x",
+                chance_text(ch),
+                fmt(start),
+                fmt(end)
+            );
+            (
+                State::Slow,
+                Reason::LittleProgress,
+                suggestion(Action::Raise, new, lr, text),
+            )
+        }
+        None => (state, reason, s),
+    };
     // Noise as large as the effect lowers the confidence one step.
     let effect = drop.abs().max((end - lo).abs()).max((hi - start).abs());
     if 3.0 * c.se * std::f64::consts::SQRT_2 > 0.3 * effect {

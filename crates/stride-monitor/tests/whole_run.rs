@@ -298,3 +298,15 @@ fn a_long_noisy_slowly_falling_pretraining_curve_is_healthy() {
     let v = judge(&points(&sparse, 100.0, None), &[], None, None);
     assert_eq!(v.state, State::Healthy, "{v}");
 }
+
+#[test]
+fn with_the_classes_given_chance_level_is_never_healthy() {
+    // Still falling, from 4.0 (a blow-up before the log) down to ln 10.
+    let y: Vec<f64> = (0..400).map(|t| 2.3 + 1.7 * (-(t as f64) / 100.0).exp()).collect();
+    let v = judge(&points(&y, 1.0, Some(1e-5)), &[], None, Some(10));
+    assert_eq!(v.state, State::Slow, "{v}");
+    assert_eq!(v.suggestion.new_lr, Some(1e-4));
+    // Without the class count the same curve is judged on its shape alone: still falling.
+    let v = judge(&points(&y, 1.0, Some(1e-5)), &[], None, None);
+    assert_eq!(v.state, State::Healthy, "{v}");
+}
