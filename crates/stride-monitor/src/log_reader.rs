@@ -171,7 +171,14 @@ pub fn read_log(mut reader: impl BufRead, name: &str, opts: &ReadOptions) -> Res
         // A JSON document (trainer_state.json is pretty-printed over many lines).
         let mut text = skipped;
         reader.read_to_string(&mut text).map_err(io)?;
-        return crate::log_json::parse_document(&text, name, opts)?.non_empty(name);
+        return match crate::log_json::parse_document(&text, name, opts) {
+            Ok(log) => log.non_empty(name),
+            // `[1,  2000] loss: 2.187` (PyTorch's tutorial) starts like JSON and is text.
+            Err(e) => match crate::log_text::read_text("", first_no, text.as_bytes(), name, opts) {
+                Ok(log) if !log.points.is_empty() => Ok(log),
+                _ => Err(e),
+            },
+        };
     }
     if row {
         return crate::log_json::read_lines(&t, first_no, reader, name, opts)?.non_empty(name);
@@ -205,14 +212,13 @@ fn header_delimiter(line: &str) -> Option<u8> {
     if cells.len() < 2 && !(cells.len() == 1 && find_column(&[norm(&cells[0])], LOSS_NAMES).is_some()) {
         return None;
     }
-    // A header is names only; a text log line (`step 100 | loss 2.3`) has numbers in it.
-    let names = cells.iter().all(|c| {
-        !c.is_empty()
-            && c.chars().any(|ch| ch.is_alphabetic())
-            && !c
-                .split(|ch: char| ch.is_whitespace() || ch == ':' || ch == '=')
-                .any(|t| parse_number(t).is_some())
-    });
+    // A header is names only (pandas writes an empty first cell for its index, and `Unnamed: 0`
+    // after a round trip); a text log line (`iter 0: loss 4.2, time 30ms`) has a loss value.
+    let names = cells.iter().any(|c| c.chars().any(|ch| ch.is_alphabetic()))
+        && cells.iter().all(|c| c.is_empty() || parse_number(c).is_none())
+        && !crate::log_text::pairs(line)
+            .iter()
+            .any(|(k, _)| k.ends_with("loss") || k == "step" || k == "iter" || k == "epoch");
     // Spaces split only short headers of plain names (`step loss lr`), not sentences.
     let plain = delim != b' '
         || cells
@@ -512,6 +518,15 @@ mod tests {
     }
 
     #[test]
+    fn pandas_headers_and_fastai_tables() {
+        assert_eq!(losses(&read(",loss,val_loss\n0,2.3,2.4\n1,2.0,2.1\n")), vec![2.3, 2.0]);
+        assert_eq!(losses(&read("Unnamed: 0,loss\n0,2.3\n1,2.0\n")), vec![2.3, 2.0]);
+        let log = read("epoch     train_loss  valid_loss  accuracy  time\n0         0.534       0.432       0.85      00:12\n1         0.401       0.398       0.87      00:12\n");
+        assert_eq!(losses(&log), vec![0.534, 0.401]);
+        assert_eq!(log.val.len(), 2);
+    }
+
+    #[test]
     fn tsv_and_semicolons() {
         assert_eq!(losses(&read("iter\tloss\n10\t1.5\n20\t1.2\n")), vec![1.5, 1.2]);
         assert_eq!(losses(&read("epoch;loss\n0;1.5\n1;1.2\n")), vec![1.5, 1.2]);
@@ -585,6 +600,13 @@ mod tests {
         assert_eq!(log.x_unit, XUnit::Index);
         let log = read("100 2.5\n200 2.0\n");
         assert_eq!(log.points[1].x, 200.0);
+    }
+
+    #[test]
+    fn text_that_starts_like_json() {
+        let log = read("[1,  2000] loss: 2.187\n[1,  4000] loss: 1.852\n[2,  2000] loss: 1.501\n");
+        assert_eq!(losses(&log), vec![2.187, 1.852, 1.501]);
+        assert!(read_log("[1, 2,".as_bytes(), "t", &ReadOptions::default()).is_err());
     }
 
     #[test]
