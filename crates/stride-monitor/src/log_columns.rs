@@ -46,11 +46,20 @@ pub(crate) const X_NAMES: &[&str] = &[
     "trainer_global_step",
     "_step",
     "num_steps",
-    "batch",
 ];
 
 /// Learning-rate names, best first.
-pub(crate) const LR_NAMES: &[&str] = &["lr", "learning_rate", "lr_0", "lr_abs", "lr_adam", "lr_sgd"];
+pub(crate) const LR_NAMES: &[&str] = &[
+    "lr",
+    "learning_rate",
+    "lr_0",
+    "lr_abs",
+    "lr_adam",
+    "lr_sgd",
+    // Ultralytics YOLO's results.csv.
+    "lr_pg0",
+    "x_lr0",
+];
 
 /// A name as compared: lower case, quotes and spaces trimmed, `/`, `-`, `.` and spaces as `_`
 /// (`"Train Loss"`, `train/loss` and `train-loss` are all `train_loss`).
@@ -78,6 +87,27 @@ pub(crate) fn loss_like(names: &[String]) -> Option<usize> {
         let p = last_part(n);
         p.ends_with("loss") && !p.contains("__") && !is_val_name(p)
     })
+}
+
+/// Every training-loss component column (YOLO's `train/box_loss`, `train/cls_loss`, ...), for
+/// logs without a total.
+pub(crate) fn loss_components(names: &[String]) -> Vec<usize> {
+    (0..names.len())
+        .filter(|i| {
+            let p = last_part(&names[*i]);
+            p.ends_with("loss") && !p.contains("__") && !is_val_name(p)
+        })
+        .collect()
+}
+
+/// Every validation-loss component column (YOLO's `val/box_loss`, ...).
+pub(crate) fn val_components(names: &[String]) -> Vec<usize> {
+    (0..names.len())
+        .filter(|i| {
+            let p = last_part(&names[*i]);
+            p.ends_with("loss") && !p.contains("__") && is_val_name(p)
+        })
+        .collect()
 }
 
 /// Validation-loss column by its ending (`<run> - val/loss`).

@@ -108,6 +108,22 @@ pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosi
     } else {
         (&log.points, log.x_unit, log.val.clone())
     };
+    // A step column that goes back (a batch index that restarts every epoch, concatenated runs)
+    // cannot place the losses: use the row order.
+    let renumbered: Vec<LogPoint>;
+    let (points, unit) = if points.windows(2).all(|w| w[0].x <= w[1].x) {
+        (points, unit)
+    } else {
+        renumbered = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| LogPoint {
+                x: i as f64 + 1.0,
+                ..*p
+            })
+            .collect();
+        (&renumbered[..], XUnit::Index)
+    };
     // The live rules: per epoch for epoch logs and for logs too short for the STEP window
     // (under 20 points); a log every 10 or 100 steps is a coarse STEP stream of minibatch
     // losses, whose noise the STEP rules measure and the epoch rules do not.
@@ -124,7 +140,13 @@ pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosi
     };
     let lr_known = opts.lr.is_some() || log.has_lr();
     let mut monitor = Monitor::new(cfg)?;
-    let mut shown = Debounce::default();
+    // The display's hysteresis, counted in observations: ten steps, or two epochs (an epoch is
+    // hundreds of steps; ten of them would hide every state of a 5-epoch log).
+    let mut shown = if epoch_rules {
+        Debounce::new(2)
+    } else {
+        Debounce::default()
+    };
     let n = points.len();
     let per_letter = n.div_ceil(MAX_TRAJECTORY).max(1);
     let mut trajectory = String::with_capacity(MAX_TRAJECTORY + 1);

@@ -82,7 +82,14 @@ fn add_object(obj: &Map<String, Value>, log: &mut LossLog, keys: &mut Keys, opts
             None => LOSS_NAMES
                 .iter()
                 .find(|n| fields.iter().any(|(k, v)| k == *n && number(v).is_some()))
-                .map(|s| s.to_string()),
+                .map(|s| s.to_string())
+                .or_else(|| {
+                    // `{"metrics": {"train/loss": ...}}` is `metrics_train_loss`.
+                    fields
+                        .iter()
+                        .find(|(k, v)| k.ends_with("loss") && !is_val_name(k) && number(v).is_some())
+                        .map(|(k, _)| k.clone())
+                }),
         };
     }
     let loss = keys

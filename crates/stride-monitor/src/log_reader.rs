@@ -9,7 +9,9 @@
 use std::io::BufRead;
 
 use crate::error::MonitorError;
-use crate::log_columns::{find_column, loss_like, norm, val_like, LOSS_NAMES, LR_NAMES, VAL_NAMES, X_NAMES};
+use crate::log_columns::{
+    find_column, loss_components, loss_like, norm, val_components, val_like, LOSS_NAMES, LR_NAMES, VAL_NAMES, X_NAMES,
+};
 
 /// One training loss of a log.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -354,6 +356,17 @@ fn read_csv(
     let header = split_cells(header_line, delim);
     let names: Vec<String> = header.iter().map(|h| norm(h)).collect();
     let wanted = opts.column.as_deref().map(norm);
+    // No total loss, several components (YOLO's box/cls/dfl): their sum is the loss.
+    let (sum_train, sum_val) = match (&wanted, find_column(&names, LOSS_NAMES)) {
+        (None, None) => (loss_components(&names), val_components(&names)),
+        _ => (Vec::new(), Vec::new()),
+    };
+    let sum_train = if sum_train.len() > 1 { sum_train } else { Vec::new() };
+    let sum_val = if sum_val.len() > 1 && !sum_train.is_empty() {
+        sum_val
+    } else {
+        Vec::new()
+    };
     let loss = match &wanted {
         Some(w) => Some(
             names
@@ -393,7 +406,16 @@ fn read_csv(
             .position(|n| *n == format!("{}_epoch", names[loss_col].trim_end_matches("_step")))
             .filter(|c| *c != loss_col),
     };
-    let mut log = LossLog::new(LogFormat::Csv, header[loss_col].clone());
+    let loss_name = if sum_train.is_empty() {
+        header[loss_col].clone()
+    } else {
+        sum_train
+            .iter()
+            .map(|c| header[*c].as_str())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    let mut log = LossLog::new(LogFormat::Csv, loss_name);
     log.x_name = x.or(epoch).map(|c| header[c].clone());
     log.x_unit = match (x, epoch) {
         (Some(_), _) => XUnit::Step,
@@ -445,7 +467,22 @@ fn read_csv(
         let ep = number(cols.epoch, "epoch")?;
         let lr = number(cols.lr, "lr")?;
         let is_epoch_row = cell(cols.kind) == Some("epoch");
-        if let Some(v) = number(cols.val, "validation loss")? {
+        let sum = |cols: &[usize], what: &str| -> Result<Option<f64>, MonitorError> {
+            let mut total = 0.0;
+            for c in cols {
+                match number(Some(*c), what)? {
+                    Some(v) => total += v,
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(total))
+        };
+        let val_value = if sum_val.is_empty() {
+            number(cols.val, "validation loss")?
+        } else {
+            sum(&sum_val, "validation loss")?
+        };
+        if let Some(v) = val_value {
             log.val.push(ValPoint {
                 x: xv.unwrap_or(rows as f64),
                 epoch: ep,
@@ -459,7 +496,12 @@ fn read_csv(
                 lr,
             });
         }
-        if let Some(l) = number(cols.loss, "loss")? {
+        let loss_value = if sum_train.is_empty() {
+            number(cols.loss, "loss")?
+        } else {
+            sum(&sum_train, "loss")?
+        };
+        if let Some(l) = loss_value {
             let point = LogPoint {
                 x: xv.unwrap_or(rows as f64),
                 loss: l,
@@ -524,6 +566,19 @@ mod tests {
         let log = read("epoch     train_loss  valid_loss  accuracy  time\n0         0.534       0.432       0.85      00:12\n1         0.401       0.398       0.87      00:12\n");
         assert_eq!(losses(&log), vec![0.534, 0.401]);
         assert_eq!(log.val.len(), 2);
+    }
+
+    #[test]
+    fn yolo_results_sum_the_loss_components() {
+        let log = read(
+            "               epoch,      train/box_loss,      train/cls_loss,   metrics/mAP50,        val/box_loss,        val/cls_loss,               lr/pg0\n\
+                             0,             1.5,             2.5,       0.1,             1.4,             2.4,                0.01\n\
+                             1,             1.2,             2.0,       0.2,             1.3,             2.2,                0.01\n",
+        );
+        assert_eq!(losses(&log), vec![4.0, 3.2]);
+        assert_eq!(log.val[1].loss, 3.5);
+        assert_eq!(log.points[0].lr, Some(0.01));
+        assert_eq!(log.x_unit, XUnit::Epoch);
     }
 
     #[test]

@@ -13,6 +13,14 @@ use crate::log_reader::{LogFormat, LogPoint, LossLog, ReadOptions, ValPoint, XUn
 /// The `(key, value)` pairs of one line. A number right after `/` (the `10` of `3/10`) has no key.
 pub(crate) fn pairs(line: &str) -> Vec<(String, f64)> {
     let line = line.rsplit('\r').find(|s| !s.trim().is_empty()).unwrap_or(line);
+    // Colours of rich/tqdm output (`\x1b[32mloss\x1b[0m: 2.3`) are not numbers.
+    let plain;
+    let line = if line.contains('\x1b') {
+        plain = strip_ansi(line);
+        plain.as_str()
+    } else {
+        line
+    };
     let b = line.as_bytes();
     let mut out = Vec::new();
     let mut words: Vec<&str> = Vec::new();
@@ -74,6 +82,27 @@ pub(crate) fn pairs(line: &str) -> Vec<(String, f64)> {
             after_slash = false;
         }
         i += 1;
+    }
+    out
+}
+
+/// The line without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
     }
     out
 }
@@ -263,6 +292,22 @@ mod tests {
         let p = pairs("step    1/74: train loss 4.677 (acc 4.677) (1234 ms, 500 tok/s)");
         assert_eq!(p[0], ("step".into(), 1.0));
         assert_eq!(p[1], ("train_loss".into(), 4.677));
+    }
+
+    #[test]
+    fn colours_megatron_and_mmdet() {
+        assert_eq!(pairs("\x1b[32mloss\x1b[0m: 2.3"), vec![("loss".into(), 2.3)]);
+        let log = read(
+            " iteration      100/  500000 | learning rate: 1.000E-04 | lm loss: 7.345E+00 | loss scale: 65536.0 |\n\
+              iteration      200/  500000 | learning rate: 1.000E-04 | lm loss: 6.100E+00 | loss scale: 65536.0 |\n",
+        );
+        assert_eq!(
+            log.points.iter().map(|p| (p.x, p.loss)).collect::<Vec<_>>(),
+            vec![(100.0, 7.345), (200.0, 6.1)]
+        );
+        assert_eq!(log.points[0].lr, Some(1e-4));
+        let log = read("Epoch [1][50/7330]\tlr: 1.000e-02, eta: 1:00:00, loss_cls: 0.5, loss_bbox: 0.3, loss: 1.2\n");
+        assert_eq!(log.points[0].loss, 1.2);
     }
 
     #[test]
