@@ -310,3 +310,57 @@ fn with_the_classes_given_chance_level_is_never_healthy() {
     let v = judge(&points(&y, 1.0, Some(1e-5)), &[], None, None);
     assert_eq!(v.state, State::Healthy, "{v}");
 }
+
+#[test]
+fn any_text_is_read_or_refused_without_a_panic() {
+    // Random logs from the characters logs are made of: every one is either an error or a
+    // diagnosis, under every stream choice.
+    const ALPHABET: &[u8] = b"0123456789.,-e+\n\n\t ;:|/[]{}\"'lossteplrvaxnNIfi_ ";
+    let mut r = Lcg(99);
+    for case in 0..3000 {
+        let len = 1 + (case % 400);
+        let text: String = (0..len)
+            .map(|_| ALPHABET[((r.next() + 1.0) * 0.5 * ALPHABET.len() as f64) as usize % ALPHABET.len()] as char)
+            .collect();
+        // Half the cases: rows of wild numbers (NaN, inf, 1e300, negative, repeated).
+        let rows: String = (0..len)
+            .map(|i| {
+                let u = r.next();
+                let v = match case % 7 {
+                    0 => f64::NAN,
+                    1 => 1e300 * u,
+                    2 => -u,
+                    3 => 1.0,
+                    _ => (u * 10.0).exp(),
+                };
+                let v = if (i * 7 + case) % 13 == 0 { f64::INFINITY } else { v };
+                format!(
+                    "{},{v},{},{}\n",
+                    i * (1 + case % 3),
+                    v * 0.9,
+                    10f64.powi((case % 9) as i32 - 4)
+                )
+            })
+            .collect();
+        let text = match case % 8 {
+            4..=7 => format!("step,loss,val_loss,lr\n{rows}"),
+            0 => format!("step,loss,val_loss,lr\n{text}"),
+            1 => format!("{{\"loss\": {text}"),
+            2 => format!("step 1 | loss {text}"),
+            _ => text,
+        };
+        if let Ok(log) = read_log(text.as_bytes(), "fuzz", &ReadOptions::default()) {
+            for stream in [StreamChoice::Auto, StreamChoice::Step, StreamChoice::Epoch] {
+                for classes in [None, Some(10)] {
+                    let opts = LogOptions {
+                        stream,
+                        num_classes: classes,
+                        lr: None,
+                    };
+                    let d = diagnose_loss_log(&log, &opts).expect("valid options");
+                    assert!(d.render().len() < 20_000);
+                }
+            }
+        }
+    }
+}
