@@ -334,12 +334,7 @@ fn any_text_is_read_or_refused_without_a_panic() {
                     _ => (u * 10.0).exp(),
                 };
                 let v = if (i * 7 + case) % 13 == 0 { f64::INFINITY } else { v };
-                format!(
-                    "{},{v},{},{}\n",
-                    i * (1 + case % 3),
-                    v * 0.9,
-                    10f64.powi((case % 9) as i32 - 4)
-                )
+                format!("{},{v},{},{}\n", i * (1 + case % 3), v * 0.9, 10f64.powi(case % 9 - 4))
             })
             .collect();
         let text = match case % 8 {
