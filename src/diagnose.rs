@@ -1,170 +1,33 @@
-//! `stride diagnose`: the monitor's verdict on a loss log from any framework.
+//! `stride diagnose`: the monitor's verdict on a loss log from any framework. The reading and
+//! the rules live in `stride-monitor` ([`stride_monitor::read_log`],
+//! [`stride_monitor::diagnose_loss_log`]); this module opens the file (or stdin) and writes the
+//! report.
 
-use std::path::Path;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
 
-use stride_monitor::{
-    diagnose_epoch_records, diagnose_step_records, trajectory, Diagnosis, EpochRecord, MonitorConfig, StepRecord,
-};
+pub use stride_monitor::{LogDiagnosis, LogOptions, LossLog, ReadOptions, StreamChoice};
 
-/// A loss log that cannot be read.
+/// A loss log that cannot be read or judged.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DiagnoseError {
-    /// The file could not be read.
+    /// The file could not be opened.
     #[error("cannot read {path}: {source}")]
     Io {
         /// The file.
-        path: std::path::PathBuf,
+        path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A line that does not parse.
-    #[error("{path}:{line}: {message}")]
-    Parse {
-        /// The file.
-        path: std::path::PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What was expected.
-        message: String,
-    },
-    /// The log holds no losses.
-    #[error("{0}: no losses found (expected a `loss` column, Stride's metrics log, or one number per line)")]
-    Empty(std::path::PathBuf),
-    /// The monitor rejected its configuration.
+    /// The log does not parse, has no losses, or the monitor rejected its configuration.
     #[error(transparent)]
     Monitor(#[from] stride_monitor::MonitorError),
 }
 
-/// Losses read from a log, per step or per epoch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LossLog {
-    /// `(step, loss, lr)` rows.
-    pub steps: Vec<StepRecord>,
-    /// `(epoch, train loss, validation loss, lr)` rows.
-    pub epochs: Vec<EpochRecord>,
-}
-
-impl LossLog {
-    /// Reads step rows as epoch rows, for logs that hold one loss per epoch.
-    pub fn per_epoch(self) -> Self {
-        if !self.epochs.is_empty() {
-            return self;
-        }
-        let epochs = self
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| EpochRecord::new(i as u64, s.loss, s.lr))
-            .collect();
-        Self {
-            steps: Vec::new(),
-            epochs,
-        }
-    }
-}
-
-/// Reads a loss log: Stride's metrics log (`--metrics`, CSV or JSON lines),
-/// any CSV with a `loss` column (optional `step`, `lr`, `val_loss`/`test_loss`
-/// columns), or one loss per line. `default_lr` fills in a missing rate.
-pub fn read_loss_log(path: &Path, default_lr: f64) -> Result<LossLog, DiagnoseError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DiagnoseError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_loss_log(path, &text, default_lr)
-}
-
-/// Parses the text of a loss log (see [`read_loss_log`]); `path` names it in errors.
-pub fn parse_loss_log(path: &Path, text: &str, default_lr: f64) -> Result<LossLog, DiagnoseError> {
-    let parse_err = |line: usize, message: String| DiagnoseError::Parse {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
-    let mut log = LossLog {
-        steps: Vec::new(),
-        epochs: Vec::new(),
-    };
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    if first.trim_start().starts_with('{') {
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| parse_err(i + 1, e.to_string()))?;
-            let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64);
-            // A NaN loss is written as null by serde_json: it is data, not a gap.
-            let loss = num("loss").unwrap_or(f64::NAN);
-            let lr = num("lr").unwrap_or(default_lr);
-            let epoch_row = match v.get("kind").and_then(serde_json::Value::as_str) {
-                Some(kind) => kind == "epoch",
-                None => v.get("epoch").is_some() && v.get("step").is_none(),
-            };
-            match epoch_row {
-                true => log.epochs.push(EpochRecord {
-                    val_loss: num("test_loss").or_else(|| num("val_loss")),
-                    ..EpochRecord::new(num("epoch").unwrap_or(log.epochs.len() as f64) as u64, loss, lr)
-                }),
-                false => log.steps.push(StepRecord::new(
-                    num("step").unwrap_or(log.steps.len() as f64 + 1.0) as u64,
-                    loss,
-                    lr,
-                )),
-            }
-        }
-    } else {
-        let header: Vec<String> = first.split(',').map(|h| h.trim().to_ascii_lowercase()).collect();
-        let col = |name: &str| header.iter().position(|h| h == name);
-        let (loss_col, has_header) = match col("loss") {
-            Some(c) => (c, true),
-            None if first.trim().parse::<f64>().is_ok() => (0, false),
-            None => return Err(parse_err(1, format!("no `loss` column in the header {first:?}"))),
-        };
-        let (kind_col, step_col, lr_col) = (col("kind"), col("step"), col("lr"));
-        let val_col = col("test_loss").or_else(|| col("val_loss"));
-        let lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .skip(usize::from(has_header));
-        for (i, line) in lines {
-            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-            let cell = |c: Option<usize>| c.and_then(|c| cells.get(c)).filter(|s| !s.is_empty());
-            let number = |c: Option<usize>, what: &str| -> Result<Option<f64>, DiagnoseError> {
-                cell(c)
-                    .map(|s| {
-                        s.parse::<f64>()
-                            .map_err(|_| parse_err(i + 1, format!("{what} {s:?} is not a number")))
-                    })
-                    .transpose()
-            };
-            let loss = number(Some(loss_col), "loss")?.ok_or_else(|| parse_err(i + 1, "missing loss".into()))?;
-            let lr = number(lr_col, "lr")?.unwrap_or(default_lr);
-            // A row is an epoch when its `kind` says so, or when the file has an `epoch`
-            // column and no `step` column.
-            let epoch_row = match kind_col {
-                Some(_) => cell(kind_col) == Some(&"epoch"),
-                None => col("epoch").is_some() && step_col.is_none(),
-            };
-            if epoch_row {
-                let epoch = number(col("epoch"), "epoch")?.unwrap_or(log.epochs.len() as f64) as u64;
-                log.epochs.push(EpochRecord {
-                    val_loss: number(val_col, "validation loss")?,
-                    ..EpochRecord::new(epoch, loss, lr)
-                });
-            } else {
-                let step = number(step_col, "step")?.unwrap_or(log.steps.len() as f64 + 1.0) as u64;
-                log.steps.push(StepRecord::new(step, loss, lr));
-            }
-        }
-    }
-    if log.steps.is_empty() && log.epochs.is_empty() {
-        return Err(DiagnoseError::Empty(path.to_path_buf()));
-    }
-    Ok(log)
-}
-
-/// Which stream of a log to judge.
+/// Which losses to judge (the command-line spelling of [`StreamChoice`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum StreamChoice {
+pub enum StreamArg {
     /// Steps when the log has any, else epochs.
     Auto,
     /// Per-step losses (a plain list is read as steps).
@@ -173,33 +36,128 @@ pub enum StreamChoice {
     Epoch,
 }
 
-/// Judges the chosen stream; returns the stream used and the online trajectory.
+impl From<StreamArg> for StreamChoice {
+    fn from(s: StreamArg) -> Self {
+        match s {
+            StreamArg::Auto => StreamChoice::Auto,
+            StreamArg::Step => StreamChoice::Step,
+            StreamArg::Epoch => StreamChoice::Epoch,
+        }
+    }
+}
+
+/// Reads a loss log from `path` (`-` is stdin), streaming it line by line; `column` names the
+/// loss column when the usual names do not fit.
+pub fn open_loss_log(path: &Path, column: Option<&str>) -> Result<LossLog, DiagnoseError> {
+    let opts = ReadOptions {
+        column: column.map(str::to_string),
+    };
+    let name = path.display().to_string();
+    if path == Path::new("-") {
+        let stdin = std::io::stdin();
+        return Ok(stride_monitor::read_log(stdin.lock(), "-", &opts)?);
+    }
+    let file = std::fs::File::open(path).map_err(|source| DiagnoseError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(stride_monitor::read_log(
+        BufReader::with_capacity(1 << 16, file),
+        &name,
+        &opts,
+    )?)
+}
+
+/// Reads and judges a log.
+pub fn diagnose_path(path: &Path, column: Option<&str>, opts: &LogOptions) -> Result<LogDiagnosis, DiagnoseError> {
+    let log = open_loss_log(path, column)?;
+    Ok(stride_monitor::diagnose_loss_log(&log, opts)?)
+}
+
+/// Writes the report (text, or JSON with `json`); the caller treats a broken pipe as the
+/// reader having seen enough.
+pub fn write_report(mut out: impl Write, d: &LogDiagnosis, json: bool, auto: bool) -> std::io::Result<()> {
+    if json {
+        let text = serde_json::to_string_pretty(&d.to_json()).map_err(std::io::Error::other)?;
+        writeln!(out, "{text}")?;
+    } else {
+        let stream = match d.stream {
+            stride_monitor::Stream::Epoch => "epoch",
+            _ => "step",
+        };
+        writeln!(out, "stream: {stream}{}", if auto { " (auto)" } else { "" })?;
+        out.write_all(d.render().as_bytes())?;
+    }
+    out.flush()
+}
+
+/// Reads a loss log with the usual names, giving rows without a rate the run's rate `lr` (the
+/// caller knows it; `stride diagnose` itself never invents one).
+pub fn read_loss_log(path: &Path, lr: f64) -> Result<LossLog, DiagnoseError> {
+    Ok(with_rate(open_loss_log(path, None)?, lr))
+}
+
+/// Parses the text of a loss log (see [`read_loss_log`]); `path` names it in errors.
+pub fn parse_loss_log(path: &Path, text: &str, lr: f64) -> Result<LossLog, DiagnoseError> {
+    let name = path.display().to_string();
+    let log = stride_monitor::read_log(text.as_bytes(), &name, &ReadOptions::default())?;
+    Ok(with_rate(log, lr))
+}
+
+fn with_rate(mut log: LossLog, lr: f64) -> LossLog {
+    for p in log.points.iter_mut().chain(log.epochs.iter_mut()) {
+        p.lr.get_or_insert(lr);
+    }
+    log
+}
+
+/// The live monitor's verdict after every observation of the chosen stream (no hysteresis):
+/// the raw trajectory, for tests of the rules; `stride diagnose` reports
+/// [`stride_monitor::diagnose_loss_log`] instead. Returns the stream used.
 pub fn diagnose_log(
     log: LossLog,
-    config: MonitorConfig,
+    config: stride_monitor::MonitorConfig,
     stream: StreamChoice,
-) -> Result<(StreamChoice, Vec<Diagnosis>), DiagnoseError> {
+) -> Result<(StreamChoice, Vec<stride_monitor::Diagnosis>), DiagnoseError> {
     let use_epochs = match stream {
-        StreamChoice::Auto => log.steps.is_empty(),
-        StreamChoice::Step => false,
+        StreamChoice::Auto | StreamChoice::Step => log.points.is_empty(),
         StreamChoice::Epoch => true,
     };
+    let lr = |p: &stride_monitor::LogPoint| p.lr.unwrap_or(f64::NAN);
     Ok(if use_epochs {
+        let src = if log.epochs.is_empty() {
+            &log.points
+        } else {
+            &log.epochs
+        };
+        let records: Vec<stride_monitor::EpochRecord> = src
+            .iter()
+            .enumerate()
+            .map(|(i, p)| stride_monitor::EpochRecord::new(i as u64 + 1, p.loss, lr(p)))
+            .collect();
         (
             StreamChoice::Epoch,
-            diagnose_epoch_records(&log.per_epoch().epochs, config)?,
+            stride_monitor::diagnose_epoch_records(&records, config)?,
         )
     } else {
-        (StreamChoice::Step, diagnose_step_records(&log.steps, config)?)
+        let records: Vec<stride_monitor::StepRecord> = log
+            .points
+            .iter()
+            .map(|p| stride_monitor::StepRecord::new(p.x.max(0.0) as u64, p.loss, lr(p)))
+            .collect();
+        (
+            StreamChoice::Step,
+            stride_monitor::diagnose_step_records(&records, config)?,
+        )
     })
 }
 
-/// A report: the trajectory in letters, every change of state, and the final verdict.
-pub fn render(diagnoses: &[Diagnosis]) -> String {
+/// The raw trajectory in letters, every change of state, and the last verdict.
+pub fn render(diagnoses: &[stride_monitor::Diagnosis]) -> String {
     let mut out = format!(
         "trajectory ({} observations): {}\n",
         diagnoses.len(),
-        trajectory(diagnoses)
+        stride_monitor::trajectory(diagnoses)
     );
     let mut last = None;
     for d in diagnoses {

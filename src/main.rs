@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use stride::cli::TrainArgs;
-use stride::diagnose::{diagnose_log, read_loss_log, render, StreamChoice};
-use stride::monitor::MonitorConfig;
+use stride::diagnose::{diagnose_path, write_report, LogOptions, StreamArg};
 use stride::optim::schedule::{parse_schedule, preview, render_ascii_plot, to_csv, ScheduleUnit};
 
 /// Train neural networks with the learning rate in view.
@@ -23,7 +22,7 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Preview a learning-rate schedule before training with it.
     Schedule(ScheduleArgs),
-    /// Judge a loss log (Stride's --metrics file, any CSV with a loss column, or one loss per line).
+    /// Judge a loss log from any framework (CSV/TSV, JSON lines, trainer_state.json, text; `-` is stdin).
     Diagnose(DiagnoseArgs),
     /// LR range test: ramp the rate over ~100 steps, suggest one, restore the weights.
     LrFind(Box<stride::tune::LrFindArgs>),
@@ -36,17 +35,20 @@ enum Command {
 /// Options of `stride diagnose`.
 #[derive(clap::Args)]
 struct DiagnoseArgs {
-    /// The loss log.
+    /// The loss log (`-` reads stdin): CSV/TSV, JSON lines, trainer_state.json, or text lines.
     log: PathBuf,
-    /// Learning rate of the run, where the log has no `lr` column.
-    #[arg(long, default_value_t = 0.1)]
-    lr: f64,
+    /// The loss column or key, when it is not one of the usual names (loss, train_loss, ...).
+    #[arg(long)]
+    column: Option<String>,
+    /// Learning rate of the run, where the log has no `lr` column (without it, advice is in factors).
+    #[arg(long)]
+    lr: Option<f64>,
     /// Number of classes (the chance-level loss ln C marks dead networks and stalled runs).
     #[arg(long)]
     classes: Option<u32>,
     /// Which losses to judge: auto (steps if the log has any), step, or epoch.
     #[arg(long, value_enum, default_value = "auto")]
-    stream: StreamChoice,
+    stream: StreamArg,
     /// Print the final diagnosis, evidence included, as JSON instead.
     #[arg(long)]
     json: bool,
@@ -96,26 +98,17 @@ fn main() -> anyhow::Result<()> {
         Command::LrFind(args) => print!("{}", stride::tune::lr_find_job(&args)?),
         Command::Sweep(args) => print!("{}", stride::tune::sweep_job(&args)?.report()),
         Command::Diagnose(args) => {
-            let log = read_loss_log(&args.log, args.lr)?;
-            let config = MonitorConfig {
+            let opts = LogOptions {
+                lr: args.lr,
                 num_classes: args.classes,
-                ..MonitorConfig::default()
+                stream: args.stream.into(),
             };
-            let (stream, diagnoses) = diagnose_log(log, config, args.stream)?;
-            match (args.json, diagnoses.last()) {
-                (true, Some(last)) => println!("{}", serde_json::to_string_pretty(last)?),
-                _ => {
-                    let how = if args.stream == StreamChoice::Auto {
-                        " (auto)"
-                    } else {
-                        ""
-                    };
-                    println!(
-                        "stream: {}{how}",
-                        if stream == StreamChoice::Epoch { "epoch" } else { "step" }
-                    );
-                    print!("{}", render(&diagnoses));
-                }
+            let d = diagnose_path(&args.log, args.column.as_deref(), &opts)?;
+            let out = std::io::stdout().lock();
+            match write_report(out, &d, args.json, args.stream == StreamArg::Auto) {
+                // `stride diagnose big.csv | head`: the reader has seen enough.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                r => r.context("writing the report")?,
             }
         }
     }

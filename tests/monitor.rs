@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
-use stride::diagnose::{diagnose_log, read_loss_log, StreamChoice};
+use stride::diagnose::{diagnose_path, read_loss_log, LogOptions, StreamChoice};
 use stride::monitor::{MonitorConfig, State};
 use stride::prelude::*;
 use stride_data::SYSTEM_DIR;
@@ -101,30 +101,31 @@ fn loss_logs_in_every_format_are_diagnosed() {
         std::fs::write(&p, text).unwrap();
         p
     };
+    let epoch_opts = |lr| LogOptions {
+        lr: Some(lr),
+        stream: StreamChoice::Epoch,
+        ..LogOptions::default()
+    };
     // The lesson's two worked examples, one loss per epoch.
-    let healthy = read_loss_log(&write("a.txt", "0.8\n0.5\n0.4\n0.38\n0.37\n"), 0.1).unwrap();
-    let (stream, d) = diagnose_log(healthy, MonitorConfig::default(), StreamChoice::Epoch).unwrap();
-    assert_eq!(stream, StreamChoice::Epoch);
-    assert_eq!(d.last().unwrap().state, State::Healthy);
-    // An `epoch` column without a `step` column is detected as the epoch stream.
+    let d = diagnose_path(&write("a.txt", "0.8\n0.5\n0.4\n0.38\n0.37\n"), None, &epoch_opts(0.1)).unwrap();
+    assert_eq!(d.verdict.state, State::Healthy, "{}", d.render());
+    assert_eq!(d.verdict.suggestion.new_lr, Some(0.1));
+    // An `epoch` column without a `step` column is judged per epoch, with the log's rate.
     let text = "epoch,loss,lr\n0,0.8,1\n1,1.5,1\n2,3.2,1\n3,8.7,1\n4,NaN,1\n";
-    let diverging = read_loss_log(&write("b.csv", text), 0.1).unwrap();
-    let (stream, mut d) = diagnose_log(diverging, MonitorConfig::default(), StreamChoice::Auto).unwrap();
-    assert_eq!(stream, StreamChoice::Epoch);
-    let last = d.pop().unwrap();
-    assert_eq!(serde_json::to_value(&last).unwrap()["state"], "diverging");
-    assert_eq!(last.state, State::Diverging);
-    assert_eq!(last.suggestion.new_lr, Some(0.01));
-    assert_eq!(last.suggestion.alt_lr, Some(0.001));
+    let d = diagnose_path(&write("b.csv", text), None, &LogOptions::default()).unwrap();
+    assert_eq!(d.stream, stride::monitor::Stream::Epoch);
+    assert_eq!(d.to_json()["state"], "diverging");
+    assert_eq!(d.verdict.suggestion.new_lr, Some(0.01));
+    assert_eq!(d.verdict.suggestion.alt_lr, Some(0.001));
     // Stride's own metrics logs, CSV and JSON lines.
     let csv = "kind,epoch,step,loss,lr,test_loss,test_accuracy,seconds\nstep,0,1,2.3,0.1,,,\nstep,0,2,2.1,0.1,,,\nepoch,0,2,2.2,0.1,2.0,0.3,0.1\n";
     let log = read_loss_log(&write("m.csv", csv), 1.0).unwrap();
-    assert_eq!((log.steps.len(), log.epochs.len()), (2, 1));
-    assert_eq!(log.epochs[0].val_loss, Some(2.0));
+    assert_eq!((log.points.len(), log.epochs.len()), (2, 1));
+    assert_eq!(log.val[0].loss, 2.0);
     let jsonl = "{\"kind\":\"step\",\"epoch\":0,\"step\":1,\"loss\":2.3,\"lr\":0.1}\n{\"kind\":\"epoch\",\"epoch\":0,\"step\":1,\"loss\":2.3,\"lr\":0.1,\"test_loss\":null}\n";
     let log = read_loss_log(&write("m.jsonl", jsonl), 1.0).unwrap();
-    assert_eq!((log.steps.len(), log.epochs.len()), (1, 1));
-    // Bad input names the file and the line.
+    assert_eq!((log.points.len(), log.epochs.len()), (1, 1));
+    // Bad input names the file and the line, or what was looked for.
     let err = read_loss_log(&write("bad.csv", "step,loss\n1,abc\n"), 0.1)
         .unwrap_err()
         .to_string();
@@ -132,12 +133,64 @@ fn loss_logs_in_every_format_are_diagnosed() {
     let err = read_loss_log(&write("nocol.csv", "a,b\n1,2\n"), 0.1)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("no `loss` column"), "{err}");
+    assert!(
+        err.contains("no loss column") && err.contains("train_loss") && err.contains("a, b"),
+        "{err}"
+    );
     assert!(read_loss_log(&write("empty.txt", "\n"), 0.1).is_err());
     assert!(read_loss_log(&dir.path().join("missing.csv"), 0.1)
         .unwrap_err()
         .to_string()
         .contains("missing.csv"));
+}
+
+/// The `stride` binary on logs: stdin, `--column`, `--json`, and a reader that closes the pipe.
+#[test]
+fn diagnose_command_reads_stdin_and_survives_a_closed_pipe() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_stride");
+    let mut child = Command::new(bin)
+        .args(["diagnose", "-", "--column", "nll", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rows: String = (0..200)
+        .map(|i| format!("{i},{},9\n", 2.0 * (-(i as f64) / 10.0).exp() - 1.0))
+        .collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("step,nll,loss\n{rows}").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["state"], "plateau", "{json}");
+    assert_eq!(json["points"], 200);
+    assert!(
+        json["suggestion"]["new_lr"].is_null(),
+        "no rate in the log, none invented: {json}"
+    );
+    // A long log into a reader that stops at once (`| head -0`).
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.csv");
+    let text: String = (0..200_000)
+        .map(|i| format!("{i},{}\n", 1.0 + 1.0 / (1.0 + i as f64)))
+        .collect();
+    std::fs::write(&big, format!("step,loss\n{text}")).unwrap();
+    let mut child = Command::new(bin)
+        .args(["diagnose", big.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.contains("panicked"), "{stderr}");
 }
 
 /// Real case: Fashion-MNIST, SGD 0.1 (the best rate of the sweep), seed 0. With the

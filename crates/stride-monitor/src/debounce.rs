@@ -3,9 +3,11 @@ use crate::state::State;
 /// Display-layer hysteresis (MONITOR.md §2.2): what a user is shown, live.
 ///
 /// Divergence and explosions are shown at once; any other change of state
-/// only once the new state has held for `confirm` observations in a row, so
-/// a run that flickers for a step or two (a period-2 reading in minibatch
-/// noise, healthy/plateau near a floor) is not reported at every flicker.
+/// only once the new state has held for `confirm` observations in a row, or
+/// for an eighth of the run so far when that is longer (at most 2,000), so
+/// a run that flickers (a period-2 reading in minibatch noise, healthy and
+/// plateau taking turns near a floor for tens of steps at batch 8-64) is not
+/// reported at every flicker.
 /// The classifier's raw verdicts are unchanged; tests of the rules use those.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Debounce {
@@ -13,6 +15,7 @@ pub struct Debounce {
     shown: State,
     pending: State,
     count: u32,
+    seen: u64,
 }
 
 impl Debounce {
@@ -23,6 +26,7 @@ impl Debounce {
             shown: State::Insufficient,
             pending: State::Insufficient,
             count: 0,
+            seen: 0,
         }
     }
 
@@ -33,6 +37,7 @@ impl Debounce {
 
     /// Feeds a raw verdict; returns the newly shown state when it changes.
     pub fn update(&mut self, state: State) -> Option<State> {
+        self.seen += 1;
         if state == self.shown || state == State::Insufficient {
             self.count = 0;
             self.pending = state;
@@ -44,7 +49,13 @@ impl Debounce {
             self.pending = state;
             self.count = 1;
         }
-        if state.is_terminal() || self.count >= self.confirm {
+        // Leaving "not enough data" needs only `confirm`: the first verdict is news.
+        let hold = if self.shown == State::Insufficient {
+            self.confirm
+        } else {
+            self.confirm.max((self.seen / 8).min(2000) as u32)
+        };
+        if state.is_terminal() || self.count >= hold {
             self.shown = state;
             self.count = 0;
             Some(state)

@@ -29,6 +29,8 @@ pub(crate) struct EpochStream {
     lr0: Option<f64>,
     since_change: Option<u64>,
     latched: Option<Diagnosis>,
+    /// Consecutive epochs at the same rate.
+    steady: u64,
 }
 
 /// The verdict of rules 2-9 and the numbers behind it.
@@ -69,7 +71,15 @@ impl EpochStream {
         let lr = rec.lr;
         self.lr0.get_or_insert(lr);
         if let Some(prev) = self.last_lr {
-            if prev > 0.0 && lr.is_finite() && !(0.9..=1.1).contains(&(lr / prev)) {
+            // As in the STEP stream: a per-epoch schedule is evidence; a jump out of a steady
+            // rate starts a new segment.
+            let steady = self.steady >= 2;
+            self.steady = if (lr / prev - 1.0).abs() < 1e-9 {
+                self.steady + 1
+            } else {
+                0
+            };
+            if prev > 0.0 && lr.is_finite() && !(0.9..=1.1).contains(&(lr / prev)) && steady {
                 events.push(Event::LrChange {
                     at: rec.epoch,
                     old_lr: prev,

@@ -28,3 +28,12 @@ pub(crate) fn round_sig(x: f64) -> f64 {
 pub(crate) fn trail(values: &[f64]) -> String {
     values.iter().map(|v| num(*v)).collect::<Vec<_>>().join(" -> ")
 }
+
+/// Like [`num`], but whole numbers without a decimal point (`step 400`, `10x`).
+pub(crate) fn short(x: f64) -> String {
+    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        num(x)
+    }
+}

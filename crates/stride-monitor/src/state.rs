@@ -139,6 +139,11 @@ pub enum Reason {
     DeadNetwork,
     /// §7 fix 3: after real training time the loss is above its initial value, at a finite value.
     NoNetProgressHigh,
+    /// Whole run: the loss rose significantly after its minimum (by half its progress, or by a
+    /// tenth with a rising trend).
+    RisingAfterMinimum,
+    /// Whole run: the loss settled after the schedule decayed the rate (or after a rate drop).
+    Converged,
 }
 
 impl Reason {
@@ -176,6 +181,8 @@ impl Reason {
             Reason::LittleProgress => "little_progress",
             Reason::DeadNetwork => "dead_network",
             Reason::NoNetProgressHigh => "no_net_progress_high",
+            Reason::RisingAfterMinimum => "rising_after_minimum",
+            Reason::Converged => "converged",
         }
     }
 }

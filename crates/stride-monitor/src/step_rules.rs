@@ -101,22 +101,25 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
         }
     }
     // 5b. open spike episode.
-    if let Some(ep) = f.open {
-        if ep.age >= cfg.spike_horizon {
-            if ep.median_since >= cfg.spike_nonrecovery_ratio * ep.pre_level {
-                return (State::Diverging, Reason::SpikeNotRecovering, dv);
+    let spike = |dv: Derived| {
+        f.open.map(|ep| {
+            if ep.age >= cfg.spike_horizon {
+                if ep.median_since >= cfg.spike_nonrecovery_ratio * ep.pre_level {
+                    return (State::Diverging, Reason::SpikeNotRecovering, dv);
+                }
+                return (State::Oscillating, Reason::SpikePartial, dv);
             }
-            return (State::Oscillating, Reason::SpikePartial, dv);
-        }
-        return (State::Oscillating, Reason::SpikeActive, dv);
-    }
-    // 6. warmup.
-    if f.warm {
-        return (State::Healthy, Reason::Warmup, dv);
-    }
-    // 7. window statistics.
+            (State::Oscillating, Reason::SpikeActive, dv)
+        })
+    };
+    // 7. window statistics. (6, warmup, comes after the alarms below: a warmup does not
+    // excuse a network that is already dead or blowing up.)
     let Some(s) = f.stats else {
-        return (State::Healthy, Reason::Inconclusive, dv);
+        if let Some(v) = spike(dv) {
+            return v;
+        }
+        let reason = if f.warm { Reason::Warmup } else { Reason::Inconclusive };
+        return (State::Healthy, reason, dv);
     };
     let n = f.n as f64;
     let dec_sig = s.dec_sig();
@@ -146,12 +149,6 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
     dv.no_raise = blowup && not_below_start;
     // A single raw loss past the hard threshold is a blow-up too, even when the EMA smooths it away.
     dv.blew_up = blowup || f.max_raw >= cfg.hard_ratio * f.level_start;
-    // 8. smoothed rise.
-    if let Some(min_post) = f.min_ema_post {
-        if f.ema >= cfg.step_div_ratio * min_post && s.mk_z >= cfg.mk_up_z {
-            return (State::Diverging, Reason::EmaRise, dv);
-        }
-    }
     // §7 fix 3: no net progress after real training time, at a finite value.
     if f.n >= cfg.net_progress_min_steps && !dec_sig {
         // Real runs: flat at chance level after the smoothed loss moved (rose 10 % above its
@@ -165,6 +162,16 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
             return (State::Diverging, Reason::NoNetProgressHigh, dv);
         }
     }
+    // 5b's divergence verdict keeps its precedence over the smoothed rise.
+    if let Some(v) = spike(dv).filter(|v| v.0 == State::Diverging) {
+        return v;
+    }
+    // 8. smoothed rise (inside a warmup, against the minimum so far).
+    if let Some(min_post) = f.min_ema_post.or(f.warm.then_some(f.min_ema)) {
+        if f.ema >= cfg.step_div_ratio * min_post && s.mk_z >= cfg.mk_up_z {
+            return (State::Diverging, Reason::EmaRise, dv);
+        }
+    }
     // Real runs: a loss that blew up and after real training time is still not below its
     // start is diverging even while it comes down again (never healthy, never a raise).
     if f.n >= cfg.net_progress_min_steps && dv.no_raise {
@@ -174,6 +181,15 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
             Reason::NoNetProgressHigh
         };
         return (State::Diverging, reason, dv);
+    }
+    // 5b, after the dead-network rules: a blow-up that never came back is a dead network
+    // (real runs: lr 10 under a warmup left an episode open for 500 steps at chance level).
+    if let Some(v) = spike(dv) {
+        return v;
+    }
+    // 6. warmup: the rules below read a rising rate's transient as noise or a stall.
+    if f.warm {
+        return (State::Healthy, Reason::Warmup, dv);
     }
     // 9. spike rate.
     if f.episodes >= cfg.spike_rate_episodes {

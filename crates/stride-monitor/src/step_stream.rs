@@ -6,6 +6,7 @@ use crate::config::MonitorConfig;
 use crate::diagnosis::Diagnosis;
 use crate::event::Event;
 use crate::evidence::Evidence;
+use crate::long_history::LongHistory;
 use crate::record::{is_finite_loss, positive_loss, StepRecord};
 use crate::spikes::SpikeDetector;
 use crate::state::{Reason, State, Stream};
@@ -17,6 +18,8 @@ use std::collections::VecDeque;
 
 const RING: usize = 200;
 const D_MAX: usize = 20;
+/// Observations at one rate before a change of rate counts as a jump that starts a new segment.
+const STEADY_BEFORE_JUMP: u64 = 10;
 
 /// Incremental state of the STEP stream for one segment (reset on LR changes and `reset`).
 #[derive(Debug, Clone)]
@@ -53,6 +56,10 @@ pub(crate) struct StepStream {
     latched: Option<Diagnosis>,
     /// The last evaluated verdict, repeated between evaluations (`eval_every`).
     last_eval: Option<Diagnosis>,
+    /// Consecutive observations at the same rate.
+    steady: u64,
+    /// The whole run in block medians (kept across segments: a rate change is evidence).
+    long: LongHistory,
 }
 
 impl StepStream {
@@ -85,6 +92,8 @@ impl StepStream {
             total: 0,
             latched: None,
             last_eval: None,
+            steady: 0,
+            long: LongHistory::default(),
         }
     }
 
@@ -97,6 +106,7 @@ impl StepStream {
             self.latched.take(),
             self.sharpness,
             self.theta,
+            std::mem::take(&mut self.long),
         );
         *self = StepStream::new(cfg);
         (
@@ -106,6 +116,7 @@ impl StepStream {
             self.latched,
             self.sharpness,
             self.theta,
+            self.long,
         ) = keep;
         self.since_change = Some(0);
     }
@@ -129,7 +140,12 @@ impl StepStream {
         if let Some(prev) = self.last_lr {
             let ratio = lr / prev;
             let warm = rec.warmup_steps.is_some_and(|w| self.n < w);
-            if prev > 0.0 && lr.is_finite() && !(0.9..=1.1).contains(&ratio) && !warm {
+            // A rate that changes every step is a schedule (warmup, cosine, one-cycle, an
+            // exponential ramp): its changes are evidence, not a reason to forget the run. Only
+            // a jump out of a steady rate (a step decay, a manual change) starts a new segment.
+            let steady = self.steady >= STEADY_BEFORE_JUMP;
+            let same = (ratio - 1.0).abs() < 1e-9;
+            if prev > 0.0 && lr.is_finite() && !(0.9..=1.1).contains(&ratio) && !warm && steady {
                 events.push(Event::LrChange {
                     at: rec.step,
                     old_lr: prev,
@@ -139,6 +155,7 @@ impl StepStream {
             } else {
                 lr_rose = lr > prev;
             }
+            self.steady = if same { self.steady + 1 } else { 0 };
         }
         self.last_lr = Some(lr);
         let grad_bad = rec.grad_norm.is_some_and(|g| !is_finite_loss(g));
@@ -148,6 +165,7 @@ impl StepStream {
             return d;
         }
         let x = positive_loss(rec.loss, cfg.loss_floor);
+        self.long.push(rec.step as f64, rec.loss);
         self.n += 1;
         self.total += 1;
         self.since_change = self.since_change.map(|c| c + 1);
@@ -231,6 +249,7 @@ impl StepStream {
         }
         let facts = self.facts(cfg, warm);
         let (state, reason, dv) = classify(&facts, cfg);
+        let (state, reason) = self.long_veto(state, reason, &facts, dv.no_raise || dv.blew_up);
         let mut ev = self.evidence(&facts, lr, cfg);
         if facts.stats.is_some() && n >= cfg.step_min_points {
             ev.rho = Some(dv.rho);
@@ -273,6 +292,54 @@ impl StepStream {
             self.last_eval = Some(d.clone());
         }
         d
+    }
+
+    /// The window's noise-driven verdicts checked against the run's own history: a run whose
+    /// block medians are still falling significantly is improving, whatever a 200-step window
+    /// of small-batch noise looks like (real runs: Fashion-MNIST SGD 0.1 at batch 8-64 was
+    /// "plateau" and "oscillating" dozens of times in one healthy epoch).
+    fn long_veto(&self, state: State, reason: Reason, f: &StepFacts, blew_up: bool) -> (State, Reason) {
+        let vetoable = matches!(
+            (state, reason),
+            (State::Plateau, Reason::FlatAfterProgress)
+                | (State::Slow, Reason::Stalled)
+                | (
+                    State::Oscillating,
+                    Reason::NoisyFlat | Reason::Rising | Reason::SpikeRate | Reason::SpikeActive | Reason::SpikePartial
+                )
+                | (State::Diverging, Reason::SpikeNotRecovering)
+        );
+        // The history's trend costs a few microseconds: only for verdicts it may change.
+        let Some(t) = vetoable.then(|| self.long.trend()).flatten() else {
+            return (state, reason);
+        };
+        if t.rising || blew_up || !t.progressed {
+            return (state, reason);
+        }
+        let calm = if t.improving {
+            (State::Healthy, Reason::Improving)
+        } else if t.flat {
+            (State::Plateau, Reason::FlatAfterProgress)
+        } else {
+            (State::Healthy, Reason::Inconclusive)
+        };
+        // A spike that has not come back is still an alarm when it doubled the loss.
+        // ... unless the losses themselves are that noisy (batch 8: a robust noise of 80 % of
+        // the level puts ten losses in a row at 1.5x the median by chance).
+        let noisy = f.stats.is_some_and(|s| s.cv >= 2.0 * 0.15);
+        let moderate_spike = noisy || f.open.is_some_and(|ep| ep.median_since < 2.0 * ep.pre_level);
+        match (state, reason) {
+            // A plateau needs evidence of flatness, not the absence of a significant decrease.
+            (State::Plateau, Reason::FlatAfterProgress) | (State::Slow, Reason::Stalled) if !t.flat => calm,
+            // Noise, spikes and a rising window in a run whose history made progress and is not
+            // rising: minibatch noise, not oscillation.
+            (
+                State::Oscillating,
+                Reason::NoisyFlat | Reason::Rising | Reason::SpikeRate | Reason::SpikeActive | Reason::SpikePartial,
+            ) => calm,
+            (State::Diverging, Reason::SpikeNotRecovering) if moderate_spike => calm,
+            _ => (state, reason),
+        }
     }
 
     fn early(&self, cfg: &MonitorConfig) -> bool {

@@ -84,6 +84,17 @@ fn with_lr(action: Action, lr: f64, new: f64, text: String) -> Suggestion {
 
 /// The suggestion for a verdict (MONITOR.md §4).
 pub(crate) fn suggest(c: &Context<'_>) -> Suggestion {
+    let mut s = suggest_unbounded(c);
+    // Real runs (issue 14): an exponential schedule at 1e19 was told "use lr 1.476e18", a run
+    // at 1e-318 "raise it to 1e-319". A rate outside [1e-8, 10] is named, but flagged.
+    let odd = |l: Option<f64>| l.is_some_and(|l| !(1e-8..=10.0).contains(&l));
+    if odd(s.new_lr) || odd(s.alt_lr) {
+        s.text += " (an extraordinary rate, outside [1e-8, 10]: check the schedule and the rate's units)";
+    }
+    s
+}
+
+fn suggest_unbounded(c: &Context<'_>) -> Suggestion {
     match c.state {
         State::Insufficient => Suggestion::keep("not enough observations yet"),
         State::Healthy => healthy(c),

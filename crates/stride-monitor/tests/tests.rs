@@ -3,9 +3,12 @@
 // 1.4427 that clippy mistakes for approximations of std constants.
 #![allow(clippy::approx_constant)]
 
+mod corpus;
 mod data;
 mod epoch;
+mod live_cases;
 mod real_fixes;
 mod real_runs;
 mod step;
 mod units;
+mod whole_run;

@@ -1,0 +1,346 @@
+//! Free-text logs: lines with `key value` pairs, as training scripts print them
+//! (`step 100 | loss 2.345`, `Epoch 3/10 ... loss: 0.4123 - val_loss: 0.5`,
+//! `iter 100: loss 2.345, time 30ms`, llm.c's `step 1/74: train loss 4.677`, a printed Python
+//! dict `{'loss': 2.3, 'learning_rate': 5e-05, 'epoch': 0.1}`). A number's key is the one or two
+//! words before it; Keras's `Epoch 3/10` line sets the epoch of the lines after it.
+
+use std::io::BufRead;
+
+use crate::error::MonitorError;
+use crate::log_columns::{is_val_name, norm, LOSS_NAMES, LR_NAMES, X_NAMES};
+use crate::log_reader::{LogFormat, LogPoint, LossLog, ReadOptions, ValPoint, XUnit};
+
+/// The `(key, value)` pairs of one line. A number right after `/` (the `10` of `3/10`) has no key.
+pub(crate) fn pairs(line: &str) -> Vec<(String, f64)> {
+    let line = line.rsplit('\r').find(|s| !s.trim().is_empty()).unwrap_or(line);
+    // Colours of rich/tqdm output (`\x1b[32mloss\x1b[0m: 2.3`) are not numbers.
+    let plain;
+    let line = if line.contains('\x1b') {
+        plain = strip_ansi(line);
+        plain.as_str()
+    } else {
+        line
+    };
+    let b = line.as_bytes();
+    let mut out = Vec::new();
+    let mut words: Vec<&str> = Vec::new();
+    let mut i = 0;
+    let mut after_slash = false;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'/' && next_alpha(b, i)) {
+                i += 1;
+            }
+            let w = &line[start..i];
+            let lw = w.to_ascii_lowercase();
+            if matches!(lw.as_str(), "nan" | "inf" | "infinity") && !words.is_empty() {
+                let v = if lw == "nan" { f64::NAN } else { f64::INFINITY };
+                out.push((key(&words), v));
+                words.clear();
+            } else {
+                words.push(w);
+                if words.len() > 2 {
+                    words.remove(0);
+                }
+            }
+            after_slash = false;
+            continue;
+        }
+        let signed = (c == b'-' || c == b'+') && i + 1 < b.len() && (b[i + 1].is_ascii_digit() || b[i + 1] == b'.');
+        if c.is_ascii_digit() || signed || (c == b'.' && i + 1 < b.len() && b[i + 1].is_ascii_digit()) {
+            let start = i;
+            i += 1;
+            while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+                i += 1;
+            }
+            if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+                let mut j = i + 1;
+                if j < b.len() && (b[j] == b'-' || b[j] == b'+') {
+                    j += 1;
+                }
+                if j < b.len() && b[j].is_ascii_digit() {
+                    i = j;
+                    while i < b.len() && b[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                }
+            }
+            if let Ok(v) = line[start..i].parse::<f64>() {
+                if !after_slash && !words.is_empty() {
+                    out.push((key(&words), v));
+                }
+            }
+            words.clear();
+            after_slash = false;
+            continue;
+        }
+        if c == b'/' {
+            after_slash = true;
+        } else if !c.is_ascii_whitespace() {
+            after_slash = false;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The line without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn next_alpha(b: &[u8], i: usize) -> bool {
+    b.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic())
+}
+
+/// The key of a value: the last word, with the one before it when that one qualifies the loss
+/// (`train loss`, `val loss`, `learning rate`).
+fn key(words: &[&str]) -> String {
+    let last = norm(words[words.len() - 1]);
+    if words.len() >= 2 {
+        let prev = norm(words[words.len() - 2]);
+        let two = format!("{prev}_{last}");
+        const QUALIFIERS: &[&str] = &[
+            "train",
+            "training",
+            "val",
+            "valid",
+            "validation",
+            "test",
+            "eval",
+            "dev",
+            "avg",
+            "average",
+            "mean",
+            "total",
+            "running",
+            "learning",
+            "global",
+            "smoothed",
+            "lm",
+        ];
+        if QUALIFIERS.contains(&prev.as_str()) {
+            return two;
+        }
+    }
+    last
+}
+
+/// What one text line says.
+#[derive(Debug, Default, PartialEq)]
+struct Line {
+    loss: Option<f64>,
+    val: Option<f64>,
+    step: Option<f64>,
+    epoch: Option<f64>,
+    lr: Option<f64>,
+}
+
+fn interpret(pairs: &[(String, f64)], wanted: Option<&str>) -> Line {
+    let mut line = Line::default();
+    let find = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| pairs.iter().find(|(k, _)| k == n).map(|(_, v)| *v))
+    };
+    line.loss = match wanted {
+        Some(w) => pairs.iter().find(|(k, _)| k == w).map(|(_, v)| *v),
+        None => find(LOSS_NAMES).or_else(|| {
+            pairs
+                .iter()
+                .find(|(k, _)| k.ends_with("loss") && !is_val_name(k) && !k.starts_with("best"))
+                .map(|(_, v)| *v)
+        }),
+    };
+    line.val = pairs
+        .iter()
+        .find(|(k, _)| is_val_name(k) || k == "val" || k == "validation" || k == "valid")
+        .map(|(_, v)| *v)
+        .filter(|v| v.is_finite());
+    line.step = find(X_NAMES).or_else(|| find(&["global_step", "train_step", "training_step", "iters"]));
+    line.epoch = find(&["epoch", "epochs", "ep"]);
+    line.lr = find(LR_NAMES).or_else(|| find(&["learning_rate", "lr_rate"]));
+    line
+}
+
+/// Reads a text log whose first meaningful line (`first`, line `first_no`) is already read.
+pub(crate) fn read_text(
+    first: &str,
+    first_no: usize,
+    mut reader: impl BufRead,
+    name: &str,
+    opts: &ReadOptions,
+) -> Result<LossLog, MonitorError> {
+    let wanted = opts.column.as_deref().map(norm);
+    let mut log = LossLog::new(LogFormat::Text, wanted.clone().unwrap_or_else(|| "loss".into()));
+    let mut line = first.to_string();
+    let mut epoch: Option<f64> = None;
+    let (mut any_step, mut epochs_increase, mut last_epoch) = (false, true, f64::NEG_INFINITY);
+    let mut buf_epochs = Vec::new();
+    let _ = first_no;
+    loop {
+        let p = pairs(&line);
+        let l = interpret(&p, wanted.as_deref());
+        if l.epoch.is_some() {
+            epoch = l.epoch;
+        }
+        if let Some(v) = l.val {
+            let x = l.step.or(epoch).unwrap_or(log.points.len() as f64);
+            log.val.push(ValPoint { x, epoch, loss: v });
+        }
+        if let Some(loss) = l.loss {
+            any_step |= l.step.is_some();
+            let ep = epoch.unwrap_or(f64::NAN);
+            epochs_increase &= ep > last_epoch;
+            last_epoch = ep;
+            buf_epochs.push(ep);
+            log.points.push(LogPoint {
+                x: l.step.unwrap_or(log.points.len() as f64 + 1.0),
+                loss,
+                lr: l.lr.filter(|v| v.is_finite()),
+            });
+        }
+        line.clear();
+        if reader.read_line(&mut line).map_err(|e| MonitorError::LogRead {
+            name: name.to_string(),
+            message: e.to_string(),
+        })? == 0
+        {
+            break;
+        }
+    }
+    if log.points.is_empty() && !log.val.is_empty() {
+        log.points = log
+            .val
+            .drain(..)
+            .map(|v| LogPoint {
+                x: v.x,
+                loss: v.loss,
+                lr: None,
+            })
+            .collect();
+        log.loss_name = "val_loss".into();
+    }
+    if any_step {
+        log.x_unit = XUnit::Step;
+        log.x_name = Some("step".into());
+    } else if epochs_increase && !log.points.is_empty() {
+        // One loss per epoch (Keras's end-of-epoch line): the epoch is the x.
+        log.x_unit = XUnit::Epoch;
+        log.x_name = Some("epoch".into());
+        for (p, e) in log.points.iter_mut().zip(buf_epochs) {
+            p.x = e;
+        }
+    } else {
+        // Several losses per epoch without a step: rows in order, and the validation losses
+        // placed at the row count when they were logged.
+        for v in &mut log.val {
+            if v.epoch.is_some() {
+                v.x = v.x.min(log.points.len() as f64);
+            }
+        }
+    }
+    if let Some(w) = &wanted {
+        if log.points.is_empty() {
+            return Err(MonitorError::NoLossColumn {
+                name: name.to_string(),
+                wanted: w.clone(),
+                columns: "(no line has it)".into(),
+            });
+        }
+    }
+    Ok(log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log_reader::read_log;
+
+    fn read(text: &str) -> LossLog {
+        read_log(text.as_bytes(), "t", &ReadOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn pairs_take_the_words_before_a_number() {
+        let p = pairs("step 100 | loss 2.345 | lr 1e-3");
+        assert_eq!(
+            p,
+            vec![("step".into(), 100.0), ("loss".into(), 2.345), ("lr".into(), 1e-3)]
+        );
+        let p = pairs("Epoch 3/10 - 2s - loss: 0.4123 - val_loss: 0.5");
+        assert_eq!(p[0], ("epoch".into(), 3.0));
+        assert!(p.contains(&("loss".into(), 0.4123)) && p.contains(&("val_loss".into(), 0.5)));
+        let p = pairs("step    1/74: train loss 4.677 (acc 4.677) (1234 ms, 500 tok/s)");
+        assert_eq!(p[0], ("step".into(), 1.0));
+        assert_eq!(p[1], ("train_loss".into(), 4.677));
+    }
+
+    #[test]
+    fn colours_megatron_and_mmdet() {
+        assert_eq!(pairs("\x1b[32mloss\x1b[0m: 2.3"), vec![("loss".into(), 2.3)]);
+        let log = read(
+            " iteration      100/  500000 | learning rate: 1.000E-04 | lm loss: 7.345E+00 | loss scale: 65536.0 |\n\
+              iteration      200/  500000 | learning rate: 1.000E-04 | lm loss: 6.100E+00 | loss scale: 65536.0 |\n",
+        );
+        assert_eq!(
+            log.points.iter().map(|p| (p.x, p.loss)).collect::<Vec<_>>(),
+            vec![(100.0, 7.345), (200.0, 6.1)]
+        );
+        assert_eq!(log.points[0].lr, Some(1e-4));
+        let log = read("Epoch [1][50/7330]\tlr: 1.000e-02, eta: 1:00:00, loss_cls: 0.5, loss_bbox: 0.3, loss: 1.2\n");
+        assert_eq!(log.points[0].loss, 1.2);
+    }
+
+    #[test]
+    fn text_logs_of_common_scripts() {
+        let log = read("step 100 | loss 2.345\nstep 200 | loss 2.100\n");
+        assert_eq!(log.points.iter().map(|p| p.x).collect::<Vec<_>>(), vec![100.0, 200.0]);
+        assert_eq!(log.x_unit, XUnit::Step);
+        let log = read("iter 0: loss 4.2, time 30ms\niter 10: loss 3.9, time 31ms\n");
+        assert_eq!(log.points[1].loss, 3.9);
+        let log = read("{'loss': 2.3, 'learning_rate': 5e-05, 'epoch': 0.1}\n{'loss': 2.1, 'learning_rate': 4e-05, 'epoch': 0.2}\n");
+        assert_eq!(log.points[1].lr, Some(4e-5));
+    }
+
+    #[test]
+    fn keras_stdout_sets_the_epoch_from_the_line_before() {
+        let log = read(
+            "Epoch 1/3\n1875/1875 [==============================] - 3s 2ms/step - loss: 0.60 - accuracy: 0.8 - val_loss: 0.5\n\
+             Epoch 2/3\n1875/1875 [==============================] - 3s 2ms/step - loss: 0.40 - accuracy: 0.9 - val_loss: 0.45\n",
+        );
+        assert_eq!(log.points.iter().map(|p| p.loss).collect::<Vec<_>>(), vec![0.6, 0.4]);
+        assert_eq!(log.x_unit, XUnit::Epoch);
+        assert_eq!(log.points[1].x, 2.0);
+        assert_eq!(log.val.len(), 2);
+    }
+
+    #[test]
+    fn text_without_losses_is_an_error() {
+        let err = read_log(
+            "hello world\nnothing here\n".as_bytes(),
+            "out.log",
+            &ReadOptions::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("out.log"), "{err}");
+    }
+}

@@ -1,0 +1,181 @@
+//! A whole run's loss curve summarised by robust, scale- and shift-free statistics: bin medians,
+//! the noise the curve itself shows, and where its minimum lies. Every comparison the judge of
+//! [`run_verdict`](crate::run_verdict) makes is a difference of two of these numbers against
+//! this noise or against the run's own progress, so adding a constant to the losses or
+//! multiplying them by one changes no verdict.
+
+use crate::stats::{mann_kendall_z, median, median_in_place};
+
+/// The most bins a curve is summarised into (a run logged every step or every 100 steps is
+/// the same curve; only its noise per bin differs).
+const MAX_BINS: usize = 40;
+
+/// A binned loss curve.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Curve {
+    /// Bin medians, in order (the values themselves for short logs).
+    pub s: Vec<f64>,
+    /// Median x of each bin.
+    pub x: Vec<f64>,
+    /// Index of the first value of each bin in the input.
+    pub first: Vec<usize>,
+    /// Standard error of one bin median (robust, from the last half of the run).
+    pub se: f64,
+    /// Robust standard deviation of one raw value around the local level (last half).
+    pub sigma: f64,
+    /// Loss of the initial weights: the median of the first few raw values.
+    pub start: f64,
+    /// Robust level at the end (median of the last bin, or of the last 3 values).
+    pub end: f64,
+    /// Index of the lowest bin.
+    pub argmin: usize,
+}
+
+impl Curve {
+    /// Summarises finite `y` (at least 1 value) logged at `x`.
+    pub fn new(x: &[f64], y: &[f64]) -> Curve {
+        let n = y.len();
+        // Short logs (epoch means, a loss every 100 steps) are judged point by point; longer
+        // ones in bins of at least 3 values, so that a bin's median has a noise to measure.
+        let bins = if n < 15 { n.max(1) } else { (n / 3).clamp(5, MAX_BINS) };
+        let mut s = Vec::with_capacity(bins);
+        let mut xs = Vec::with_capacity(bins);
+        let mut first = Vec::with_capacity(bins);
+        let mut scratch = Vec::new();
+        for b in 0..bins {
+            let (lo, hi) = (b * n / bins, ((b + 1) * n / bins).max(b * n / bins + 1));
+            scratch.clear();
+            scratch.extend_from_slice(&y[lo..hi]);
+            s.push(median_in_place(&mut scratch));
+            xs.push(x[(lo + hi - 1) / 2]);
+            first.push(lo);
+        }
+        let per_bin = (n / bins).max(1);
+        let half = &y[n / 2..];
+        let sigma = if per_bin >= 3 {
+            // Within-bin spread around each bin's median over the last half.
+            let mut dev = Vec::with_capacity(half.len());
+            for b in bins / 2..bins {
+                let (lo, hi) = (first[b], if b + 1 < bins { first[b + 1] } else { n });
+                let m = s[b];
+                dev.extend(y[lo..hi].iter().map(|v| (v - m).abs()));
+            }
+            1.4826 * median_in_place(&mut dev)
+        } else {
+            // Residuals from a running median of 3: zero for a smooth curve, the noise otherwise
+            // (a median of 3 follows the noise a little, hence the 1.5).
+            let tail = &y[(n / 3).min(n.saturating_sub(5))..];
+            let mut dev: Vec<f64> = (1..tail.len().saturating_sub(1))
+                .map(|i| {
+                    let mut w = [tail[i - 1], tail[i], tail[i + 1]];
+                    (tail[i] - median_in_place(&mut w)).abs()
+                })
+                .collect();
+            1.5 * 1.4826 * median_in_place(&mut dev).max(0.0)
+        };
+        let sigma = if sigma.is_finite() { sigma } else { 0.0 };
+        let se = if per_bin >= 3 {
+            1.2533 * sigma / (per_bin as f64).sqrt()
+        } else {
+            sigma
+        };
+        // The loss of the initial weights: the first bin, or the first value when the first
+        // bin is inflated by a blow-up (REAL_RUNS.md).
+        let start = s[0].min(y[0]);
+        let end = if per_bin >= 3 {
+            s[bins - 1]
+        } else {
+            median(&y[n.saturating_sub(3.min(n))..])
+        };
+        let argmin = s
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i);
+        Curve {
+            s,
+            x: xs,
+            first,
+            se,
+            sigma,
+            start,
+            end,
+            argmin,
+        }
+    }
+
+    /// The lowest bin median.
+    pub fn min(&self) -> f64 {
+        self.s[self.argmin]
+    }
+
+    /// The highest bin median.
+    pub fn max(&self) -> f64 {
+        self.s.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    /// Number of bins.
+    pub fn len(&self) -> usize {
+        self.s.len()
+    }
+
+    /// A difference of two robust levels that noise alone does not explain (3 standard errors,
+    /// and more than a millionth of the curve's scale so that a noise-free curve is not judged
+    /// on rounding).
+    pub fn significant(&self, diff: f64) -> bool {
+        let scale = self.start.abs().max(self.end.abs()).max(self.max() - self.min());
+        diff > 3.0 * self.se * std::f64::consts::SQRT_2 && diff > 1e-6 * scale
+    }
+
+    /// Mann-Kendall Z of the bins from `from` on.
+    pub fn trend_from(&self, from: usize) -> f64 {
+        mann_kendall_z(&self.s[from.min(self.s.len())..])
+    }
+
+    /// Rises in a row at the end of the curve (bin to bin, each more than one standard error).
+    pub fn rises_at_end(&self) -> usize {
+        self.s
+            .windows(2)
+            .rev()
+            .take_while(|w| w[1] - w[0] > self.se.max(1e-12 * w[0].abs()))
+            .count()
+    }
+
+    /// Decrease from the start of the last third of the bins to the end.
+    pub fn recent_drop(&self) -> f64 {
+        let b = self.len();
+        let from = (b - b.div_ceil(3).max(3).min(b)).min(b - 1);
+        self.s[from] - self.end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve(y: &[f64]) -> Curve {
+        let x: Vec<f64> = (0..y.len()).map(|i| i as f64).collect();
+        Curve::new(&x, y)
+    }
+
+    #[test]
+    fn shift_and_scale_free() {
+        let y: Vec<f64> = (0..500)
+            .map(|t| 2.0 * (-0.01 * t as f64).exp() + 0.1 * ((t * 7919 % 13) as f64 / 13.0 - 0.5))
+            .collect();
+        let a = curve(&y);
+        let shifted: Vec<f64> = y.iter().map(|v| 10.0 * v - 3.0).collect();
+        let b = curve(&shifted);
+        assert!((b.se - 10.0 * a.se).abs() < 1e-9 * b.se.max(1.0));
+        assert_eq!(a.argmin, b.argmin);
+        assert!(((b.start + 3.0) / 10.0 - a.start).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_smooth_short_curve_has_no_noise() {
+        let c = curve(&[0.8, 0.5, 0.4, 0.38, 0.37]);
+        assert_eq!(c.sigma, 0.0);
+        assert!(c.significant(0.01));
+        assert_eq!(c.argmin, 4);
+    }
+}

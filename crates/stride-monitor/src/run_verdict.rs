@@ -1,0 +1,809 @@
+//! The verdict on a whole finished run (for `stride diagnose`): it reads the entire curve, not a
+//! window a rate change resets, judges trends against the noise the curve itself shows (so the
+//! batch size changes the noise, not the verdict), works from 5 points on with its confidence
+//! stated, treats the log's learning rates as evidence (a decayed schedule, a step down after a
+//! rate drop, a warmup), reports overfitting as its own finding, and never names a rate the log
+//! does not give.
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnosis::Diagnosis;
+use crate::evidence::Evidence;
+use crate::log_reader::{LogPoint, ValPoint, XUnit};
+use crate::numfmt::{num, round_sig, short};
+use crate::run_curve::Curve;
+use crate::state::{Reason, State};
+use crate::suggestion::{Action, Suggestion};
+
+/// Fewer finite losses than this give no verdict.
+pub const MIN_POINTS: usize = 5;
+
+/// Rates outside this range are called extraordinary when suggested.
+const SANE_LR: std::ops::RangeInclusive<f64> = 1e-8..=10.0;
+
+/// How much a verdict can be trusted, from the number of points and the noise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// Under 10 points, or noise as large as the effect.
+    Low,
+    /// 10 to 29 points.
+    Medium,
+    /// 30 points or more with a clear effect.
+    High,
+}
+
+impl std::fmt::Display for Confidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        })
+    }
+}
+
+/// What the judge is given.
+#[derive(Debug, Clone, Copy)]
+pub struct RunInput<'a> {
+    /// Training losses in order.
+    pub points: &'a [LogPoint],
+    /// Validation losses in order (may be empty).
+    pub val: &'a [ValPoint],
+    /// The run's rate when the log has none (`None`: advice names factors, not rates).
+    pub lr: Option<f64>,
+    /// Number of classes, for the chance level `ln C`.
+    pub num_classes: Option<u32>,
+    /// What the x values count (for sentences).
+    pub unit: XUnit,
+    /// The live monitor's last verdict on the same losses: its sentence is kept for a
+    /// divergence ending in NaN when it agrees (the lesson's examples).
+    pub live: Option<&'a Diagnosis>,
+}
+
+/// The verdict on a whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunVerdict {
+    /// The state.
+    pub state: State,
+    /// The rule that fired.
+    pub reason: Reason,
+    /// How far to trust it.
+    pub confidence: Confidence,
+    /// Finite losses the verdict was made from.
+    pub points: usize,
+    /// What to do.
+    pub suggestion: Suggestion,
+    /// Other findings: overfitting, spikes that recovered, rate drops, skipped non-finite values.
+    pub findings: Vec<String>,
+    /// Step (or epoch) from which the validation loss rose while the training loss did not.
+    pub overfitting_since: Option<f64>,
+    /// The numbers behind it (`level_init` = start, `best`, `level` = end, `lr`).
+    pub evidence: Evidence,
+}
+
+impl std::fmt::Display for RunVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}), from {} points, {} confidence: {}",
+            self.state, self.reason, self.points, self.confidence, self.suggestion.text
+        )
+    }
+}
+
+fn unit_name(u: XUnit) -> &'static str {
+    match u {
+        XUnit::Step => "step",
+        XUnit::Epoch => "epoch",
+        XUnit::Index => "row",
+    }
+}
+
+/// `lr * factor` as advice: the rate when known (flagged when outside [1e-8, 10]), else the factor.
+fn rate_advice(lr: Option<f64>, factor: f64, verb: &str) -> (Option<f64>, String) {
+    let times = if factor < 1.0 { 1.0 / factor } else { factor };
+    match lr.filter(|l| l.is_finite() && *l > 0.0) {
+        Some(l) => {
+            let new = round_sig(l * factor);
+            let odd = if SANE_LR.contains(&new) {
+                String::new()
+            } else {
+                " (an extraordinary rate: check the log's lr units)".to_string()
+            };
+            (
+                Some(new),
+                format!("{verb} the rate {}x: lr {} -> {}{odd}", short(times), num(l), num(new)),
+            )
+        }
+        None => (None, format!("{verb} the rate {}x", short(times))),
+    }
+}
+
+fn suggestion(action: Action, new_lr: Option<f64>, lr: Option<f64>, text: String) -> Suggestion {
+    Suggestion {
+        action,
+        new_lr,
+        alt_lr: None,
+        factor: match (new_lr, lr) {
+            (Some(n), Some(l)) if l > 0.0 => Some(round_sig(n / l)),
+            _ => None,
+        },
+        rollback_to: None,
+        extras: Vec::new(),
+        text,
+    }
+}
+
+/// The rates of the log, summarised.
+#[derive(Debug, Default)]
+struct Rates {
+    last: Option<f64>,
+    max: f64,
+    /// The rate ended at most a fifth of its peak (a decayed schedule).
+    decayed: bool,
+    /// Index where the rate first reached its peak, when it started below half of it (warmup).
+    warmup_end: Option<usize>,
+    /// `(index, old, new)` of drops by 2x or more from one logged rate to the next.
+    drops: Vec<(usize, f64, f64)>,
+}
+
+fn rates(points: &[LogPoint]) -> Rates {
+    let lrs: Vec<(usize, f64)> = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.lr.filter(|l| l.is_finite() && *l > 0.0).map(|l| (i, l)))
+        .collect();
+    let Some(&(_, last)) = lrs.last() else {
+        return Rates::default();
+    };
+    let (peak_i, max) = lrs
+        .iter()
+        .copied()
+        .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+    // Drops out of a steady rate (a step decay, a plateau cut), not a cosine's last steps.
+    let drops = lrs
+        .windows(4)
+        .filter(|w| w[3].1 <= 0.5 * w[2].1 && w[0].1 == w[2].1 && w[1].1 == w[2].1)
+        .map(|w| (w[3].0, w[2].1, w[3].1))
+        .collect();
+    Rates {
+        last: Some(last),
+        max,
+        decayed: last <= 0.2 * max,
+        warmup_end: (lrs[0].1 < 0.5 * max).then_some(peak_i),
+        drops,
+    }
+}
+
+/// Judges a whole run.
+pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
+    let unit = unit_name(input.unit);
+    let r = rates(input.points);
+    let lr = r.last.or(input.lr);
+    let mut findings = Vec::new();
+    // Non-finite values: at the end they are the verdict; in the middle of a run that goes on
+    // (an fp16 overflow the scaler skipped) they are a finding.
+    let last_finite = input.points.iter().rposition(|p| p.loss.is_finite());
+    let ends_nonfinite = input.points.last().is_some_and(|p| !p.loss.is_finite());
+    let upto = if ends_nonfinite {
+        input.points.iter().position(|p| !p.loss.is_finite()).unwrap_or(0)
+    } else {
+        last_finite.map_or(0, |i| i + 1)
+    };
+    let kept: Vec<&LogPoint> = input.points[..upto].iter().filter(|p| p.loss.is_finite()).collect();
+    let skipped = upto - kept.len();
+    if skipped > 0 {
+        findings.push(format!(
+            "{skipped} non-finite losses in the middle of the run were skipped"
+        ));
+    }
+    let x: Vec<f64> = kept.iter().map(|p| p.x).collect();
+    let y: Vec<f64> = kept.iter().map(|p| p.loss).collect();
+    let n = y.len();
+    let mut ev = Evidence {
+        n: n as u64,
+        last: y.last().copied(),
+        lr,
+        ..Default::default()
+    };
+    let verdict = |state, reason, confidence, suggestion, findings, ev| RunVerdict {
+        state,
+        reason,
+        confidence,
+        points: n,
+        suggestion,
+        findings,
+        overfitting_since: None,
+        evidence: ev,
+    };
+    if ends_nonfinite {
+        let at = input.points.get(upto).map_or(0.0, |p| p.x);
+        return nonfinite(input, &x, &y, at, lr, unit, findings, ev);
+    }
+    if n < MIN_POINTS {
+        let s = Suggestion::keep(format!(
+            "{n} finite losses: at least {MIN_POINTS} are needed for a verdict"
+        ));
+        return verdict(
+            State::Insufficient,
+            Reason::InsufficientData,
+            Confidence::Low,
+            s,
+            findings,
+            ev,
+        );
+    }
+    let c = Curve::new(&x, &y);
+    let (start, end, lo, hi) = (c.start, c.end, c.min(), c.max());
+    ev.level_init = Some(start);
+    ev.level_start = Some(start);
+    ev.best = Some(lo);
+    ev.level = Some(end);
+    ev.cv = Some(c.sigma);
+    let drop = start - lo;
+    let net = start - end;
+    let best_x = c.x[c.argmin];
+    let mut confidence = match n {
+        0..=9 => Confidence::Low,
+        10..=29 => Confidence::Medium,
+        _ => Confidence::High,
+    };
+    // Chance level ln C: the given class count, else the common ones (a classifier that outputs
+    // a constant sits exactly there, with almost no minibatch noise).
+    let levels: Vec<(u32, f64)> = match input.num_classes.filter(|c| *c >= 2) {
+        Some(k) => vec![(k, f64::from(k).ln())],
+        None => [2u32, 10, 100, 1000].iter().map(|k| (*k, f64::from(*k).ln())).collect(),
+    };
+    let chance_at = |v: f64, band: f64| levels.iter().copied().find(|(_, l)| (v - l).abs() <= band * l);
+    let given_chance = input.num_classes.is_some();
+    let chance_band = if given_chance { 0.1 } else { 0.03 };
+    let at_chance = chance_at(end, chance_band);
+    // Dead: flat at ln C with the noise of a constant output, after the loss moved (blew up, or
+    // had been lower); a rate too small to move the loss sits there too, but never moved.
+    let moved = |l: f64| {
+        (c.significant(hi - start) && hi - start >= 0.1 * l)
+            || (c.significant(end - lo) && end - lo >= 0.05 * l)
+            || start - end >= 0.03 * l
+    };
+    let dead = chance_at(end, 0.005).filter(|(_, l)| c.sigma <= 0.005 * l && moved(*l));
+    // A log that starts far above the chance level it ends at, and sits there with little
+    // noise, blew up before its first line (ln 10 and up: a 10-class network that learned its
+    // way down to 0.69 is common, a binary one dying there is not told apart this way).
+    let fell_to_chance = chance_at(end, 0.05).filter(|(k, l)| {
+        (*k >= 10 || given_chance)
+            && start >= 1.3 * l
+            && c.sigma <= 0.05 * l
+            && chance_at(start, 0.03).is_none()
+            && c.recent_drop() < 0.05 * drop
+    });
+    let chance_text =
+        |(k, l): (u32, f64)| format!("ln {k} = {}, the loss of a uniform guess over {k} classes", fmt3(l));
+    spikes(&x, &y, &c, unit, &mut findings);
+    for (i, old, new) in r.drops.iter().take(3) {
+        findings.push(format!(
+            "lr dropped {} -> {} at {unit} {}",
+            num(*old),
+            num(*new),
+            short(input.points[*i].x)
+        ));
+    }
+    let fmt = |v: f64| num(round_sig(v));
+    let lower = |why: String| {
+        let (new, adv) = rate_advice(lr, 0.1, "lower");
+        suggestion(
+            Action::Rollback,
+            new,
+            lr,
+            format!("{why}; {adv} and restart from the initial weights"),
+        )
+    };
+    // Unstable: in the last third, at least a tenth of the losses lie above the initial loss by
+    // more than the progress made (real runs: RMSprop at 1.0 kept jumping to 5-30 around a
+    // median of 2.0, under its start of 2.3).
+    let tail = &y[2 * n / 3..];
+    let above = tail
+        .iter()
+        .filter(|v| **v > start + drop.max(0.0) + 3.0 * c.sigma)
+        .count();
+    let above_start = tail
+        .iter()
+        .filter(|v| start > 0.0 && **v > start + drop.max(0.0) + 0.25 * start)
+        .count();
+    let unstable =
+        n >= 15 && ((above * 10 >= tail.len() && c.significant(hi - start)) || above_start * 5 >= tail.len());
+    let above = above.max(above_start);
+    let (state, reason, s) = if let Some(d) = dead {
+        let moved = if c.significant(hi - start) {
+            format!(" after blowing up to {}", fmt(hi))
+        } else {
+            String::new()
+        };
+        (
+            State::Diverging,
+            Reason::DeadNetwork,
+            lower(format!(
+                "the loss sits at {}{moved} with almost no noise: the network outputs a constant (dead units); if \
+                 the rate is small, check the data and the labels instead",
+                chance_text(d)
+            )),
+        )
+    } else if let Some(ch) = fell_to_chance {
+        (
+            State::Diverging,
+            Reason::DeadNetwork,
+            lower(format!(
+                "the log starts at {}, far above the chance level it ends at ({}): the loss blew up before the \
+                 first logged step and the network died",
+                fmt(start),
+                chance_text(ch)
+            )),
+        )
+    } else if unstable {
+        (
+            State::Diverging,
+            Reason::NoNetProgressHigh,
+            lower(format!(
+                "{} of the last {} losses are above the initial loss {} by more than the progress made (median now \
+                 {}, peaks to {}): the run is unstable",
+                above,
+                tail.len(),
+                fmt(start),
+                fmt(end),
+                fmt(tail.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+            )),
+        )
+    } else if !c.significant(net) {
+        // No net progress.
+        if c.significant(-net) {
+            (
+                State::Diverging,
+                Reason::NoNetProgressHigh,
+                lower(format!(
+                    "the loss ended higher than it started ({} -> {})",
+                    fmt(start),
+                    fmt(end)
+                )),
+            )
+        } else if c.significant(hi - start) && hi - start > 0.25 * start.abs().max(c.se * 10.0) {
+            (
+                State::Diverging,
+                Reason::DeadNetwork,
+                lower(format!(
+                    "the loss blew up to {} and came back only to where it started ({} -> {}): the network died",
+                    fmt(hi),
+                    fmt(start),
+                    fmt(end)
+                )),
+            )
+        } else if let Some(ch) = at_chance {
+            let (new, adv) = rate_advice(lr, 10.0, "raise");
+            let text = format!(
+                "the loss has not moved from {} (about {}): the network is not learning; if the rate is small, \
+                 {adv}; if it is already large, lower it 10x; check the labels and the loss function",
+                fmt(end),
+                chance_text(ch)
+            );
+            (State::Slow, Reason::Stalled, suggestion(Action::Raise, new, lr, text))
+        } else {
+            // Flat over the whole log, away from chance level: a log that starts after the fast
+            // part of training (every 100 steps), or a run that has converged.
+            let (new, adv) = rate_advice(lr, 0.1, "decay");
+            let text = format!(
+                "the loss is flat over the whole log ({} -> {}, no significant change): it has converged, or the \
+                 log starts after the fast part; {adv}, or stop if it is good enough",
+                fmt(start),
+                fmt(end)
+            );
+            (
+                State::Plateau,
+                Reason::Stalled,
+                suggestion(Action::Decay, new, lr, text),
+            )
+        }
+    } else if rising_after_min(&c, drop) {
+        let (new, adv) = rate_advice(lr, 0.1, "lower");
+        let text = format!(
+            "the loss has been rising since its minimum at {unit} {} ({} -> {}): {adv} and resume from the \
+             checkpoint at {unit} {}",
+            short(best_x),
+            fmt(lo),
+            fmt(end),
+            short(best_x)
+        );
+        let mut s = suggestion(Action::Rollback, new, lr, text);
+        s.rollback_to = (best_x >= 0.0).then_some(best_x as u64);
+        (State::Diverging, Reason::RisingAfterMinimum, s)
+    } else if given_chance && at_chance.is_some() && c.significant(hi - start) {
+        (
+            State::Diverging,
+            Reason::DeadNetwork,
+            lower(format!(
+                "the loss blew up to {} and settled at chance level {}",
+                fmt(hi),
+                fmt(end)
+            )),
+        )
+    } else {
+        let recent = c.recent_drop();
+        // Still falling: the last third significantly lower, with a downward tendency over the
+        // last half (a wandering curve's bins dip significantly by chance, its trend does not).
+        // (A long pretraining curve still falls by a fraction of a percent of its progress per
+        // third of the run; significance and the trend carry the weight, not the size.)
+        let still = c.significant(recent) && recent >= 0.002 * drop && c.trend_from(c.len() / 2) <= -1.0;
+        let stepped = r.drops.iter().any(|(i, _, _)| {
+            // The loss came down after a rate drop: bins after it lower than the bin before.
+            let b = c.first.iter().rposition(|f| f <= i).unwrap_or(0);
+            b > 0 && b + 1 < c.len() && c.significant(c.s[b - 1] - c.s[(b + 1).min(c.len() - 1)])
+        });
+        // Without a rate column, a step down is seen in the curve itself: one bin-to-bin drop
+        // in the second half at least 4x the typical one and a tenth of the progress.
+        let stepped = stepped || (r.last.is_none() && step_down(&c, drop));
+        // Barely moved from chance level: a rate far too small (positive losses only).
+        let barely = at_chance.is_some() && start > 0.0 && net < 0.1 * start;
+        if barely || (still && !r.decayed && slow_pace(&c, &r)) {
+            let (new, adv) = rate_advice(lr, if barely { 10.0 } else { 3.0 }, "raise");
+            let why = if barely {
+                format!(
+                    "the loss has barely moved from chance level ({} -> {})",
+                    fmt(start),
+                    fmt(end)
+                )
+            } else {
+                format!(
+                    "the loss is still falling at its initial pace ({} -> {}), with no sign of diminishing returns",
+                    fmt(start),
+                    fmt(end)
+                )
+            };
+            let text = format!("{why}: the rate looks small; {adv}");
+            let reason = if barely {
+                Reason::LittleProgress
+            } else {
+                Reason::SlowRate
+            };
+            (State::Slow, reason, suggestion(Action::Raise, new, lr, text))
+        } else if still {
+            let keep = lr.map_or("keep the rate".to_string(), |l| format!("keep lr {}", num(l)));
+            let text = format!(
+                "{keep}: the loss is decreasing ({} -> {}, still falling at the end)",
+                fmt(start),
+                fmt(end)
+            );
+            (
+                State::Healthy,
+                Reason::Improving,
+                suggestion(Action::Keep, lr, lr, text),
+            )
+        } else if r.decayed || stepped {
+            let why = if r.decayed {
+                format!(
+                    "the schedule decayed the rate to {} (peak {})",
+                    num(r.last.unwrap_or(0.0)),
+                    num(r.max)
+                )
+            } else {
+                "the loss stepped down (after a rate drop)".to_string()
+            };
+            let text = format!(
+                "converged: {why} and the loss settled ({} -> {}); nothing to change (stop, or train longer at \
+                 the final rate)",
+                fmt(start),
+                fmt(end)
+            );
+            (
+                State::Healthy,
+                Reason::Converged,
+                suggestion(Action::Keep, lr, lr, text),
+            )
+        } else {
+            let (new, adv) = rate_advice(lr, 0.1, "decay");
+            let text = format!(
+                "the loss has stalled after real progress ({} -> best {} at {unit} {}, now {}): {adv}, or stop \
+                 if it is good enough",
+                fmt(start),
+                fmt(lo),
+                short(best_x),
+                fmt(end)
+            );
+            (
+                State::Plateau,
+                Reason::FlatAfterProgress,
+                suggestion(Action::Decay, new, lr, text),
+            )
+        }
+    };
+    let (state, reason, s) = adopt_live(input, (state, reason, s), &y, lr);
+    // With the class count given, a loss at chance level is never healthy, whatever its path.
+    let (state, reason, s) = match at_chance.filter(|_| given_chance && state == State::Healthy) {
+        Some(ch) if c.significant(hi - start) => (
+            State::Diverging,
+            Reason::DeadNetwork,
+            lower(format!(
+                "the loss blew up to {} and is back at {}",
+                fmt(hi),
+                chance_text(ch)
+            )),
+        ),
+        Some(ch) => {
+            let (new, adv) = rate_advice(lr, 10.0, "raise");
+            let text = format!(
+                "the loss is still at {} ({} -> {}): if the rate is small, {adv}; if it is large, lower it 10x",
+                chance_text(ch),
+                fmt(start),
+                fmt(end)
+            );
+            (
+                State::Slow,
+                Reason::LittleProgress,
+                suggestion(Action::Raise, new, lr, text),
+            )
+        }
+        None => (state, reason, s),
+    };
+    // Noise as large as the effect lowers the confidence one step.
+    let effect = drop.abs().max((end - lo).abs()).max((hi - start).abs());
+    if 3.0 * c.se * std::f64::consts::SQRT_2 > 0.3 * effect {
+        confidence = confidence.min(Confidence::Medium).min(match confidence {
+            Confidence::High => Confidence::Medium,
+            _ => Confidence::Low,
+        });
+    }
+    ev.d = Some(if effect > 0.0 { drop / effect } else { 0.0 });
+    let mut v = verdict(state, reason, confidence, s, findings, ev);
+    overfitting(input, &x, &y, unit, &mut v);
+    v
+}
+
+/// A discontinuous drop in the second half of the curve (what a rate drop does to the loss).
+fn step_down(c: &Curve, drop: f64) -> bool {
+    let d: Vec<f64> = c.s.windows(2).map(|w| w[0] - w[1]).collect();
+    if d.len() < 6 || drop <= 0.0 {
+        return false;
+    }
+    let typical = crate::stats::median(&d.iter().map(|v| v.abs()).collect::<Vec<_>>());
+    d[d.len() / 2..]
+        .iter()
+        .any(|v| *v >= 4.0 * typical && *v >= 0.1 * drop && c.significant(*v))
+}
+
+/// Three significant digits for chance levels (`ln 10 = 2.303`).
+fn fmt3(v: f64) -> String {
+    format!("{v:.3}")
+}
+
+/// The live rules' final verdict where it is the safer one: their divergence findings that
+/// read the smoothed loss (a dead network, no net progress, a 4x rise, a sustained rise), and
+/// their progress-so-far SLOW verdict on per-step positive losses (REAL_RUNS.md: 82/82).
+fn adopt_live(
+    input: &RunInput<'_>,
+    judged: (State, Reason, Suggestion),
+    y: &[f64],
+    lr: Option<f64>,
+) -> (State, Reason, Suggestion) {
+    let Some(d) = input.live else {
+        return judged;
+    };
+    let (state, _, _) = &judged;
+    let positive = y.iter().all(|v| *v > 0.0);
+    let diverging = matches!(
+        d.reason,
+        Reason::DeadNetwork | Reason::NoNetProgressHigh | Reason::Hard4x | Reason::EmaRise
+    ) && d.state == State::Diverging;
+    let slow = matches!(d.reason, Reason::LittleProgress | Reason::SlowRate)
+        && d.state == State::Slow
+        && d.stream == crate::state::Stream::Step;
+    let text_of = |d: &Diagnosis, factor: f64, verb: &str| {
+        if input.lr.is_some() || lr.is_some() {
+            d.suggestion.clone()
+        } else {
+            let (new, adv) = rate_advice(None, factor, verb);
+            let mut s = d.suggestion.clone();
+            s.new_lr = new;
+            s.alt_lr = None;
+            s.factor = Some(factor);
+            s.text = format!("{} (live rules, {}): {adv}", d.state, d.reason.code());
+            s
+        }
+    };
+    if diverging && *state < State::Diverging && positive {
+        return (State::Diverging, d.reason, text_of(d, 0.1, "lower"));
+    }
+    if slow && matches!(state, State::Healthy | State::Plateau) && positive && judged.1 != Reason::Converged {
+        return (State::Slow, d.reason, text_of(d, 10.0, "raise"));
+    }
+    judged
+}
+
+/// The loss rose significantly after its minimum: by half of the progress, or by a tenth of
+/// it with a rising trend since the minimum.
+pub(crate) fn rising_after_min(c: &Curve, drop: f64) -> bool {
+    let b = c.len();
+    let rise = c.end - c.min();
+    if c.argmin + 1 >= b || !c.significant(rise) {
+        return false;
+    }
+    let after = b - c.argmin;
+    let trend = (after >= 4 && c.trend_from(c.argmin) >= 1.645) || c.rises_at_end() >= 2;
+    rise >= 0.5 * drop || (rise >= 0.1 * drop && trend)
+}
+
+/// Still falling at its initial pace: the second half (by x, after any warmup) fell at least
+/// 0.6 times as much as the first.
+fn slow_pace(c: &Curve, r: &Rates) -> bool {
+    let b = c.len();
+    if b < 8 {
+        return false;
+    }
+    let from = r
+        .warmup_end
+        .and_then(|i| c.first.iter().rposition(|f| *f <= i))
+        .filter(|f| *f < b / 2)
+        .unwrap_or(0);
+    let (x0, x1) = (c.x[from], c.x[b - 1]);
+    let mid_x = 0.5 * (x0 + x1);
+    let mid =
+        c.x.iter()
+            .position(|x| *x >= mid_x)
+            .unwrap_or(b / 2)
+            .clamp(from + 1, b - 1);
+    let h1 = c.s[from] - c.s[mid];
+    let h2 = c.s[mid] - c.end;
+    h1 > 0.0 && c.significant(h1) && h2 >= 0.6 * h1
+}
+
+/// Findings for values far above their neighbourhood that came back down.
+fn spikes(x: &[f64], y: &[f64], c: &Curve, unit: &str, findings: &mut Vec<String>) {
+    let scale = (c.max() - c.min()).max(c.sigma);
+    if scale <= 0.0 {
+        return;
+    }
+    let mut count = 0;
+    let mut first = None;
+    for (b, &lo) in c.first.iter().enumerate() {
+        let hi = c.first.get(b + 1).copied().unwrap_or(y.len());
+        for i in lo..hi {
+            if y[i] - c.s[b] > (8.0 * c.sigma).max(0.5 * scale) && i + 1 < y.len() {
+                count += 1;
+                first.get_or_insert(x[i]);
+            }
+        }
+    }
+    if let Some(at) = first {
+        findings.push(format!(
+            "{count} transient spike(s) that recovered, the first at {unit} {}: not a divergence",
+            short(at)
+        ));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn nonfinite(
+    input: &RunInput<'_>,
+    x: &[f64],
+    y: &[f64],
+    at: f64,
+    lr: Option<f64>,
+    unit: &str,
+    findings: Vec<String>,
+    mut ev: Evidence,
+) -> RunVerdict {
+    ev.nonfinite_reached = true;
+    let n = y.len();
+    let min = y.iter().copied().fold(f64::INFINITY, f64::min);
+    let spread = y.iter().copied().fold(f64::NEG_INFINITY, f64::max) - min;
+    // Rising into the NaN: the last finite value is the largest of the last three and clearly
+    // above the minimum.
+    let rising = n >= 2 && {
+        let last = y[n - 1];
+        let tail = &y[n.saturating_sub(3)..];
+        tail.iter().all(|v| *v <= last) && last - min > 0.1 * spread.max(1e-12) && last > y[n - 2]
+    };
+    let (state, reason) = if rising {
+        (State::Diverging, Reason::NonfiniteAfterDivergence)
+    } else {
+        (State::Exploded, Reason::NonfiniteSudden)
+    };
+    let confidence = if n >= 3 { Confidence::High } else { Confidence::Medium };
+    let live = input
+        .live
+        .filter(|d| d.state == state && input.lr.or(lr).is_some() && d.evidence.nonfinite_reached);
+    let s = match live {
+        Some(d) => {
+            let mut s = d.suggestion.clone();
+            if s.new_lr.is_some_and(|l| !SANE_LR.contains(&l)) {
+                s.text += " (an extraordinary rate: check the log's lr units)";
+            }
+            s
+        }
+        None => {
+            let (new, adv) = rate_advice(lr, 0.1, "lower");
+            let trail: Vec<String> = y[n.saturating_sub(4)..].iter().map(|v| num(round_sig(*v))).collect();
+            let text = if rising {
+                format!(
+                    "the loss rose {} -> NaN at {unit} {}: {adv} and restart from the last checkpoint before the rise",
+                    trail.join(" -> "),
+                    short(at)
+                )
+            } else {
+                format!(
+                    "the loss became non-finite at {unit} {} without rising first: check the numerics (fp16 \
+                     overflow, log(0), a division), add gradient clipping, and {adv}",
+                    short(at)
+                )
+            };
+            suggestion(Action::Rollback, new, lr, text)
+        }
+    };
+    let _ = x;
+    RunVerdict {
+        state,
+        reason,
+        confidence,
+        points: n,
+        suggestion: s,
+        findings,
+        overfitting_since: None,
+        evidence: ev,
+    }
+}
+
+/// Overfitting: the validation loss rose significantly after its minimum while the training loss
+/// did not rise over the same stretch. A finding, and the verdict's reason when the rate is fine.
+fn overfitting(input: &RunInput<'_>, x: &[f64], y: &[f64], unit: &str, v: &mut RunVerdict) {
+    let val: Vec<&ValPoint> = input.val.iter().filter(|p| p.loss.is_finite()).collect();
+    if val.len() < 4 {
+        return;
+    }
+    let vx: Vec<f64> = val.iter().map(|p| p.x).collect();
+    let vy: Vec<f64> = val.iter().map(|p| p.loss).collect();
+    let c = Curve::new(&vx, &vy);
+    let drop = c.start - c.min();
+    let rise = c.end - c.min();
+    if c.argmin + 2 > c.len() || !c.significant(rise) || rise < 0.05 * drop.max(0.0) {
+        return;
+    }
+    if !(c.trend_from(c.argmin) >= 1.0 || c.rises_at_end() >= 1 || rise >= 0.3 * drop) {
+        return;
+    }
+    let at = c.x[c.argmin];
+    // Training loss over the same stretch: not rising.
+    let i0 = x.iter().position(|t| *t >= at).unwrap_or(x.len());
+    if i0 + 2 <= y.len() {
+        let t = Curve::new(&x[i0..], &y[i0..]);
+        if t.significant(t.end - t.start) {
+            return;
+        }
+    }
+    let when = val
+        .get(c.first[c.argmin])
+        .and_then(|p| p.epoch)
+        .map(|e| format!("epoch {}", short(e)))
+        .unwrap_or_else(|| format!("{unit} {}", short(at)));
+    let text = format!(
+        "overfitting since {when}: the validation loss rose {} -> {} while the training loss kept falling; stop \
+         early, regularise (weight decay, dropout, augmentation) or keep the best checkpoint ({when})",
+        num(round_sig(c.min())),
+        num(round_sig(c.end))
+    );
+    v.findings.insert(0, text.clone());
+    v.overfitting_since = Some(at);
+    if v.state <= State::Plateau {
+        v.state = State::Healthy;
+        v.reason = Reason::Overfit;
+        let rate = if v.suggestion.text.is_empty() {
+            String::new()
+        } else {
+            format!(" (training loss: {})", v.suggestion.text)
+        };
+        v.suggestion = Suggestion {
+            action: Action::Stop,
+            new_lr: None,
+            alt_lr: None,
+            factor: None,
+            rollback_to: (at >= 0.0).then_some(at as u64),
+            extras: Vec::new(),
+            text: format!("{text}{rate}"),
+        };
+    }
+}

@@ -1,0 +1,361 @@
+//! The whole-run verdict of `stride diagnose` (issue 14): sparse logs, noise, shifts and scales,
+//! spikes, rising losses, overfitting, dead networks, schedules and bounded advice.
+
+use stride_monitor::{
+    diagnose_loss_log, judge_run, read_log, Action, Confidence, LogOptions, LogPoint, ReadOptions, Reason, RunInput,
+    RunVerdict, State, StreamChoice, ValPoint, XUnit,
+};
+
+/// Deterministic noise in [-1, 1] (the LCG of MONITOR.md §5.4).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = (1103515245 * self.0 + 12345) % (1 << 31);
+        2.0 * (self.0 as f64 / (1u64 << 31) as f64) - 1.0
+    }
+}
+
+fn points(losses: &[f64], every: f64, lr: Option<f64>) -> Vec<LogPoint> {
+    losses
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LogPoint {
+            x: (i as f64 + 1.0) * every,
+            loss: *l,
+            lr,
+        })
+        .collect()
+}
+
+fn judge(p: &[LogPoint], val: &[ValPoint], lr: Option<f64>, classes: Option<u32>) -> RunVerdict {
+    judge_run(&RunInput {
+        points: p,
+        val,
+        lr,
+        num_classes: classes,
+        unit: XUnit::Step,
+        live: None,
+    })
+}
+
+fn judge_losses(losses: &[f64]) -> RunVerdict {
+    judge(&points(losses, 1.0, None), &[], None, None)
+}
+
+/// `2 e^(-t/tau) + floor` with multiplicative noise `rel`.
+fn decay(n: usize, tau: f64, floor: f64, rel: f64, seed: u64) -> Vec<f64> {
+    let mut r = Lcg(seed);
+    (0..n)
+        .map(|t| (2.0 * (-(t as f64) / tau).exp() + floor) * (1.0 + rel * r.next()))
+        .collect()
+}
+
+fn diagnose_text(text: &str, opts: &LogOptions) -> stride_monitor::LogDiagnosis {
+    let log = read_log(text.as_bytes(), "t", &ReadOptions::default()).unwrap();
+    diagnose_loss_log(&log, opts).unwrap()
+}
+
+#[test]
+fn the_lessons_examples_are_unchanged() {
+    let opts = LogOptions {
+        lr: Some(0.1),
+        stream: StreamChoice::Epoch,
+        ..Default::default()
+    };
+    let d = diagnose_text("0.8\n0.5\n0.4\n0.38\n0.37\n", &opts);
+    assert_eq!(d.verdict.state, State::Healthy, "{}", d.render());
+    assert_eq!(d.verdict.suggestion.action, Action::Keep);
+    assert_eq!(d.verdict.suggestion.new_lr, Some(0.1));
+    let opts = LogOptions { lr: Some(1.0), ..opts };
+    let d = diagnose_text("0.8\n1.5\n3.2\n8.7\nNaN\n", &opts);
+    let v = &d.verdict;
+    assert_eq!(v.state, State::Diverging, "{}", d.render());
+    assert_eq!(v.reason, Reason::NonfiniteAfterDivergence);
+    assert_eq!(v.suggestion.new_lr, Some(0.01));
+    assert_eq!(v.suggestion.alt_lr, Some(0.001));
+    assert!(
+        d.render()
+            .contains("0.8 -> 1.5 -> 3.2 -> 8.7 -> NaN; roll back and use 0.01"),
+        "{}",
+        d.render()
+    );
+}
+
+#[test]
+fn a_plain_list_of_ten_epoch_losses_gets_a_verdict_under_auto() {
+    let d = diagnose_text(
+        "2.1\n1.4\n1.1\n0.93\n0.82\n0.74\n0.69\n0.65\n0.62\n0.60\n",
+        &LogOptions::default(),
+    );
+    assert_eq!(d.verdict.state, State::Healthy, "{}", d.render());
+    assert!(d.verdict.confidence < Confidence::High);
+    assert!(
+        d.render().contains("confidence: medium (from 10 finite losses)"),
+        "{}",
+        d.render()
+    );
+}
+
+#[test]
+fn sparse_logs_from_five_points() {
+    // Logged every 100 steps: 8 points.
+    let v = judge(
+        &points(&[2.3, 1.6, 1.2, 1.0, 0.9, 0.85, 0.8, 0.78], 100.0, None),
+        &[],
+        None,
+        None,
+    );
+    assert_eq!(v.state, State::Healthy, "{v}");
+    assert_eq!(v.confidence, Confidence::Low);
+    let v = judge_losses(&[2.3, 1.6, 1.2, 1.0]);
+    assert_eq!(v.state, State::Insufficient, "{v}");
+}
+
+#[test]
+fn training_loss_rising_after_its_minimum_is_diverging() {
+    let v = judge_losses(&[2.0, 1.2, 0.9, 0.8, 0.85, 0.95, 1.1, 1.3]);
+    assert_eq!(v.state, State::Diverging, "{v}");
+    assert_eq!(v.reason, Reason::RisingAfterMinimum);
+    assert!(v.suggestion.text.contains("lower the rate 10x"), "{v}");
+}
+
+#[test]
+fn verdicts_are_shift_and_scale_free() {
+    // A negative log-likelihood falling 0.1-0.3 per epoch, shifted and scaled.
+    let base = [-0.5, -0.8, -1.05, -1.25, -1.4, -1.52, -1.62, -1.7, -1.76, -1.8];
+    let reference = judge_losses(&base);
+    assert_eq!(reference.state, State::Healthy, "{reference}");
+    for (scale, shift) in [(1.0, 3.0), (1000.0, 0.0), (1e-4, 0.0), (1.0, -100.0)] {
+        let y: Vec<f64> = base.iter().map(|v| v * scale + shift).collect();
+        let v = judge_losses(&y);
+        assert_eq!(
+            (v.state, v.reason),
+            (reference.state, reference.reason),
+            "x{scale} +{shift}: {v}"
+        );
+    }
+}
+
+#[test]
+fn noise_changes_the_confidence_not_the_verdict() {
+    // The same curve at the noise of batch sizes 512 down to 8, logged every step.
+    for (rel, seed) in [(0.01, 1), (0.05, 2), (0.15, 3), (0.3, 4)] {
+        let v = judge_losses(&decay(2000, 800.0, 0.3, rel, seed));
+        assert_eq!(v.state, State::Healthy, "noise {rel}: {v}");
+    }
+    // Converged at a constant rate: a plateau at every noise level.
+    for (rel, seed) in [(0.01, 1), (0.1, 2), (0.3, 3)] {
+        let v = judge_losses(&decay(3000, 100.0, 0.3, rel, seed));
+        assert_eq!(v.state, State::Plateau, "noise {rel}: {v}");
+    }
+}
+
+#[test]
+fn a_slow_linear_decrease_is_slow_with_or_without_noise() {
+    for (rel, seed) in [(0.0, 1), (0.04, 2)] {
+        let mut r = Lcg(seed);
+        let y: Vec<f64> = (0..1000)
+            .map(|t| (2.3 - 0.0005 * t as f64) * (1.0 + rel * r.next()))
+            .collect();
+        let v = judge_losses(&y);
+        assert_eq!(v.state, State::Slow, "noise {rel}: {v}");
+        assert_eq!(v.suggestion.action, Action::Raise);
+    }
+}
+
+#[test]
+fn a_transient_spike_is_a_finding_not_a_divergence() {
+    let mut y = decay(600, 100.0, 0.3, 0.02, 7);
+    for (i, v) in y.iter_mut().enumerate().skip(300).take(20) {
+        *v *= 1.0 + 4.0 * (-((i - 300) as f64) / 5.0).exp();
+    }
+    let v = judge_losses(&y);
+    assert!(v.state < State::Oscillating, "{v}");
+    assert!(v.findings.iter().any(|f| f.contains("spike")), "{:?}", v.findings);
+}
+
+#[test]
+fn overfitting_is_its_own_finding() {
+    let train = [1.5, 0.9, 0.7, 0.55, 0.45, 0.37, 0.3, 0.25, 0.21, 0.18];
+    let val_loss = [1.4, 1.0, 0.85, 0.8, 0.82, 0.86, 0.91, 0.97, 1.04, 1.1];
+    let p = points(&train, 1.0, Some(1e-3));
+    let val: Vec<ValPoint> = val_loss
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ValPoint {
+            x: i as f64 + 1.0,
+            epoch: Some(i as f64 + 1.0),
+            loss: *v,
+        })
+        .collect();
+    let v = judge(&p, &val, None, None);
+    assert_eq!(v.reason, Reason::Overfit, "{v}");
+    assert_eq!(v.overfitting_since, Some(4.0));
+    assert!(v.suggestion.text.contains("overfitting since epoch 4"), "{v}");
+    // Without the validation losses the same training curve is simply healthy.
+    assert_eq!(judge(&p, &[], None, None).state, State::Healthy);
+}
+
+#[test]
+fn a_dead_network_at_chance_is_never_healthy() {
+    let mut r = Lcg(5);
+    let mut y = vec![2.31, 2.2, 2.0, 6.0, 9.0, 5.0, 3.0];
+    y.extend((0..300).map(|_| 2.3026 * (1.0 + 0.005 * r.next())));
+    let v = judge(&points(&y, 1.0, Some(10.0)), &[], None, Some(10));
+    assert!(v.state >= State::Diverging, "{v}");
+    assert_eq!(v.suggestion.new_lr, Some(1.0));
+    // A binary classifier bouncing around ln 2 is not learning.
+    let y: Vec<f64> = (0..200).map(|_| 0.6931 * (1.0 + 0.05 * r.next())).collect();
+    let v = judge_losses(&y);
+    assert!(v.state != State::Healthy, "{v}");
+}
+
+#[test]
+fn advice_names_no_rate_the_log_lacks_and_stays_sane() {
+    let v = judge_losses(&[1.0, 0.9, 1.5, 3.0, 7.0, 20.0, f64::NAN]);
+    assert_eq!(v.state, State::Diverging, "{v}");
+    assert!(v.suggestion.new_lr.is_none());
+    assert!(
+        v.suggestion.text.contains("lower the rate 10x") && !v.suggestion.text.contains("lr "),
+        "{v}"
+    );
+    let v = judge(
+        &points(&[1.0, 0.9, 1.5, 3.0, 7.0, 20.0, f64::NAN], 1.0, Some(1e308)),
+        &[],
+        None,
+        None,
+    );
+    assert!(v.suggestion.text.contains("extraordinary"), "{v}");
+    let v = judge(&points(&[2.3; 50], 1.0, Some(1e-319)), &[], None, None);
+    assert!(v.suggestion.text.contains("extraordinary"), "{v}");
+}
+
+#[test]
+fn a_step_down_after_a_rate_drop_is_healthy() {
+    let mut p = Vec::new();
+    for i in 0..300 {
+        let (lr, level) = if i < 200 { (0.1, 0.6) } else { (0.01, 0.4) };
+        let y = level + 1.5 * (-(i as f64) / 30.0).exp() + 0.01 * ((i * 37 % 11) as f64 / 11.0 - 0.5);
+        p.push(LogPoint {
+            x: i as f64 + 1.0,
+            loss: y,
+            lr: Some(lr),
+        });
+    }
+    let v = judge(&p, &[], None, None);
+    assert_eq!(v.state, State::Healthy, "{v}");
+    assert!(
+        v.findings.iter().any(|f| f.contains("lr dropped 0.1 -> 0.01")),
+        "{:?}",
+        v.findings
+    );
+}
+
+#[test]
+fn a_long_smooth_run_shows_a_handful_of_state_changes() {
+    let y: Vec<f64> = (0..200_000)
+        .map(|t| 2.0 * (-(t as f64) / 20_000.0).exp() + 0.3)
+        .collect();
+    let text: String = y.iter().map(|v| format!("{v}\n")).collect();
+    let d = diagnose_text(&text, &LogOptions::default());
+    let changes = d.changes.len() + d.changes_omitted;
+    assert!(changes <= 5, "{changes} changes:\n{}", d.render());
+    assert!(d.trajectory.len() <= 100);
+    assert!(d.render().len() < 10_000);
+}
+
+#[test]
+fn a_step_down_without_a_rate_column_is_healthy() {
+    // Step decay at epoch 30 of 45, logged per epoch without the rate (CS231n's "x0.1 every
+    // 20-30 epochs"): the loss settles, steps down, settles again.
+    let y: Vec<f64> = (0..45)
+        .map(|e| {
+            let e = e as f64;
+            let base = 0.9 + 1.4 * (-e / 5.0).exp();
+            if e >= 30.0 {
+                base - 0.35
+            } else {
+                base
+            }
+        })
+        .collect();
+    let v = judge_losses(&y);
+    assert_eq!(v.state, State::Healthy, "{v}");
+    assert_eq!(v.reason, Reason::Converged, "{v}");
+}
+
+#[test]
+fn a_long_noisy_slowly_falling_pretraining_curve_is_healthy() {
+    // Power-law LM pretraining (loss ~ 2.5 + 8 t^-0.3), 20,000 steps, 3 % noise, logged every step
+    // and every 100 steps.
+    let mut r = Lcg(11);
+    let y: Vec<f64> = (1..=20_000)
+        .map(|t| (2.5 + 8.0 * (t as f64).powf(-0.3)) * (1.0 + 0.03 * r.next()))
+        .collect();
+    assert_eq!(judge_losses(&y).state, State::Healthy, "{}", judge_losses(&y));
+    let sparse: Vec<f64> = y.iter().step_by(100).copied().collect();
+    let v = judge(&points(&sparse, 100.0, None), &[], None, None);
+    assert_eq!(v.state, State::Healthy, "{v}");
+}
+
+#[test]
+fn with_the_classes_given_chance_level_is_never_healthy() {
+    // Still falling, from 4.0 (a blow-up before the log) down to ln 10.
+    let y: Vec<f64> = (0..400).map(|t| 2.3 + 1.7 * (-(t as f64) / 100.0).exp()).collect();
+    let v = judge(&points(&y, 1.0, Some(1e-5)), &[], None, Some(10));
+    assert_eq!(v.state, State::Slow, "{v}");
+    assert_eq!(v.suggestion.new_lr, Some(1e-4));
+    // Without the class count the same curve is judged on its shape alone: still falling.
+    let v = judge(&points(&y, 1.0, Some(1e-5)), &[], None, None);
+    assert_eq!(v.state, State::Healthy, "{v}");
+}
+
+#[test]
+fn any_text_is_read_or_refused_without_a_panic() {
+    // Random logs from the characters logs are made of: every one is either an error or a
+    // diagnosis, under every stream choice.
+    const ALPHABET: &[u8] = b"0123456789.,-e+\n\n\t ;:|/[]{}\"'lossteplrvaxnNIfi_ ";
+    let mut r = Lcg(99);
+    for case in 0..3000 {
+        let len = 1 + (case % 400);
+        let text: String = (0..len)
+            .map(|_| ALPHABET[((r.next() + 1.0) * 0.5 * ALPHABET.len() as f64) as usize % ALPHABET.len()] as char)
+            .collect();
+        // Half the cases: rows of wild numbers (NaN, inf, 1e300, negative, repeated).
+        let rows: String = (0..len)
+            .map(|i| {
+                let u = r.next();
+                let v = match case % 7 {
+                    0 => f64::NAN,
+                    1 => 1e300 * u,
+                    2 => -u,
+                    3 => 1.0,
+                    _ => (u * 10.0).exp(),
+                };
+                let v = if (i * 7 + case) % 13 == 0 { f64::INFINITY } else { v };
+                format!("{},{v},{},{}\n", i * (1 + case % 3), v * 0.9, 10f64.powi(case % 9 - 4))
+            })
+            .collect();
+        let text = match case % 8 {
+            4..=7 => format!("step,loss,val_loss,lr\n{rows}"),
+            0 => format!("step,loss,val_loss,lr\n{text}"),
+            1 => format!("{{\"loss\": {text}"),
+            2 => format!("step 1 | loss {text}"),
+            _ => text,
+        };
+        if let Ok(log) = read_log(text.as_bytes(), "fuzz", &ReadOptions::default()) {
+            for stream in [StreamChoice::Auto, StreamChoice::Step, StreamChoice::Epoch] {
+                for classes in [None, Some(10)] {
+                    let opts = LogOptions {
+                        stream,
+                        num_classes: classes,
+                        lr: None,
+                    };
+                    let d = diagnose_loss_log(&log, &opts).expect("valid options");
+                    assert!(d.render().len() < 20_000);
+                }
+            }
+        }
+    }
+}
