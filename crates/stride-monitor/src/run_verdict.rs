@@ -464,7 +464,12 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             };
             (State::Slow, reason, suggestion(Action::Raise, new, lr, text))
         } else if still {
-            let keep = lr.map_or("keep the rate".to_string(), |l| format!("keep lr {}", num(l)));
+            let keep = match lr {
+                // A decayed schedule's last rate is not the one to keep: its peak is.
+                Some(_) if r.decayed => format!("keep the schedule (peak lr {})", num(r.max)),
+                Some(l) => format!("keep lr {}", num(l)),
+                None => "keep the rate".to_string(),
+            };
             let text = format!(
                 "{keep}: the loss is decreasing ({} -> {}, still falling at the end)",
                 fmt(start),
