@@ -57,7 +57,7 @@ pub const MAX_CHANGES: usize = 20;
 /// Most trajectory letters (longer logs get one letter per bucket of observations).
 pub const MAX_TRAJECTORY: usize = 100;
 /// Most rows replayed through the live rules (longer logs are replayed at every k-th row).
-const REPLAY_MAX: usize = 100_000;
+const REPLAY_MAX: usize = 50_000;
 
 /// The diagnosis of a log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -128,7 +128,7 @@ pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosi
     // (under 20 points); a log every 10 or 100 steps is a coarse STEP stream of minibatch
     // losses, whose noise the STEP rules measure and the epoch rules do not.
     let epoch_rules = use_epochs || unit == XUnit::Epoch || points.len() < 20;
-    // Logs over 100,000 rows are replayed through the live rules at every `stride`-th row (and
+    // Logs over 50,000 rows are replayed through the live rules at every `stride`-th row (and
     // every non-finite one): the timeline has at most 100 letters and the whole-run verdict
     // reads every row; the replay would otherwise be 90 % of `stride diagnose`'s time.
     let stride = points.len().div_ceil(REPLAY_MAX).max(1);

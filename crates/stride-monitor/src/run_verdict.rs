@@ -266,7 +266,12 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             || (c.significant(end - lo) && end - lo >= 0.05 * l)
             || start - end >= 0.03 * l
     };
-    let dead = chance_at(end, 0.005).filter(|(_, l)| c.sigma <= 0.005 * l && moved(*l));
+    // Without a visible move (a log that starts after the blow-up), only the exact level: a
+    // constant output's loss is the class prior's entropy, ln C for balanced classes, to 0.1 %;
+    // a rate too small to move the loss sits a few tenths of a percent off it.
+    let dead = chance_at(end, 0.005)
+        .filter(|(_, l)| c.sigma <= 0.005 * l && moved(*l))
+        .or_else(|| chance_at(end, 0.001).filter(|(_, l)| c.sigma <= 0.003 * l));
     // A log that starts far above the chance level it ends at, and sits there with little
     // noise, blew up before its first line (ln 10 and up: a 10-class network that learned its
     // way down to 0.69 is common, a binary one dying there is not told apart this way).
@@ -376,6 +381,24 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                     fmt(end)
                 )),
             )
+        } else if let Some(ch) = at_chance.filter(|(k, l)| c.sigma >= 0.025 * l && (*k >= 10 || given_chance)) {
+            // Bouncing around chance level (an MLP at lr 10 around ln 10; a binary classifier
+            // around ln 2 when --classes says so: a Gaussian NLL passes 0.69 too): a live network
+            // the rate keeps from learning, not a slow one.
+            let (new, adv) = rate_advice(lr, 0.1, "lower");
+            let text = format!(
+                "the loss bounces around {} (noise {} %) without net progress ({} -> {}): the rate keeps the \
+                 network from learning; {adv}",
+                chance_text(ch),
+                num(round_sig(100.0 * c.sigma / ch.1)),
+                fmt(start),
+                fmt(end)
+            );
+            (
+                State::Oscillating,
+                Reason::NoisyFlat,
+                suggestion(Action::Lower, new, lr, text),
+            )
         } else if let Some(ch) = at_chance {
             let (new, adv) = rate_advice(lr, 10.0, "raise");
             let text = format!(
@@ -464,7 +487,12 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             };
             (State::Slow, reason, suggestion(Action::Raise, new, lr, text))
         } else if still {
-            let keep = lr.map_or("keep the rate".to_string(), |l| format!("keep lr {}", num(l)));
+            let keep = match lr {
+                // A decayed schedule's last rate is not the one to keep: its peak is.
+                Some(_) if r.decayed => format!("keep the schedule (peak lr {})", num(r.max)),
+                Some(l) => format!("keep lr {}", num(l)),
+                None => "keep the rate".to_string(),
+            };
             let text = format!(
                 "{keep}: the loss is decreasing ({} -> {}, still falling at the end)",
                 fmt(start),

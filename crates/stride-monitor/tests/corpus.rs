@@ -1,6 +1,6 @@
 //! REAL_RUNS.md, "The wider corpus": `stride diagnose`'s whole-run verdict on every run of
-//! `fixtures/corpus` (PyTorch, made by `corpus/generate.py`) and of `fixtures/real_runs` (the 82
-//! Stride runs), each written as the logs people have: every step, every 10 and every 100 steps
+//! `fixtures/corpus` (PyTorch runs made by `corpus/generate.py`, Stride runs with schedules by
+//! `corpus/stride_runs.py`) and of `fixtures/real_runs` (the 82 Stride runs), each written as the logs people have: every step, every 10 and every 100 steps
 //! (the loss of that step, as Lightning and most scripts log it), and one mean loss per epoch with
 //! the validation loss. Judged without `--lr` or `--classes`, as a new user would run it.
 //!
@@ -21,7 +21,7 @@ const OLD_LOSSES: &str = include_str!("../fixtures/real_runs/losses.csv");
 struct Run {
     id: String,
     family: String,
-    framework: &'static str,
+    framework: String,
     batch: u32,
     label: String,
     overfit: bool,
@@ -45,7 +45,7 @@ fn runs() -> Vec<Run> {
         runs.push(Run {
             id: f[0].into(),
             family: f[1].into(),
-            framework: "pytorch",
+            framework: f[2].into(),
             batch: f[6].parse().unwrap(),
             label: f[10].into(),
             overfit: f[11] == "true",
@@ -70,7 +70,7 @@ fn runs() -> Vec<Run> {
         runs.push(Run {
             id: f[0].into(),
             family: format!("stride-{}-{}", f[2], f[3]),
-            framework: "stride",
+            framework: "stride".into(),
             batch: 128,
             label: f[9].into(),
             overfit: false,
@@ -223,7 +223,7 @@ fn the_corpus_agrees_with_its_labels() {
             total.add(ok);
             by.entry(("family", r.family.clone())).or_default().add(ok);
             by.entry(("interval", name.to_string())).or_default().add(ok);
-            by.entry(("framework", r.framework.to_string())).or_default().add(ok);
+            by.entry(("framework", r.framework.clone())).or_default().add(ok);
             by.entry(("batch", format!("{:>3}", r.batch))).or_default().add(ok);
             let label = if overfit_log {
                 "OVERFIT".to_string()

@@ -209,6 +209,11 @@ fn a_dead_network_at_chance_is_never_healthy() {
     let y: Vec<f64> = (0..200).map(|_| 0.6931 * (1.0 + 0.05 * r.next())).collect();
     let v = judge_losses(&y);
     assert!(v.state != State::Healthy, "{v}");
+    // Told it is binary: bouncing at chance (+-10 %) is a rate too high to learn, not a slow one.
+    let y: Vec<f64> = (0..200).map(|_| 0.6931 * (1.0 + 0.1 * r.next())).collect();
+    let v = judge(&points(&y, 1.0, Some(0.5)), &[], None, Some(2));
+    assert_eq!(v.state, State::Oscillating, "{v}");
+    assert_eq!(v.suggestion.new_lr, Some(0.05));
 }
 
 #[test]
