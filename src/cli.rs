@@ -271,6 +271,8 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
             num_classes: u32::try_from(splits.train.classes()).ok(),
             // Window rules every 8 steps keep the monitor under 1% of a step (monitor_share bench).
             eval_every: 8,
+            // A decaying schedule's own plateau is not a reason to decay the rate.
+            schedule_active: args.schedule.is_some(),
             ..MonitorConfig::default()
         };
         let monitor = RunMonitor::new(config, args.auto_lr.then(AutoLr::default))?;

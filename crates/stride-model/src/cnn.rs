@@ -265,14 +265,21 @@ impl Cnn {
         } else {
             xs.reshape((xs.dim(0)?, c, h, w))?
         };
-        for block in &self.blocks {
-            xs = match block {
-                Block::Conv(conv) if self.activation == Activation::Relu => conv.forward_relu(&xs)?,
-                Block::Conv(conv) => self.activation.apply(&conv.forward(&xs)?)?,
-                Block::MaxPool(k) => nn::max_pool2d(&xs, *k)?,
-                Block::AvgPool(k) => nn::avg_pool2d(&xs, *k)?,
-                Block::Dense(fc) => self.activation.apply(&fc.forward(&nn::flatten(&xs)?)?)?,
+        let mut i = 0;
+        while i < self.blocks.len() {
+            xs = match (&self.blocks[i], self.blocks.get(i + 1)) {
+                // A ReLU convolution followed by a max pool is one fused op.
+                (Block::Conv(conv), Some(Block::MaxPool(k))) if self.activation == Activation::Relu => {
+                    i += 1;
+                    conv.forward_relu_max_pool(&xs, *k)?
+                }
+                (Block::Conv(conv), _) if self.activation == Activation::Relu => conv.forward_relu(&xs)?,
+                (Block::Conv(conv), _) => self.activation.apply(&conv.forward(&xs)?)?,
+                (Block::MaxPool(k), _) => nn::max_pool2d(&xs, *k)?,
+                (Block::AvgPool(k), _) => nn::avg_pool2d(&xs, *k)?,
+                (Block::Dense(fc), _) => self.activation.apply(&fc.forward(&nn::flatten(&xs)?)?)?,
             };
+            i += 1;
         }
         self.classifier.forward(&nn::flatten(&xs)?)
     }

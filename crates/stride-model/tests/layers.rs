@@ -109,6 +109,32 @@ fn conv_case(
         ga.get(ours.weight()).unwrap(),
         gr.get(ours.weight()).unwrap(),
     );
+    // The fused block: the same as conv, ReLU and max pool in a row (Stride's pool: candle's
+    // max-pool gradient is off by k^2).
+    if (h + 2 * padding - k) / stride + 1 >= 2 && (w + 2 * padding - k) / stride + 1 >= 2 {
+        let a = ours.forward_relu_max_pool(&x, 2).unwrap();
+        let b = nn::max_pool2d(&theirs.forward(&x).unwrap().relu().unwrap(), 2).unwrap();
+        check(&format!("{case}: forward_relu_max_pool"), &a, &b);
+        let ga = weighted_sum(&a, 21).backward().unwrap();
+        let gp = weighted_sum(&b, 21).backward().unwrap();
+        check(
+            &format!("{case}: fused block input grad"),
+            ga.get(&x).unwrap(),
+            gp.get(&x).unwrap(),
+        );
+        check(
+            &format!("{case}: fused block weight grad"),
+            ga.get(ours.weight()).unwrap(),
+            gp.get(ours.weight()).unwrap(),
+        );
+        if let Some(bt) = ours.bias() {
+            check(
+                &format!("{case}: fused block bias grad"),
+                ga.get(bt).unwrap(),
+                gp.get(bt).unwrap(),
+            );
+        }
+    }
     // The data batch tracks no gradient: none is formed, and the weights' are the same.
     let data = random(&[n, cin, h, w], 7);
     let gd = weighted_sum(&ours.forward(&data).unwrap(), 3).backward().unwrap();
@@ -127,6 +153,7 @@ fn conv2d_matches_candle() {
     conv_case(3, 8, 12, 10, 16, 5, 2, 1, false);
     conv_case(2, 2, 6, 11, 3, 3, 0, 2, true);
     conv_case(5, 4, 5, 5, 2, 1, 0, 1, true);
+    conv_case(3, 3, 20, 22, 4, 3, 0, 1, true);
     conv_case(2, 3, 9, 4, 5, 4, 3, 3, true);
 }
 

@@ -112,7 +112,7 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        self.apply(xs, false)
+        self.apply(xs, false, None)
     }
 }
 
@@ -122,17 +122,31 @@ impl Conv2d {
     /// the activations each way and a gradient buffer. The derivative is PyTorch's
     /// (the gradient passes where the output is > 0).
     pub fn forward_relu(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        self.apply(xs, true)
+        self.apply(xs, true, None)
     }
 
-    fn apply(&self, xs: &Tensor, relu: bool) -> candle_core::Result<Tensor> {
+    /// `max_pool2d(relu(self.forward(xs)), k)` in one op: on the CPU each image's
+    /// convolution output is pooled while it is in cache and never becomes a tensor, so
+    /// its gradient is not formed either (zeroed, added into and read back by candle's
+    /// backward). Same values and gradients as the three layers in a row.
+    pub fn forward_relu_max_pool(&self, xs: &Tensor, k: usize) -> candle_core::Result<Tensor> {
+        self.apply(xs, true, Some(k))
+    }
+
+    fn apply(&self, xs: &Tensor, relu: bool, pool: Option<usize>) -> candle_core::Result<Tensor> {
         if !self.fast(xs) {
             let out = candle_nn::Conv2d::new(self.weight.clone(), self.bias.clone(), self.config).forward(xs)?;
-            return if relu { out.relu() } else { Ok(out) };
+            let out = if relu { out.relu()? } else { out };
+            return match pool {
+                Some(k) => out.max_pool2d(k),
+                None => Ok(out),
+            };
         }
         let xs = xs.contiguous()?;
         let op = Conv2dOp {
             relu,
+            pool,
+            argmax: Mutex::new(None),
             stride: self.config.stride,
             pad: self.config.padding,
             cols: Mutex::new(None),
@@ -340,6 +354,11 @@ const KEEP_COLS_MAX: usize = 32 << 20;
 struct Conv2dOp {
     /// Whether a ReLU follows, fused.
     relu: bool,
+    /// A max pool over k x k windows after the ReLU, fused.
+    pool: Option<usize>,
+    /// With the pool: per pooled output, the index in its convolution-output plane of the
+    /// window's maximum.
+    argmax: Mutex<Option<Vec<u32>>>,
     stride: usize,
     pad: usize,
     /// The forward pass's im2col columns, all images, for the weight gradient.
@@ -377,12 +396,20 @@ impl Conv2dOp {
         let mut cols = if keep { self.spare.take() } else { Vec::new() };
         // Every value is written by im2col below; reused buffers need no zeroing.
         cols.resize(if keep { g.n * k * p } else { 0 }, 0.0);
-        let mut out = vec![0.0f32; g.n * g.cout * p];
+        let (ho2, wo2) = self.pooled(&g)?;
+        let q = ho2 * wo2;
+        let mut out = vec![0.0f32; g.n * g.cout * q];
+        let mut arg = vec![0u32; if self.pool.is_some() { out.len() } else { 0 }];
         let parts = parts_for(g.n * g.cout * k * p, g.n);
-        let (out_ptr, cols_ptr) = (SendPtr(out.as_mut_ptr()), SendPtr(cols.as_mut_ptr()));
+        let (out_ptr, cols_ptr, arg_ptr) = (
+            SendPtr(out.as_mut_ptr()),
+            SendPtr(cols.as_mut_ptr()),
+            SendPtr(arg.as_mut_ptr()),
+        );
         run_parts(parts, &|t| {
             let (b0, b1) = part(t, parts, g.n);
             let mut scratch = if keep { Vec::new() } else { vec![0.0f32; k * p] };
+            let mut conv_out = vec![0.0f32; if self.pool.is_some() { g.cout * p } else { 0 }];
             for b in b0..b1 {
                 // SAFETY: image b's columns and outputs are written by this part only.
                 let col = if keep {
@@ -391,7 +418,11 @@ impl Conv2dOp {
                     &mut scratch[..]
                 };
                 g.im2col(&x[b * g.image()..(b + 1) * g.image()], col);
-                let dst = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(b * g.cout * p), g.cout * p) };
+                let dst: &mut [f32] = if self.pool.is_some() {
+                    &mut conv_out
+                } else {
+                    unsafe { out_ptr.range(b * g.cout * p, g.cout * p) }
+                };
                 // SAFETY: w is cout x k, col is k x p, dst cout x p, all in bounds.
                 unsafe {
                     gemm(
@@ -412,12 +443,35 @@ impl Conv2dOp {
                         row.iter_mut().for_each(|v| *v += bv);
                     }
                 }
+                if let Some(pk) = self.pool {
+                    for (c, plane) in conv_out.chunks_exact(p).enumerate() {
+                        let at = (b * g.cout + c) * q;
+                        // SAFETY: image b's pooled outputs and indices are this part's.
+                        let (o, a) = unsafe { (out_ptr.range(at, q), arg_ptr.range(at, q)) };
+                        super::pool::max_pool_plane(plane, g.wo, pk, pk, wo2, o, a);
+                    }
+                }
             }
         });
+        if self.pool.is_some() {
+            *self.argmax.lock().unwrap_or_else(|e| e.into_inner()) = Some(arg);
+        }
         if keep {
             *self.cols.lock().unwrap_or_else(|e| e.into_inner()) = Some(cols);
         }
-        Ok((CpuStorage::F32(out), Shape::from((g.n, g.cout, g.ho, g.wo))))
+        Ok((CpuStorage::F32(out), Shape::from((g.n, g.cout, ho2, wo2))))
+    }
+
+    /// The output's spatial size: the convolution's, or after the fused pool.
+    fn pooled(&self, g: &Geom) -> candle_core::Result<(usize, usize)> {
+        match self.pool {
+            None => Ok((g.ho, g.wo)),
+            Some(k) if k > 0 && g.ho >= k && g.wo >= k => Ok(((g.ho - k) / k + 1, (g.wo - k) / k + 1)),
+            Some(k) => Err(candle_core::Error::Msg(format!(
+                "max_pool2d: a {k}x{k} window does not fit the {}x{} convolution output",
+                g.ho, g.wo
+            ))),
+        }
     }
 
     /// Gradients for the input (when `want_x`), the kernel (when `want_w`) and the bias
@@ -434,7 +488,7 @@ impl Conv2dOp {
         let g = Geom::new(x.dims(), w.dims(), self.stride, self.pad)?;
         // The fused ReLU's derivative: the gradient passes where the output is positive.
         let masked;
-        let grad = if self.relu {
+        let grad = if self.relu && self.pool.is_none() {
             masked = with_values("conv2d backward", grad, |gv| {
                 with_values("conv2d backward", res, |rv| {
                     let m: Vec<f32> = gv
@@ -450,7 +504,17 @@ impl Conv2dOp {
             grad
         };
         let kept = self.cols.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let result = self.gradients(&g, x, w, grad, kept.as_deref(), (want_x, want_w, want_b));
+        let argmax = self.argmax.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let pooled = match (&argmax, self.pool) {
+            (Some(a), Some(_)) => Some((a.as_slice(), res)),
+            (None, Some(_)) => {
+                return Err(candle_core::Error::Msg(
+                    "conv2d backward: the fused pool's indices are missing".into(),
+                ))
+            }
+            _ => None,
+        };
+        let result = self.gradients(&g, x, w, grad, (kept.as_deref(), pooled), (want_x, want_w, want_b));
         if let Some(cols) = kept {
             self.spare.give(cols);
         }
@@ -464,10 +528,19 @@ impl Conv2dOp {
         x: &Tensor,
         w: &Tensor,
         grad: &Tensor,
-        kept: Option<&[f32]>,
+        // What the forward pass left: its columns, and with the fused pool its indices and outputs.
+        (kept, pooled): (Option<&[f32]>, Option<(&[u32], &Tensor)>),
         (want_x, want_w, want_b): (bool, bool, bool),
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = *g;
+        // With the fused pool, the pooled outputs (whose sign is the ReLU's derivative at
+        // each window's maximum) and the indices of those maxima.
+        let pooled_out = pooled
+            .map(|(_, r)| r.flatten_all())
+            .transpose()?
+            .map(|r| r.to_vec1::<f32>())
+            .transpose()?;
+        let argmax = pooled.map(|(a, _)| a);
         let (k, p) = (g.k(), g.p());
         with_values("conv2d backward", grad, |gr| {
             with_values("conv2d backward", w, |wv| {
@@ -485,8 +558,27 @@ impl Conv2dOp {
                     run_parts(parts, &|t| {
                         let (b0, b1) = part(t, parts, g.n);
                         let mut scratch = vec![0.0f32; if want_w && kept.is_none() || want_x { k * p } else { 0 }];
+                        let mut spread = vec![0.0f32; if argmax.is_some() { g.cout * p } else { 0 }];
                         for b in b0..b1 {
-                            let gb = &gr[b * g.cout * p..(b + 1) * g.cout * p];
+                            let gb: &[f32] = match (argmax, &pooled_out) {
+                                (Some(a), Some(r)) => {
+                                    // The pool's and the ReLU's backward: each pooled gradient
+                                    // goes to its window's maximum, if that is positive.
+                                    spread.fill(0.0);
+                                    let q = a.len() / (g.n * g.cout);
+                                    for c in 0..g.cout {
+                                        let at = (b * g.cout + c) * q;
+                                        let plane = &mut spread[c * p..(c + 1) * p];
+                                        for j in at..at + q {
+                                            if r[j] > 0.0 {
+                                                plane[a[j] as usize] += gr[j];
+                                            }
+                                        }
+                                    }
+                                    &spread
+                                }
+                                _ => &gr[b * g.cout * p..(b + 1) * g.cout * p],
+                            };
                             if want_w {
                                 let col: &[f32] = match kept {
                                     Some(c) => &c[b * k * p..(b + 1) * k * p],

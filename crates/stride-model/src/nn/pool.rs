@@ -91,6 +91,18 @@ fn window_max(src: &[f32], w: usize, y0: usize, x0: usize, k: usize) -> (f32, u3
     (if nan { f32::NAN } else { best }, at as u32)
 }
 
+/// Max pooling of one `(h, w)` plane into `dst` (`ho x wo`), with each maximum's index
+/// in the plane in `at`.
+pub(crate) fn max_pool_plane(src: &[f32], w: usize, k: usize, s: usize, wo: usize, dst: &mut [f32], at: &mut [u32]) {
+    if k == 2 && s == 2 {
+        max_pool_2x2(src, w, wo, dst, at);
+    } else {
+        for (i, (d, a)) in dst.iter_mut().zip(at.iter_mut()).enumerate() {
+            (*d, *a) = window_max(src, w, (i / wo) * s, (i % wo) * s, k);
+        }
+    }
+}
+
 /// [`window_max`] over the non-overlapping 2 x 2 windows of one plane (the common case),
 /// two input rows at a time.
 fn max_pool_2x2(src: &[f32], w: usize, wo: usize, dst: &mut [f32], at: &mut [u32]) {
@@ -174,13 +186,7 @@ impl CustomOp1 for Pool {
                 let dst = unsafe { out_ptr.range(pl * ho * wo, ho * wo) };
                 if max {
                     let at = unsafe { arg_ptr.range(pl * ho * wo, ho * wo) };
-                    if k == 2 && s == 2 {
-                        max_pool_2x2(src, w, wo, dst, at);
-                    } else {
-                        for (i, (d, a)) in dst.iter_mut().zip(at.iter_mut()).enumerate() {
-                            (*d, *a) = window_max(src, w, (i / wo) * s, (i % wo) * s, k);
-                        }
-                    }
+                    max_pool_plane(src, w, k, s, wo, dst, at);
                 } else {
                     for (i, d) in dst.iter_mut().enumerate() {
                         let (y0, x0) = ((i / wo) * s, (i % wo) * s);
