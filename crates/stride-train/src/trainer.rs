@@ -461,8 +461,6 @@ impl Trainer {
         train: &dyn Examples,
         test: Option<&dyn Examples>,
     ) -> Result<History> {
-        // Steps allocate the same large buffers over and over: keep their pages mapped.
-        stride_cpu::retain_freed_memory();
         let device = optimizer
             .vars()
             .first()
@@ -477,6 +475,9 @@ impl Trainer {
         if let Some((tx, _)) = &test {
             check_finite_inputs(tx, "test inputs")?;
         }
+        // Steps allocate the same large buffers over and over: keep their pages mapped
+        // (after the data, which keeps its own huge-page mapping).
+        stride_cpu::retain_freed_memory();
         let c = self.config.clone();
         let batcher = Batcher::new(train.len(), c.batch_size, c.seed)?;
         let mut probe = c
