@@ -8,10 +8,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Module, Shape, Tensor};
+use candle_core::{CpuStorage, Layout, Module, Shape, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
 
-use super::kernels::{gemm, on_cpu_f32, part, parts_for, run_parts, slice, tensor, with_values, Mat, SendPtr};
+use super::kernels::{gemm, on_cpu_f32, part, parts_for, run_parts, tensor, weight_op, with_values, Mat, SendPtr};
 
 /// A 2-D convolution over `(batch, channels, height, width)` inputs, as `candle_nn::Conv2d`.
 #[derive(Debug, Clone)]
@@ -646,64 +646,4 @@ impl Conv2dOp {
     }
 }
 
-impl CustomOp2 for Conv2dOp {
-    fn name(&self) -> &'static str {
-        "stride-conv2d"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.forward(slice("conv2d", s1, l1)?, l1, slice("conv2d", s2, l2)?, l2, None)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = self.backward(x, w, res, grad, (x.track_op(), w.track_op(), false))?;
-        Ok((dx, dw))
-    }
-}
-
-impl CustomOp3 for Conv2dOp {
-    fn name(&self) -> &'static str {
-        "stride-conv2d"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.forward(
-            slice("conv2d", s1, l1)?,
-            l1,
-            slice("conv2d", s2, l2)?,
-            l2,
-            Some(slice("conv2d", s3, l3)?),
-        )
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        self.backward(x, w, res, grad, (x.track_op(), w.track_op(), b.track_op()))
-    }
-}
+weight_op!(Conv2dOp, "conv2d");

@@ -179,3 +179,77 @@ impl<T> SendPtr<T> {
 // SAFETY: only used to hand disjoint ranges of a buffer that outlives the job to its parts.
 unsafe impl<T: Send> Send for SendPtr<T> {}
 unsafe impl<T: Send> Sync for SendPtr<T> {}
+
+/// Implements candle's `CustomOp2` (input, weight) and `CustomOp3` (input, weight, bias)
+/// for a layer op with
+/// `fn forward(&self, x: &[f32], xl: &Layout, w: &[f32], wl: &Layout, bias: Option<&[f32]>)`
+/// and `fn backward(&self, x, w, res, grad, (want_x, want_w, want_b))`: the layers with
+/// and without a bias are one op.
+macro_rules! weight_op {
+    ($op:ty, $name:literal) => {
+        impl candle_core::CustomOp2 for $op {
+            fn name(&self) -> &'static str {
+                concat!("stride-", $name)
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &candle_core::CpuStorage,
+                l1: &candle_core::Layout,
+                s2: &candle_core::CpuStorage,
+                l2: &candle_core::Layout,
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                use $crate::nn::kernels::slice;
+                self.forward(slice($name, s1, l1)?, l1, slice($name, s2, l2)?, l2, None)
+            }
+
+            fn bwd(
+                &self,
+                x: &candle_core::Tensor,
+                w: &candle_core::Tensor,
+                res: &candle_core::Tensor,
+                grad: &candle_core::Tensor,
+            ) -> candle_core::Result<(Option<candle_core::Tensor>, Option<candle_core::Tensor>)> {
+                let (dx, dw, _) = self.backward(x, w, res, grad, (x.track_op(), w.track_op(), false))?;
+                Ok((dx, dw))
+            }
+        }
+
+        impl candle_core::CustomOp3 for $op {
+            fn name(&self) -> &'static str {
+                concat!("stride-", $name)
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &candle_core::CpuStorage,
+                l1: &candle_core::Layout,
+                s2: &candle_core::CpuStorage,
+                l2: &candle_core::Layout,
+                s3: &candle_core::CpuStorage,
+                l3: &candle_core::Layout,
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                use $crate::nn::kernels::slice;
+                let bias = slice($name, s3, l3)?;
+                self.forward(slice($name, s1, l1)?, l1, slice($name, s2, l2)?, l2, Some(bias))
+            }
+
+            #[allow(clippy::type_complexity)]
+            fn bwd(
+                &self,
+                x: &candle_core::Tensor,
+                w: &candle_core::Tensor,
+                b: &candle_core::Tensor,
+                res: &candle_core::Tensor,
+                grad: &candle_core::Tensor,
+            ) -> candle_core::Result<(
+                Option<candle_core::Tensor>,
+                Option<candle_core::Tensor>,
+                Option<candle_core::Tensor>,
+            )> {
+                self.backward(x, w, res, grad, (x.track_op(), w.track_op(), b.track_op()))
+            }
+        }
+    };
+}
+pub(crate) use weight_op;

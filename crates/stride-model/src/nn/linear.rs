@@ -2,10 +2,10 @@
 //! its own that skips the input gradient when the input does not track one (the data
 //! batch) and writes each gradient once.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Module, Shape, Tensor};
+use candle_core::{CpuStorage, Layout, Module, Shape, Tensor};
 use candle_nn::VarBuilder;
 
-use super::kernels::{gemm, on_cpu_f32, part, parts_for, run_parts, slice, tensor, with_values, Mat, SendPtr};
+use super::kernels::{gemm, on_cpu_f32, part, parts_for, run_parts, tensor, weight_op, with_values, Mat, SendPtr};
 
 /// A fully connected layer `y = x W^T + b`, as `candle_nn::Linear`.
 #[derive(Debug, Clone)]
@@ -122,6 +122,7 @@ impl LinearOp {
         &self,
         x: &Tensor,
         w: &Tensor,
+        _res: &Tensor,
         grad: &Tensor,
         (want_x, want_w, want_b): (bool, bool, bool),
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -189,64 +190,4 @@ impl LinearOp {
     }
 }
 
-impl CustomOp2 for LinearOp {
-    fn name(&self) -> &'static str {
-        "stride-linear"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.forward(slice("linear", s1, l1)?, l1, slice("linear", s2, l2)?, l2, None)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = self.backward(x, w, grad, (x.track_op(), w.track_op(), false))?;
-        Ok((dx, dw))
-    }
-}
-
-impl CustomOp3 for LinearOp {
-    fn name(&self) -> &'static str {
-        "stride-linear"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.forward(
-            slice("linear", s1, l1)?,
-            l1,
-            slice("linear", s2, l2)?,
-            l2,
-            Some(slice("linear", s3, l3)?),
-        )
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        self.backward(x, w, grad, (x.track_op(), w.track_op(), b.track_op()))
-    }
-}
+weight_op!(LinearOp, "linear");
