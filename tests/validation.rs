@@ -97,6 +97,23 @@ fn epochs_zero() {
 }
 
 #[test]
+fn model_and_conv_malformed() {
+    assert_says(
+        &train_error(&["--model", "resnet"]),
+        &["unknown model \"resnet\"", "mlp or cnn"],
+    );
+    assert_says(
+        &train_error(&["--model", "cnn", "--conv", "c8k5-q"]),
+        &["\"q\" is not a layer", "e.g. c8k5-mp2-c16k5-mp2", "lenet"],
+    );
+    // A layer that no longer fits the feature map is named, before any training.
+    assert_says(
+        &train_error(&["--model", "cnn", "--conv", "c8k5-mp2-c16k5-mp2-c32k5"]),
+        &["c32k5 does not fit the 4x4 feature map", "1x28x28"],
+    );
+}
+
+#[test]
 fn hidden_malformed() {
     assert_says(
         &train_error(&["--hidden", "128-x"]),
