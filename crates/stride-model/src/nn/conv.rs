@@ -413,7 +413,7 @@ impl Conv2dOp {
             for b in b0..b1 {
                 // SAFETY: image b's columns and outputs are written by this part only.
                 let col = if keep {
-                    unsafe { std::slice::from_raw_parts_mut(cols_ptr.get().add(b * k * p), k * p) }
+                    unsafe { cols_ptr.range(b * k * p, k * p) }
                 } else {
                     &mut scratch[..]
                 };
@@ -602,8 +602,7 @@ impl Conv2dOp {
                             }
                             if want_b {
                                 // SAFETY: part t's cout values of db are its own.
-                                let dbt =
-                                    unsafe { std::slice::from_raw_parts_mut(db_ptr.get().add(t * g.cout), g.cout) };
+                                let dbt = unsafe { db_ptr.range(t * g.cout, g.cout) };
                                 for (d, row) in dbt.iter_mut().zip(gb.chunks_exact(p)) {
                                     *d += row.iter().sum::<f32>();
                                 }
@@ -622,9 +621,7 @@ impl Conv2dOp {
                                     )
                                 };
                                 // SAFETY: image b's input gradient is written by this part only.
-                                let dxb = unsafe {
-                                    std::slice::from_raw_parts_mut(dx_ptr.get().add(b * g.image()), g.image())
-                                };
+                                let dxb = unsafe { dx_ptr.range(b * g.image(), g.image()) };
                                 g.col2im(&scratch, dxb);
                             }
                         }

@@ -107,7 +107,7 @@ impl LinearOp {
                     Mat::rows_t(w, inp),
                 );
                 if let Some(b) = bias {
-                    let rows = std::slice::from_raw_parts_mut(yp.get().add(r0 * out), (r1 - r0) * out);
+                    let rows = yp.range(r0 * out, (r1 - r0) * out);
                     for row in rows.chunks_exact_mut(out) {
                         row.iter_mut().zip(b).for_each(|(v, &bv)| *v += bv);
                     }

@@ -11,15 +11,7 @@ use super::kernels::{on_cpu_f32, part, parts_for, run_parts, slice, tensor, with
 /// Max pooling over `k x k` windows, `stride` apart (`k` when not given), as candle's
 /// `Tensor::max_pool2d_with_stride`.
 pub fn max_pool2d_with_stride(xs: &Tensor, k: usize, stride: usize) -> candle_core::Result<Tensor> {
-    if !on_cpu_f32(xs) || xs.rank() != 4 {
-        return xs.max_pool2d_with_stride(k, stride);
-    }
-    xs.contiguous()?.apply_op1(Pool {
-        kind: PoolKind::Max,
-        k,
-        stride,
-        argmax: Mutex::new(None),
-    })
+    pool(xs, PoolKind::Max, k, stride)
 }
 
 /// Max pooling over `k x k` windows that do not overlap.
@@ -29,11 +21,19 @@ pub fn max_pool2d(xs: &Tensor, k: usize) -> candle_core::Result<Tensor> {
 
 /// Average pooling over `k x k` windows, `stride` apart, as `Tensor::avg_pool2d_with_stride`.
 pub fn avg_pool2d_with_stride(xs: &Tensor, k: usize, stride: usize) -> candle_core::Result<Tensor> {
+    pool(xs, PoolKind::Avg, k, stride)
+}
+
+/// The pooling op on the CPU, candle's own elsewhere.
+fn pool(xs: &Tensor, kind: PoolKind, k: usize, stride: usize) -> candle_core::Result<Tensor> {
     if !on_cpu_f32(xs) || xs.rank() != 4 {
-        return xs.avg_pool2d_with_stride(k, stride);
+        return match kind {
+            PoolKind::Max => xs.max_pool2d_with_stride(k, stride),
+            PoolKind::Avg => xs.avg_pool2d_with_stride(k, stride),
+        };
     }
     xs.contiguous()?.apply_op1(Pool {
-        kind: PoolKind::Avg,
+        kind,
         k,
         stride,
         argmax: Mutex::new(None),
