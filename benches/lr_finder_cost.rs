@@ -23,7 +23,7 @@ struct HundredSteps {
 }
 
 impl Callback for HundredSteps {
-    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+    fn on_step_end(&mut self, s: &StepEnd) -> stride::train::Result<Action> {
         if s.step == self.skip {
             self.started = Some(Instant::now());
         }
@@ -31,9 +31,9 @@ impl Callback for HundredSteps {
             if let Some(t) = self.started {
                 *self.seconds.lock().unwrap() = t.elapsed().as_secs_f64();
             }
-            return Action::Stop("measured".into());
+            return Ok(Action::Stop("measured".into()));
         }
-        Action::Continue
+        Ok(Action::Continue)
     }
 }
 

@@ -26,13 +26,13 @@ struct Timed<C> {
 }
 
 impl<C: Callback> Callback for Timed<C> {
-    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+    fn on_step_end(&mut self, s: &StepEnd) -> stride::train::Result<Action> {
         let t = Instant::now();
         let a = self.inner.on_step_end(s);
         *self.spent.lock().unwrap() += t.elapsed();
         a
     }
-    fn on_epoch_end(&mut self, e: &EpochEnd) -> Action {
+    fn on_epoch_end(&mut self, e: &EpochEnd) -> stride::train::Result<Action> {
         let t = Instant::now();
         let a = self.inner.on_epoch_end(e);
         *self.spent.lock().unwrap() += t.elapsed();
@@ -102,7 +102,7 @@ fn main() -> anyhow::Result<()> {
             update_ratio: None,
             sharpness: None,
         };
-        replay.on_step_end(&event);
+        replay.on_step_end(&event)?;
     }
     let replayed = t.elapsed().as_secs_f64() / steps;
 

@@ -26,6 +26,10 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let summary = stride::cli::train(&args.train)?;
     print!("{}", summary.report());
+    if let Some(note) = summary.interruption_note() {
+        eprintln!("{note}");
+        std::process::exit(summary.exit_code());
+    }
     if summary.loaded_from.is_sample() {
         println!("note: this was the embedded 8,000/2,000 MNIST sample; put the full IDX files in datasets/mnist/ or pass --data-dir for the real thing");
     }

@@ -1,6 +1,6 @@
 //! The training job shared by `stride train` and `examples/mnist_mlp.rs`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device};
@@ -11,8 +11,9 @@ use stride_monitor::MonitorConfig;
 use stride_optim::schedule::parse_schedule;
 use stride_optim::OptimizerKind;
 use stride_train::{
-    format_lr, AutoLr, Checkpoint, CheckpointConfig, Checkpointer, History, MetricsLog, ProgressBars, RunMonitor,
-    RunReport, SharpnessConfig, SharpnessSchedule, TrainError, Trainer, TrainerConfig,
+    format_lr, AutoLr, Checkpoint, CheckpointConfig, Checkpointer, ExistingRun, History, Interrupt, MetricsLog,
+    ProgressBars, RunMonitor, RunReport, SharpnessConfig, SharpnessSchedule, StopReason, TrainError, Trainer,
+    TrainerConfig,
 };
 
 use crate::Error;
@@ -82,7 +83,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_fused: bool,
     /// Write the monitor's run report (timeline of states, suggestions, interventions) here as JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_monitor")]
     pub report: Option<PathBuf>,
     /// Estimate the sharpness and the stability limit theta/lambda: "epoch" (at the first step
     /// of every epoch, so also at the initial weights) or every N steps.
@@ -102,9 +103,17 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 3)]
     pub keep_checkpoints: usize,
     /// Continue a run from a checkpoint: its directory, a checkpoint directory's root, or
-    /// `latest` (the newest in --checkpoint-dir). Same model, seed and batch size required.
+    /// `latest` (the newest in --checkpoint-dir). Same model, dataset, seed and batch size
+    /// required; a changed --lr or --schedule applies from the resumed step on.
     #[arg(long)]
     pub resume: Option<String>,
+    /// Replace the checkpoints of another run in --checkpoint-dir (without it, a fresh run
+    /// into a directory that holds checkpoints is refused).
+    #[arg(long, requires = "checkpoint_dir", conflicts_with = "resume")]
+    pub overwrite: bool,
+    /// Threads for the tensor kernels (default: the cores this process may use).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// What a finished run reports.
@@ -122,6 +131,8 @@ pub struct RunSummary {
     pub load_seconds: f64,
     /// The monitor's report, unless it was turned off.
     pub monitor: Option<RunReport>,
+    /// Where the run's checkpoints went, when it wrote them.
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 impl RunSummary {
@@ -138,6 +149,30 @@ impl RunSummary {
         }
         secs.sort_by(f64::total_cmp);
         secs.get(secs.len() / 2).copied().unwrap_or(f64::NAN)
+    }
+
+    /// The exit status the process should end with: 128 + the signal for an interrupted run
+    /// (130 for Ctrl-C, 143 for SIGTERM), as shells and schedulers expect; 0 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self.history.stopped {
+            Some(StopReason::Interrupted { signal, .. }) if signal > 0 => 128 + signal,
+            _ => 0,
+        }
+    }
+
+    /// For an interrupted run, one line: what was saved and how to go on.
+    pub fn interruption_note(&self) -> Option<String> {
+        let Some(StopReason::Interrupted { step, .. }) = &self.history.stopped else {
+            return None;
+        };
+        Some(match &self.checkpoint_dir {
+            Some(dir) => format!(
+                "stopped after step {step}: checkpoint written to {}; continue with the same command plus \
+                 `--resume latest`",
+                dir.display()
+            ),
+            None => format!("stopped after step {step}: no --checkpoint-dir was set, so nothing can be resumed"),
+        })
     }
 
     /// A plain-text table of the epochs and a closing line.
@@ -199,6 +234,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     if let Some(spec) = &args.schedule {
         parse_schedule(spec, args.lr)?;
     }
+    check_outputs(args)?;
     let resume =
         match args.resume.as_deref() {
             Some("latest") => Some(args.checkpoint_dir.as_ref().map(|d| d.join("latest")).ok_or(
@@ -211,6 +247,11 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
             Some(path) => Some(PathBuf::from(path)),
             None => None,
         };
+    // Read (and checksummed) before the data: a bad checkpoint costs no loading.
+    let checkpoint = resume.as_deref().map(Checkpoint::load).transpose()?;
+    if let Some(threads) = args.threads {
+        crate::set_threads(threads)?;
+    }
     let started = Instant::now();
     let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
     let load_seconds = started.elapsed().as_secs_f64();
@@ -257,11 +298,10 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         });
     }
     if let Some(path) = &args.metrics {
-        // A resumed run adds to the first run's log instead of wiping it.
-        let log = if args.resume.is_some() {
-            MetricsLog::append(path)?
-        } else {
-            MetricsLog::create(path)?
+        // A resumed run continues the first run's log from its checkpoint's step.
+        let log = match &checkpoint {
+            Some(c) => MetricsLog::resume(path, c.state.position.step, c.state.position.epoch)?,
+            None => MetricsLog::create(path)?,
         };
         builder = builder.callback(log);
     }
@@ -295,15 +335,33 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
             every_steps: args.checkpoint_every,
             keep_last: args.keep_checkpoints,
             run: serde_json::to_value(args).unwrap_or_default(),
+            dataset: Some(name.to_string()),
+            existing: if args.resume.is_some() {
+                ExistingRun::Resume
+            } else if args.overwrite {
+                ExistingRun::Overwrite
+            } else {
+                ExistingRun::Refuse
+            },
             ..CheckpointConfig::new(dir, model_name.as_str())
         };
         builder = builder.checkpoints(Checkpointer::new(config, &varmap)?);
     }
-    let mut trainer = builder.build()?;
-    if let Some(path) = &resume {
-        let checkpoint = Checkpoint::load(path)?;
+    let interrupt = Interrupt::on_signals()
+        .map_err(|e| Error::Usage(format!("cannot install the SIGINT/SIGTERM handlers: {e}")))?;
+    let mut trainer = builder.interrupt(interrupt).build()?;
+    if let Some(checkpoint) = &checkpoint {
         checkpoint.expect_model(&model_name)?;
-        trainer.resume(&checkpoint, &varmap, optimizer.as_mut())?;
+        trainer.resume(checkpoint, &varmap, optimizer.as_mut())?;
+        let saved = checkpoint.state.run.get("schedule").and_then(|s| s.as_str());
+        if saved != args.schedule.as_deref() {
+            tracing::warn!(
+                "resuming with schedule {} (the checkpointed run used {}); it applies from step {} on",
+                args.schedule.as_deref().unwrap_or("none"),
+                saved.unwrap_or("none"),
+                checkpoint.state.position.step + 1
+            );
+        }
         described += &format!(", resumed from {}", checkpoint.dir.display());
     }
     tracing::info!(
@@ -325,5 +383,77 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         history,
         load_seconds,
         monitor,
+        checkpoint_dir: args.checkpoint_dir.clone(),
     })
+}
+
+/// Refuses output paths that cannot be written, or that name the same file twice, before
+/// any data is loaded: a typo must not cost a whole run.
+fn check_outputs(args: &TrainArgs) -> Result<(), Error> {
+    let files: Vec<(&str, &Path)> = [("--metrics", &args.metrics), ("--report", &args.report)]
+        .into_iter()
+        .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
+        .collect();
+    for &(flag, path) in &files {
+        check_writable(flag, path)?;
+    }
+    let mut seen: Vec<(&str, PathBuf)> = Vec::new();
+    let dirs = args.checkpoint_dir.as_deref().map(|d| ("--checkpoint-dir", d));
+    for (flag, path) in files.iter().copied().chain(dirs) {
+        let key = absolute(path);
+        if let Some((other, _)) = seen.iter().find(|(_, k)| *k == key) {
+            return Err(Error::Usage(format!(
+                "{flag} {} is also given as {other}: each output needs its own path",
+                path.display()
+            )));
+        }
+        seen.push((flag, key));
+    }
+    Ok(())
+}
+
+/// The path made absolute against the working directory, with its parent resolved when it
+/// exists (so `./r.json` and `r.json` are one file).
+fn absolute(path: &Path) -> PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match (parent.canonicalize(), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// A file path this process can create or append to (a probe that leaves no new file behind).
+fn check_writable(flag: &str, path: &Path) -> Result<(), Error> {
+    let shown = path.display();
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "{flag} {shown}: is a directory; expected a file path"
+        )));
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(Error::Usage(format!(
+            "{flag} {shown}: directory {} does not exist; create it first",
+            parent.display()
+        )));
+    }
+    let existed = path.exists();
+    match std::fs::OpenOptions::new().append(true).create(true).open(path) {
+        Ok(_) => {
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+            Ok(())
+        }
+        Err(e) => Err(Error::Usage(format!("{flag} {shown}: cannot be written: {e}"))),
+    }
 }

@@ -23,6 +23,9 @@ pub enum Error {
     /// Training failed.
     #[error(transparent)]
     Train(#[from] stride_train::TrainError),
+    /// A result that could not be encoded as JSON.
+    #[error("cannot encode JSON: {0}")]
+    Json(String),
     /// A command-line value that is not one of the accepted ones.
     #[error("{0}")]
     Usage(String),

@@ -12,6 +12,23 @@ pub mod sharpness;
 pub mod tune;
 
 pub use error::Error;
+
+/// Runs the tensor kernels on `threads` threads (Stride's own team and rayon's pool, which
+/// candle and the GEMM kernels use); call it before training starts.
+pub fn set_threads(threads: usize) -> Result<(), Error> {
+    if threads == 0 {
+        return Err(Error::Usage("--threads 0: expected at least 1 thread".into()));
+    }
+    let team = stride_cpu::set_threads(threads);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .is_ok();
+    if !(team && pool) {
+        tracing::warn!("--threads {threads}: the thread pools were already running; their size is unchanged");
+    }
+    Ok(())
+}
 pub use stride_data as data;
 pub use stride_model as model;
 pub use stride_monitor as monitor;

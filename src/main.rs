@@ -79,6 +79,13 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => {
             let summary = stride::cli::train(&args)?;
             print!("{}", summary.report());
+            if let Some(note) = summary.interruption_note() {
+                eprintln!("{note}");
+            }
+            let code = summary.exit_code();
+            if code != 0 {
+                std::process::exit(code);
+            }
         }
         Command::Sharpness(args) => print!("{}", stride::sharpness::run(&args)?),
         Command::Schedule(args) => {

@@ -72,12 +72,12 @@ pub struct SharpnessArgs {
 struct StopAfter(u64);
 
 impl Callback for StopAfter {
-    fn on_step_end(&mut self, s: &StepEnd) -> Action {
-        if s.step >= self.0 {
+    fn on_step_end(&mut self, s: &StepEnd) -> stride_train::Result<Action> {
+        Ok(if s.step >= self.0 {
             Action::Stop(format!("{} steps done", self.0))
         } else {
             Action::Continue
-        }
+        })
     }
 }
 

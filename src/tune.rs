@@ -334,7 +334,10 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
     );
     let started = Instant::now();
     let result = sweep(
-        |varmap| Ok(Box::new(setup.model(varmap).map_err(|e| TrainError::Data(e.to_string()))?) as Box<dyn Model>),
+        |varmap| {
+            let network = Network::seeded(&setup.arch, setup.activation, varmap, setup.args.seed)?;
+            Ok(Box::new(network) as Box<dyn Model>)
+        },
         &setup.splits.train,
         Some(&setup.splits.test),
         &config,
@@ -378,7 +381,7 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<String, Error> {
-    serde_json::to_string_pretty(value).map_err(|e| Error::Train(TrainError::Data(format!("cannot encode JSON: {e}"))))
+    serde_json::to_string_pretty(value).map_err(|e| Error::Json(e.to_string()))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {

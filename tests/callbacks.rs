@@ -7,7 +7,7 @@ use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use stride::prelude::*;
 use stride_data::{Dataset, MNIST_CLASSES};
-use stride_train::{MetricsLog, TrainBegin};
+use stride_train::{MetricsLog, Result, TrainBegin};
 
 /// 64 tiny random-ish examples: enough to drive the loop, not to learn.
 fn toy() -> Dataset {
@@ -22,27 +22,30 @@ struct Recorder {
 }
 
 impl Callback for Recorder {
-    fn on_train_begin(&mut self, info: &TrainBegin) -> Action {
+    fn on_train_begin(&mut self, info: &TrainBegin) -> Result<Action> {
         self.events
             .borrow_mut()
             .push(format!("begin {}x{}", info.epochs, info.steps_per_epoch));
-        Action::Continue
+        Ok(Action::Continue)
     }
-    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+    fn on_step_end(&mut self, s: &StepEnd) -> Result<Action> {
         self.events.borrow_mut().push(format!("step {} lr {}", s.step, s.lr));
         // Halve the rate after step 2; stop after step 5.
-        match s.step {
+        Ok(match s.step {
             2 => Action::SetLr(s.lr / 2.0),
             5 => Action::Stop("enough".into()),
             _ => Action::Continue,
-        }
+        })
     }
-    fn on_epoch_end(&mut self, e: &EpochEnd) -> Action {
+    fn on_epoch_end(&mut self, e: &EpochEnd) -> Result<Action> {
         self.events.borrow_mut().push(format!("epoch {}", e.epoch));
-        Action::Continue
+        Ok(Action::Continue)
     }
-    fn on_train_end(&mut self, h: &History) {
-        self.events.borrow_mut().push(format!("end {:?}", h.stopped));
+    fn on_train_end(&mut self, h: &History) -> Result<()> {
+        self.events
+            .borrow_mut()
+            .push(format!("end {:?}", h.stopped.as_ref().map(|s| s.to_string())));
+        Ok(())
     }
 }
 
@@ -116,12 +119,12 @@ fn bad_settings_are_errors() {
 struct HalveAt3;
 
 impl Callback for HalveAt3 {
-    fn on_step_end(&mut self, s: &StepEnd) -> Action {
-        if s.step == 3 {
+    fn on_step_end(&mut self, s: &StepEnd) -> Result<Action> {
+        Ok(if s.step == 3 {
             Action::SetLr(s.lr / 2.0)
         } else {
             Action::Continue
-        }
+        })
     }
 }
 
@@ -154,9 +157,9 @@ fn schedule_drives_the_rate_and_interventions_scale_it() {
 struct Norms(Rc<RefCell<Vec<Option<f64>>>>);
 
 impl Callback for Norms {
-    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+    fn on_step_end(&mut self, s: &StepEnd) -> Result<Action> {
         self.0.borrow_mut().push(s.grad_norm);
-        Action::Continue
+        Ok(Action::Continue)
     }
 }
 
@@ -218,9 +221,9 @@ fn clipping_reports_the_pre_clip_norm_and_bounds_the_update() {
 struct Ratios(Rc<RefCell<Vec<Option<f64>>>>);
 
 impl Callback for Ratios {
-    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+    fn on_step_end(&mut self, s: &StepEnd) -> Result<Action> {
         self.0.borrow_mut().push(s.update_ratio);
-        Action::Continue
+        Ok(Action::Continue)
     }
 }
 

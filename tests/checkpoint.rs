@@ -10,8 +10,10 @@ use stride::monitor::MonitorConfig;
 use stride::optim::schedule::parse_schedule;
 use stride::optim::{Optimizer, OptimizerKind};
 use stride::prelude::*;
-use stride_train::checkpoint::{LATEST, MODEL_FILE, STATE_FILE};
-use stride_train::{Checkpoint, CheckpointConfig, CheckpointProblem, Checkpointer, RunMonitor, RunReport, TrainError};
+use stride_train::checkpoint::{LATEST, LOCK_FILE, MODEL_FILE, STATE_FILE};
+use stride_train::{
+    Checkpoint, CheckpointConfig, CheckpointProblem, Checkpointer, ExistingRun, RunMonitor, RunReport, TrainError,
+};
 
 const MODEL: &str = "mlp 784-32-10 relu";
 
@@ -84,6 +86,8 @@ fn run_model(
     let config = CheckpointConfig {
         every_steps: every,
         keep_last,
+        // The tests resume into the directories of earlier runs on purpose.
+        existing: ExistingRun::Resume,
         ..CheckpointConfig::new(dir, name)
     };
     let trainer = Trainer::builder()
@@ -216,6 +220,8 @@ fn keeps_the_last_n_and_the_best() {
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        // The run's lock: the trainer still owns the directory.
+        .filter(|n| n != LOCK_FILE)
         .collect();
     names.sort();
     // Saved at 20, 40, 60, 63 (epoch 1 end), 80, 100, 120, 126 (epoch 2 end); 3 kept besides best.
@@ -264,6 +270,8 @@ fn rewrite_model(dir: &Path, edit: impl FnOnce(&mut std::collections::HashMap<St
     let state_path = dir.join(STATE_FILE);
     let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
     state["model_bytes"] = std::fs::metadata(&path).unwrap().len().into();
+    // As a checkpoint of a build without checksums: the structural checks are what is tested.
+    state["model_crc32"] = serde_json::Value::Null;
     std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
 }
 
@@ -294,6 +302,19 @@ fn bad_checkpoints_are_named_errors() {
     assert!(
         matches!(p, CheckpointProblem::Truncated { file: MODEL_FILE, expected, found } if expected == len && found == len - 100)
     );
+
+    // Flipped bytes, size unchanged (bit rot, a bad copy): the checksum catches them.
+    let d = fresh("flipped");
+    let model = d.join(MODEL_FILE);
+    let mut bytes = std::fs::read(&model).unwrap();
+    let n = bytes.len();
+    for b in &mut bytes[n - 400..n - 200] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&model, &bytes).unwrap();
+    let (path, p) = problem(Checkpoint::load(&d).unwrap_err());
+    assert_eq!(path, model);
+    assert!(matches!(p, CheckpointProblem::Checksum { file: MODEL_FILE, .. }), "{p}");
 
     // A missing tensor, with a manifest that still lists it.
     let d = fresh("missing");
@@ -399,6 +420,7 @@ fn crash_child_writer() {
     let config = CheckpointConfig {
         every_steps: Some(1),
         keep_last: 2,
+        existing: ExistingRun::Resume,
         ..CheckpointConfig::new(dir, "mlp 16-8-3 relu")
     };
     let mut trainer = Trainer::builder()
@@ -465,5 +487,100 @@ fn checkpoints_survive_sigkill() {
     assert!(
         last_step > 8,
         "the children wrote only {last_step} steps in {kills} runs"
+    );
+}
+
+#[test]
+fn a_directory_belongs_to_one_run() {
+    let data = sample();
+    let dir = tempfile::tempdir().unwrap();
+    run(1, dir.path(), None, 1).fit(&data);
+    let (_, varmap) = mlp("784-32-10", 0);
+    let config = |existing| CheckpointConfig {
+        existing,
+        ..CheckpointConfig::new(dir.path(), MODEL)
+    };
+    // A fresh run into it is refused, naming what is there.
+    let e = Checkpointer::new(config(ExistingRun::Refuse), &varmap)
+        .err()
+        .expect("refused");
+    let (path, p) = problem(e);
+    assert_eq!(path, dir.path());
+    assert!(
+        matches!(p, CheckpointProblem::OtherRun { ref latest } if latest.starts_with("ckpt-")),
+        "{p}"
+    );
+    // A live process holding the lock (pid 1 always exists) keeps others out.
+    std::fs::write(dir.path().join(LOCK_FILE), "1\n").unwrap();
+    let (_, p) = problem(
+        Checkpointer::new(config(ExistingRun::Resume), &varmap)
+            .err()
+            .expect("locked"),
+    );
+    assert!(matches!(p, CheckpointProblem::Locked { pid: 1, .. }), "{p}");
+    // A lock whose process is gone is stale and taken over.
+    std::fs::write(dir.path().join(LOCK_FILE), "999999999\n").unwrap();
+    let resumed = Checkpointer::new(config(ExistingRun::Resume), &varmap).unwrap();
+    let owner = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+    assert_eq!(owner.trim(), std::process::id().to_string());
+    drop(resumed);
+    assert!(
+        !dir.path().join(LOCK_FILE).exists(),
+        "the lock outlived its checkpointer"
+    );
+    // --overwrite clears the old run: no checkpoint and no pointer of it survive.
+    let _fresh = Checkpointer::new(config(ExistingRun::Overwrite), &varmap).unwrap();
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != LOCK_FILE)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn resume_refuses_another_dataset_and_applies_a_changed_rate() {
+    let data = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let (model, varmap) = mlp("784-32-10", 0);
+    let save = |dataset: &str, existing| CheckpointConfig {
+        dataset: Some(dataset.into()),
+        existing,
+        ..CheckpointConfig::new(dir.path(), MODEL)
+    };
+    let mut sgd = OptimizerKind::Sgd.build(varmap.all_vars(), 0.1, None, None).unwrap();
+    let mut first = Trainer::builder()
+        .epochs(1)
+        .checkpoints(Checkpointer::new(save("mnist", ExistingRun::Refuse), &varmap).unwrap())
+        .build()
+        .unwrap();
+    first.fit_with(&model, sgd.as_mut(), &data.train, None).unwrap();
+    drop(first);
+    let ckpt = Checkpoint::load(&dir.path().join(LATEST)).unwrap();
+    let (model, varmap) = mlp("784-32-10", 0);
+    let mut other = Trainer::builder()
+        .epochs(2)
+        .checkpoints(Checkpointer::new(save("fashion-mnist", ExistingRun::Resume), &varmap).unwrap())
+        .build()
+        .unwrap();
+    let mut sgd = OptimizerKind::Sgd.build(varmap.all_vars(), 0.5, None, None).unwrap();
+    let (_, p) = problem(other.resume(&ckpt, &varmap, sgd.as_mut()).unwrap_err());
+    assert!(
+        matches!(p, CheckpointProblem::RunMismatch { name: "dataset", .. }),
+        "{p}"
+    );
+    drop(other);
+    // The same dataset at another rate: it trains at the rate it was asked for.
+    let mut same = Trainer::builder()
+        .epochs(2)
+        .checkpoints(Checkpointer::new(save("mnist", ExistingRun::Resume), &varmap).unwrap())
+        .build()
+        .unwrap();
+    same.resume(&ckpt, &varmap, sgd.as_mut()).unwrap();
+    let history = same.fit_with(&model, sgd.as_mut(), &data.train, None).unwrap();
+    assert!(
+        history.step_lrs.iter().all(|&lr| lr == 0.5),
+        "{:?}",
+        &history.step_lrs[..3]
     );
 }

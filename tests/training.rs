@@ -104,6 +104,11 @@ fn diverging_lr_stops_with_an_explanation() {
         .fit(&model, &varmap, &data.train, None)
         .unwrap();
     let reason = history.stopped.expect("a run at lr 1e20 must stop");
+    assert!(
+        matches!(reason, stride::train::StopReason::NonFiniteLoss { .. }),
+        "{reason:?}"
+    );
+    let reason = reason.to_string();
     assert!(reason.contains("learning rate is too high"), "{reason}");
     assert!(history.epochs.len() < 3);
 }

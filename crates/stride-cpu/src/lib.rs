@@ -11,7 +11,7 @@
 
 mod team;
 
-pub use team::{team, Team};
+pub use team::{set_threads, team, Team};
 
 /// Keeps freed memory in the process instead of returning it to the kernel (glibc; a
 /// no-op elsewhere), once per process.

@@ -1,5 +1,10 @@
 //! A fork-join team of spinning helper threads for the fused path's ~100 us kernels.
 //!
+//! Parts are claimed, not assigned: the caller and every awake helper take the next
+//! unclaimed part until none is left, so a helper that the OS has descheduled (the cores
+//! are shared with another process) costs nothing: the caller does its part. Spinning
+//! yields the core regularly, so an oversubscribed machine runs the other process instead.
+//!
 //! rayon parks idle workers; waking one costs tens of microseconds on a VM, so a
 //! `join` over a 200 us product often ends with the caller running both halves
 //! itself (measured on W: 2 threads bought 0.46 -> 0.55 s/epoch instead of ~2x on
@@ -18,10 +23,16 @@ type Job = dyn Fn(usize) + Sync;
 const SPIN: Duration = Duration::from_millis(1);
 
 struct Shared {
-    /// The current job, lifetime erased; valid while `pending > 0`.
+    /// The current job, lifetime erased; valid while `done < parts`.
     job: Mutex<Option<&'static Job>>,
     generation: AtomicU64,
-    pending: AtomicUsize,
+    /// The generation (high 40 bits) and the next unclaimed part (low 24 bits): a claim
+    /// succeeds only within the generation it was made for.
+    claim: AtomicU64,
+    /// Parts of the current job finished.
+    done: AtomicUsize,
+    /// Parts of the current job.
+    parts: AtomicUsize,
     panicked: AtomicBool,
     sleeping: Mutex<usize>,
     wake: Condvar,
@@ -40,7 +51,9 @@ impl Team {
         let shared = Arc::new(Shared {
             job: Mutex::new(None),
             generation: AtomicU64::new(0),
-            pending: AtomicUsize::new(0),
+            claim: AtomicU64::new(0),
+            done: AtomicUsize::new(0),
+            parts: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             sleeping: Mutex::new(0),
             wake: Condvar::new(),
@@ -50,7 +63,7 @@ impl Team {
             let shared = Arc::clone(&shared);
             let spawned = std::thread::Builder::new()
                 .name(format!("stride-team-{index}"))
-                .spawn(move || helper(&shared, index));
+                .spawn(move || helper(&shared));
             if spawned.is_err() {
                 break;
             }
@@ -84,19 +97,30 @@ impl Team {
         // so it never outlives `job`.
         let erased: &'static Job = unsafe { std::mem::transmute::<&'a (dyn Fn(usize) + Sync + 'a), &'static Job>(job) };
         *shared.job.lock().unwrap_or_else(|p| p.into_inner()) = Some(erased);
-        shared.pending.store(self.helpers, Ordering::Release);
-        shared.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = shared.generation.load(Ordering::Acquire) + 1;
+        shared.parts.store(parts, Ordering::Release);
+        shared.done.store(0, Ordering::Release);
+        shared.claim.store(generation << PART_BITS, Ordering::Release);
+        shared.generation.store(generation, Ordering::Release);
         if *shared.sleeping.lock().unwrap_or_else(|p| p.into_inner()) > 0 {
             shared.wake.notify_all();
         }
-        let mine = catch_unwind(AssertUnwindSafe(|| job(0)));
+        let mut mine = Ok(());
+        while let Some(part) = claim(shared, generation, parts) {
+            let r = catch_unwind(AssertUnwindSafe(|| job(part)));
+            if r.is_err() && mine.is_ok() {
+                mine = r;
+            }
+            shared.done.fetch_add(1, Ordering::AcqRel);
+        }
         let mut spins = 0u32;
-        while shared.pending.load(Ordering::Acquire) > 0 {
-            spins += 1;
-            if spins < 1 << 16 {
-                std::hint::spin_loop();
-            } else {
+        while shared.done.load(Ordering::Acquire) < parts {
+            spins = spins.wrapping_add(1);
+            if spins % 64 == 0 {
+                // A helper holding a part may be waiting for this core.
                 std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
             }
         }
         *shared.job.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -109,7 +133,28 @@ impl Team {
     }
 }
 
-fn helper(shared: &Shared, index: usize) {
+/// Bits of [`Shared::claim`] that hold the part index.
+const PART_BITS: u32 = 24;
+
+/// The next unclaimed part of generation `generation`'s job, if any is left.
+fn claim(shared: &Shared, generation: u64, parts: usize) -> Option<usize> {
+    let mut current = shared.claim.load(Ordering::Acquire);
+    loop {
+        let part = (current & ((1 << PART_BITS) - 1)) as usize;
+        if current >> PART_BITS != generation || part >= parts {
+            return None;
+        }
+        match shared
+            .claim
+            .compare_exchange_weak(current, current + 1, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => return Some(part),
+            Err(now) => current = now,
+        }
+    }
+}
+
+fn helper(shared: &Shared) {
     let mut seen = 0u64;
     loop {
         let idle = Instant::now();
@@ -127,29 +172,53 @@ fn helper(shared: &Shared, index: usize) {
                     sleeping = shared.wake.wait(sleeping).unwrap_or_else(|p| p.into_inner());
                 }
                 *sleeping -= 1;
+            } else if spins % 64 == 0 {
+                // Give the core away if anything else wants it (a no-op on an idle machine).
+                std::thread::yield_now();
             } else {
                 std::hint::spin_loop();
             }
         };
         seen = generation;
-        let job = *shared.job.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(job) = job {
-            if catch_unwind(AssertUnwindSafe(|| job(index))).is_err() {
-                shared.panicked.store(true, Ordering::Release);
+        let parts = shared.parts.load(Ordering::Acquire);
+        while let Some(part) = claim(shared, generation, parts) {
+            // The claim succeeded, so the caller is still waiting for this part and the job
+            // it set for this generation is in place.
+            let job = *shared.job.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(job) = job {
+                if catch_unwind(AssertUnwindSafe(|| job(part))).is_err() {
+                    shared.panicked.store(true, Ordering::Release);
+                }
             }
+            shared.done.fetch_add(1, Ordering::AcqRel);
         }
-        shared.pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// The process-wide team: `RAYON_NUM_THREADS` threads if set (as candle and rayon read
-/// it), else one per available core.
+/// Threads asked for with [`set_threads`] (0: not set).
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the team's size (the caller included) before its first use; false if it already
+/// runs (its size is then fixed for the process).
+pub fn set_threads(threads: usize) -> bool {
+    THREADS.store(threads.max(1), Ordering::Release);
+    TEAM.get().is_none_or(|t| t.size() == threads.max(1))
+}
+
+static TEAM: OnceLock<Team> = OnceLock::new();
+
+/// The process-wide team: [`set_threads`] threads if set, else `RAYON_NUM_THREADS` (as
+/// candle and rayon read it), else one per core the process may use.
 pub fn team() -> &'static Team {
-    static TEAM: OnceLock<Team> = OnceLock::new();
     TEAM.get_or_init(|| {
-        let threads = std::env::var("RAYON_NUM_THREADS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
+        let set = THREADS.load(Ordering::Acquire);
+        let threads = (set > 0)
+            .then_some(set)
+            .or_else(|| {
+                std::env::var("RAYON_NUM_THREADS")
+                    .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
+            })
             .filter(|&n| n > 0)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         Team::new(threads - 1)
@@ -176,5 +245,29 @@ mod tests {
             counts[part].fetch_add(1, Ordering::Relaxed);
         });
         assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1001));
+    }
+
+    #[test]
+    fn parts_are_done_once_even_with_more_helpers_than_cores_and_a_busy_core() {
+        // Oversubscribed on purpose: 8 helpers and a spinning neighbour on a small machine.
+        let stop = Arc::new(AtomicBool::new(false));
+        let neighbour = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        let team = Team::new(8);
+        let counts: Vec<AtomicUsize> = (0..team.size()).map(|_| AtomicUsize::new(0)).collect();
+        for _ in 0..2000 {
+            team.run(&|part| {
+                counts[part].fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        stop.store(true, Ordering::Relaxed);
+        let _ = neighbour.join();
+        assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 2000));
     }
 }

@@ -76,8 +76,8 @@ impl UpdateRule for RmsPropConfig {
         check(
             "momentum",
             self.momentum,
-            self.momentum >= 0.0,
-            "expected momentum >= 0",
+            (0.0..1.0).contains(&self.momentum),
+            "expected 0 <= momentum < 1 (at 1 and above the update never decays)",
         )?;
         Ok(())
     }

@@ -73,8 +73,8 @@ impl UpdateRule for SgdConfig {
         check(
             "momentum",
             self.momentum,
-            self.momentum >= 0.0,
-            "expected momentum >= 0",
+            (0.0..1.0).contains(&self.momentum),
+            "expected 0 <= momentum < 1 (at 1 and above the update never decays)",
         )?;
         check("dampening", self.dampening, true, "expected a finite dampening")?;
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {

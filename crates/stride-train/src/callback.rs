@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::error::Result;
+
 /// What an observer asks the loop to do next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -94,71 +96,74 @@ pub struct EpochEnd {
 /// `Stop` ends the run after the current step (the other observers still see it).
 /// A step whose loss is not finite is still reported (`loss` NaN or infinite,
 /// no update applied); unless an observer answers `Rollback`, the run then
-/// stops with an explanation.
+/// stops with an explanation. An observer that cannot do its job (a log that cannot be
+/// written) returns an error: the run ends with it, after every `on_train_end`.
 pub trait Callback {
     /// Before the first step.
-    fn on_train_begin(&mut self, _info: &TrainBegin) -> Action {
-        Action::Continue
+    fn on_train_begin(&mut self, _info: &TrainBegin) -> Result<Action> {
+        Ok(Action::Continue)
     }
     /// After each optimizer step.
-    fn on_step_end(&mut self, _step: &StepEnd) -> Action {
-        Action::Continue
+    fn on_step_end(&mut self, _step: &StepEnd) -> Result<Action> {
+        Ok(Action::Continue)
     }
     /// After each epoch and its evaluation.
-    fn on_epoch_end(&mut self, _epoch: &EpochEnd) -> Action {
-        Action::Continue
+    fn on_epoch_end(&mut self, _epoch: &EpochEnd) -> Result<Action> {
+        Ok(Action::Continue)
     }
-    /// Once at the end, with the run's history.
-    fn on_train_end(&mut self, _history: &crate::History) {}
+    /// Once at the end, with the run's history (also when the run failed, so files flush).
+    fn on_train_end(&mut self, _history: &crate::History) -> Result<()> {
+        Ok(())
+    }
     /// State to keep in a checkpoint, for observers whose later actions depend on what they
     /// have seen (the run monitor); `None` (the default) for stateless ones.
     fn save_state(&self) -> Option<serde_json::Value> {
         None
     }
     /// Restores what [`Callback::save_state`] returned, before `on_train_begin` of a resumed run.
-    fn restore_state(&mut self, _state: &serde_json::Value) -> crate::Result<()> {
+    fn restore_state(&mut self, _state: &serde_json::Value) -> Result<()> {
         Ok(())
     }
 }
 
 impl<C: Callback + ?Sized> Callback for &mut C {
-    fn on_train_begin(&mut self, info: &TrainBegin) -> Action {
+    fn on_train_begin(&mut self, info: &TrainBegin) -> Result<Action> {
         (**self).on_train_begin(info)
     }
-    fn on_step_end(&mut self, step: &StepEnd) -> Action {
+    fn on_step_end(&mut self, step: &StepEnd) -> Result<Action> {
         (**self).on_step_end(step)
     }
-    fn on_epoch_end(&mut self, epoch: &EpochEnd) -> Action {
+    fn on_epoch_end(&mut self, epoch: &EpochEnd) -> Result<Action> {
         (**self).on_epoch_end(epoch)
     }
-    fn on_train_end(&mut self, history: &crate::History) {
+    fn on_train_end(&mut self, history: &crate::History) -> Result<()> {
         (**self).on_train_end(history)
     }
     fn save_state(&self) -> Option<serde_json::Value> {
         (**self).save_state()
     }
-    fn restore_state(&mut self, state: &serde_json::Value) -> crate::Result<()> {
+    fn restore_state(&mut self, state: &serde_json::Value) -> Result<()> {
         (**self).restore_state(state)
     }
 }
 
 impl<C: Callback + ?Sized> Callback for Box<C> {
-    fn on_train_begin(&mut self, info: &TrainBegin) -> Action {
+    fn on_train_begin(&mut self, info: &TrainBegin) -> Result<Action> {
         (**self).on_train_begin(info)
     }
-    fn on_step_end(&mut self, step: &StepEnd) -> Action {
+    fn on_step_end(&mut self, step: &StepEnd) -> Result<Action> {
         (**self).on_step_end(step)
     }
-    fn on_epoch_end(&mut self, epoch: &EpochEnd) -> Action {
+    fn on_epoch_end(&mut self, epoch: &EpochEnd) -> Result<Action> {
         (**self).on_epoch_end(epoch)
     }
-    fn on_train_end(&mut self, history: &crate::History) {
+    fn on_train_end(&mut self, history: &crate::History) -> Result<()> {
         (**self).on_train_end(history)
     }
     fn save_state(&self) -> Option<serde_json::Value> {
         (**self).save_state()
     }
-    fn restore_state(&mut self, state: &serde_json::Value) -> crate::Result<()> {
+    fn restore_state(&mut self, state: &serde_json::Value) -> Result<()> {
         (**self).restore_state(state)
     }
 }

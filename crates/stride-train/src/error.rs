@@ -14,10 +14,60 @@ pub enum TrainError {
         /// What is expected.
         message: &'static str,
     },
-    /// The training data cannot be used with this model.
-    #[error("bad training data: {0}")]
-    Data(String),
-    /// A metrics or report file could not be written.
+    /// The training set has no examples.
+    #[error("the training set is empty")]
+    EmptyTrainingSet,
+    /// The optimizer was built over no variables.
+    #[error("the optimizer has no variables to train")]
+    NoVariables,
+    /// Inputs holding NaN or infinite values, found before any step.
+    #[error(
+        "the {what} hold {count} NaN or infinite values (first in example {example}, value {value}); clean or \
+         drop those examples before training"
+    )]
+    NonFiniteInputs {
+        /// Which inputs (`training inputs`, `test inputs`).
+        what: String,
+        /// How many values are not finite.
+        count: usize,
+        /// The first example holding one.
+        example: usize,
+        /// That value.
+        value: f64,
+    },
+    /// An optimizer variable the model's `VarMap` does not hold, so a checkpoint cannot name it.
+    #[error(
+        "optimizer variable {index} (shape {shape:?}) is not in the model's VarMap, so a checkpoint cannot name it"
+    )]
+    UnknownVariable {
+        /// Its index among the optimizer's variables.
+        index: usize,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+    /// The sharpness estimate could not be formed.
+    #[error("sharpness: {0}")]
+    Sharpness(String),
+    /// An observer's checkpointed state could not be restored.
+    #[error("the {observer}'s checkpointed state is invalid: {message}")]
+    ObserverState {
+        /// The observer, e.g. `run monitor`.
+        observer: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// An observer asked for something the loop cannot do.
+    #[error("an observer asked for {asked}, but {why}")]
+    Observer {
+        /// The request.
+        asked: &'static str,
+        /// Why it cannot be done.
+        why: String,
+    },
+    /// The model could not be built or used.
+    #[error(transparent)]
+    Model(#[from] stride_model::ModelError),
+    /// A metrics, report or other output file could not be written.
     #[error("cannot write {path}: {source}")]
     Io {
         /// The file.
@@ -66,6 +116,33 @@ pub enum CheckpointProblem {
         expected: u64,
         /// Size found.
         found: u64,
+    },
+    /// A file's bytes are not the ones written: corrupted on disk or in a copy.
+    #[error("{file} has CRC-32 {found:08x}, the manifest says {expected:08x} (corrupt)")]
+    Checksum {
+        /// The file inside the checkpoint.
+        file: &'static str,
+        /// Checksum recorded when it was written.
+        expected: u32,
+        /// Checksum of the bytes found.
+        found: u32,
+    },
+    /// Another live process holds the directory's lock.
+    #[error("it is in use by process {pid} (lock file {lock}); wait for that run or use another directory")]
+    Locked {
+        /// The holder's process id.
+        pid: u32,
+        /// The lock file.
+        lock: String,
+    },
+    /// A fresh run would mix its checkpoints with another run's.
+    #[error(
+        "it holds checkpoints of another run (latest: {latest}); resume it (`--resume latest`), pass \
+         `--overwrite` to replace it, or choose another directory"
+    )]
+    OtherRun {
+        /// The name `latest` points at.
+        latest: String,
     },
     /// A file does not parse.
     #[error("{file} does not parse: {message}")]

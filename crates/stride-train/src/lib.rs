@@ -3,7 +3,8 @@
 //! - [`Trainer`]: fits a [`stride_model::Model`] on a [`stride_data::Dataset`]
 //!   with any [`stride_optim::Optimizer`], evaluating every epoch;
 //! - [`Callback`]: observers that watch the loop and may steer it
-//!   (`Continue | SetLr | Stop`);
+//!   (`Continue | SetLr | Stop | Checkpoint | Rollback`), or end the run with an error;
+//! - [`Interrupt`]: a clean stop at the next step (SIGINT/SIGTERM, or another thread);
 //! - [`MetricsLog`] (CSV / JSON lines), [`ProgressBars`] and [`RunMonitor`]
 //!   (run health, warnings, report, `--auto-lr` interventions), observers;
 //! - [`lr_find`] (the LR range test) and [`sweep`] (the same model at several rates),
@@ -15,6 +16,7 @@
 mod callback;
 pub mod checkpoint;
 mod error;
+mod interrupt;
 mod loss;
 mod lr_finder;
 mod metrics;
@@ -27,8 +29,9 @@ mod sweep;
 mod trainer;
 
 pub use callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
-pub use checkpoint::{Checkpoint, CheckpointConfig, Checkpointer};
+pub use checkpoint::{Checkpoint, CheckpointConfig, Checkpointer, ExistingRun};
 pub use error::{CheckpointProblem, Result, TrainError};
+pub use interrupt::Interrupt;
 pub use loss::{Loss, LossFn};
 pub use lr_finder::{lr_find, FinderStop, LrFinderConfig, LrFinderResult, RampMode};
 pub use metrics::{MetricsFormat, MetricsLog};
@@ -40,4 +43,6 @@ pub use sharpness::{
 };
 pub use stability::{SharpnessReading, SharpnessSchedule};
 pub use sweep::{decade_grid, sweep, StabilityBound, SweepConfig, SweepResult, SweepRun};
-pub use trainer::{check_finite_inputs, evaluate, EpochRecord, History, Trainer, TrainerBuilder, TrainerConfig};
+pub use trainer::{
+    check_finite_inputs, evaluate, EpochRecord, History, StopReason, Trainer, TrainerBuilder, TrainerConfig,
+};

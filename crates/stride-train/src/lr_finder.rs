@@ -18,7 +18,7 @@ use stride_optim::Optimizer;
 use crate::callback::format_lr;
 use crate::error::{Result, TrainError};
 use crate::plot::{Axis, Chart, Figure, Marker, Series};
-use crate::trainer::{Pass, StepTimes};
+use crate::trainer::step::{train_step, StepOptions, StepTimes};
 
 /// How the rate grows from step to step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -336,14 +336,14 @@ pub fn lr_find(
 ) -> Result<LrFinderResult> {
     config.validate()?;
     if train.is_empty() {
-        return Err(TrainError::Data("the training set is empty".into()));
+        return Err(TrainError::EmptyTrainingSet);
     }
     stride_cpu::retain_freed_memory();
     let device = optimizer
         .vars()
         .first()
         .map(|v| v.device().clone())
-        .ok_or_else(|| TrainError::Data("the optimizer has no variables to train".into()))?;
+        .ok_or(TrainError::NoVariables)?;
     let started = Instant::now();
     let weights = optimizer
         .vars()
@@ -394,7 +394,16 @@ fn ramp(
         let (xb, yb) = train.gather_tensors(&epoch_batches[i % per_epoch], device)?;
         optimizer.set_learning_rate(lr);
         let rows: Vec<u32> = (0..yb.dim(0)? as u32).collect();
-        let (pass, value) = Pass::forward(model, &Loss::CrossEntropy, &xb, &yb, &rows, true, &mut times)?;
+        let opts = StepOptions {
+            loss: &Loss::CrossEntropy,
+            fused: true,
+            clip_grad_norm: None,
+            track_grad_norm: false,
+            measure_update_ratio: false,
+        };
+        // The same step the trainer takes; the update of the step that ends the test is
+        // discarded with the rest when the weights are restored.
+        let value = train_step(model, optimizer, (&xb, &yb), &rows, &opts, None, &mut times)?.loss;
         lrs.push(lr);
         losses.push(value);
         if !value.is_finite() {
@@ -405,8 +414,6 @@ fn ramp(
             best = smoothed;
         }
         if let Some(factor) = config.stop_factor {
-            // Checked before the update, as fastai does: the step that diverged is recorded,
-            // its update is not needed.
             if smoothed > factor * best {
                 return Ok((
                     lrs,
@@ -419,8 +426,6 @@ fn ramp(
                 ));
             }
         }
-        let grads = pass.backward(&mut times)?.grads;
-        optimizer.step(&grads)?;
     }
     Ok((lrs, losses, FinderStop::Completed))
 }

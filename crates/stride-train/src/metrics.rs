@@ -30,12 +30,13 @@ impl MetricsFormat {
 }
 
 /// Records every step (epoch, step, loss, lr) and every epoch (train loss,
-/// test loss and accuracy, lr, seconds) to a file, flushed at each epoch end.
+/// test loss and accuracy, lr, seconds) to a file, flushed after every row so a killed run
+/// loses at most the step in flight. A write that fails ends the run with an error naming
+/// the file and the OS reason.
 pub struct MetricsLog {
     path: PathBuf,
     format: MetricsFormat,
     out: BufWriter<File>,
-    failed: bool,
 }
 
 impl MetricsLog {
@@ -49,6 +50,35 @@ impl MetricsLog {
     /// checkpoint the run resumes from appear twice, the resumed run's rows last.
     pub fn append(path: impl Into<PathBuf>) -> Result<Self> {
         Self::open(path.into(), true)
+    }
+
+    /// Appends to `path` for a run resumed from a checkpoint taken after `step` steps, at the
+    /// start of (0-based) `epoch`'s remaining batches: rows the killed or interrupted run wrote
+    /// past that point are dropped first, so every step appears exactly once.
+    pub fn resume(path: impl Into<PathBuf>, step: u64, epoch: usize) -> Result<Self> {
+        let path = path.into();
+        let io = |source| TrainError::Io {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let format = MetricsFormat::from_path(&path);
+                let kept: String = text
+                    .lines()
+                    .filter(|line| keep_row(format, line, step, epoch))
+                    .flat_map(|line| [line, "\n"])
+                    .collect();
+                if kept.len() != text.len() {
+                    let tmp = path.with_extension("resume-tmp");
+                    std::fs::write(&tmp, kept).map_err(io)?;
+                    std::fs::rename(&tmp, &path).map_err(io)?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        Self::open(path, true)
     }
 
     fn open(path: PathBuf, append: bool) -> Result<Self> {
@@ -68,10 +98,9 @@ impl MetricsLog {
             path,
             format,
             out: BufWriter::new(file),
-            failed: false,
         };
         if format == MetricsFormat::Csv && empty {
-            log.write_line("kind,epoch,step,loss,lr,test_loss,test_accuracy,seconds".into());
+            log.write_line("kind,epoch,step,loss,lr,test_loss,test_accuracy,seconds".into())?;
         }
         Ok(log)
     }
@@ -81,29 +110,41 @@ impl MetricsLog {
         &self.path
     }
 
-    /// Writes a line; a failing disk is reported once and stops the run.
-    fn write_line(&mut self, line: String) {
-        if self.failed {
-            return;
-        }
-        if let Err(e) = writeln!(self.out, "{line}") {
-            tracing::error!(path = %self.path.display(), error = %e, "cannot write the metrics log");
-            self.failed = true;
-        }
+    /// Writes and flushes a line; a failing disk is the run's error.
+    fn write_line(&mut self, line: String) -> Result<()> {
+        writeln!(self.out, "{line}")
+            .and_then(|()| self.out.flush())
+            .map_err(|source| TrainError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
+}
 
-    fn flush(&mut self) -> Action {
-        if !self.failed {
-            if let Err(e) = self.out.flush() {
-                tracing::error!(path = %self.path.display(), error = %e, "cannot write the metrics log");
-                self.failed = true;
-            }
+/// Whether a row of a metrics file belongs before a resume point: a step row up to `step`,
+/// an epoch row of an epoch before `epoch`, the header; unreadable rows are kept.
+fn keep_row(format: MetricsFormat, line: &str, step: u64, epoch: usize) -> bool {
+    let (kind, row_epoch, row_step) = match format {
+        MetricsFormat::Csv => {
+            let mut cells = line.split(',');
+            let kind = cells.next().unwrap_or_default().to_string();
+            let e = cells.next().and_then(|c| c.parse::<usize>().ok());
+            let s = cells.next().and_then(|c| c.parse::<u64>().ok());
+            (kind, e, s)
         }
-        if self.failed {
-            Action::Stop(format!("cannot write the metrics log {}", self.path.display()))
-        } else {
-            Action::Continue
-        }
+        MetricsFormat::JsonLines => match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(v) => (
+                v.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string(),
+                v.get("epoch").and_then(|e| e.as_u64()).map(|e| e as usize),
+                v.get("step").and_then(|s| s.as_u64()),
+            ),
+            Err(_) => return true,
+        },
+    };
+    match (kind.as_str(), row_epoch, row_step) {
+        ("step", _, Some(s)) => s <= step,
+        ("epoch", Some(e), _) => e < epoch,
+        _ => true,
     }
 }
 
@@ -113,18 +154,18 @@ fn cell(v: Option<f64>) -> String {
 }
 
 impl Callback for MetricsLog {
-    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+    fn on_step_end(&mut self, s: &StepEnd) -> Result<Action> {
         let line = match self.format {
             MetricsFormat::Csv => format!("step,{},{},{},{},,,", s.epoch, s.step, s.loss, s.lr),
             MetricsFormat::JsonLines => {
                 json!({"kind": "step", "epoch": s.epoch, "step": s.step, "loss": s.loss, "lr": s.lr}).to_string()
             }
         };
-        self.write_line(line);
-        Action::Continue
+        self.write_line(line)?;
+        Ok(Action::Continue)
     }
 
-    fn on_epoch_end(&mut self, e: &EpochEnd) -> Action {
+    fn on_epoch_end(&mut self, e: &EpochEnd) -> Result<Action> {
         let (test_loss, test_accuracy) = (e.eval.map(|v| v.loss), e.eval.map(|v| v.accuracy));
         let seconds = e.train_time.as_secs_f64();
         let line = match self.format {
@@ -143,12 +184,15 @@ impl Callback for MetricsLog {
             })
             .to_string(),
         };
-        self.write_line(line);
-        self.flush()
+        self.write_line(line)?;
+        Ok(Action::Continue)
     }
 
-    fn on_train_end(&mut self, _history: &History) {
-        self.flush();
+    fn on_train_end(&mut self, _history: &History) -> Result<()> {
+        self.out.flush().map_err(|source| TrainError::Io {
+            path: self.path.clone(),
+            source,
+        })
     }
 }
 
@@ -176,18 +220,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.csv");
         let mut first = MetricsLog::create(&path).unwrap();
-        first.on_step_end(&step(1));
-        first.on_train_end(&History::default());
+        first.on_step_end(&step(1)).unwrap();
+        first.on_train_end(&History::default()).unwrap();
         drop(first);
         let mut resumed = MetricsLog::append(&path).unwrap();
-        resumed.on_step_end(&step(2));
-        resumed.on_train_end(&History::default());
+        resumed.on_step_end(&step(2)).unwrap();
+        resumed.on_train_end(&History::default()).unwrap();
         drop(resumed);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
             "kind,epoch,step,loss,lr,test_loss,test_accuracy,seconds\nstep,0,1,1.5,0.1,,,\nstep,0,2,1.5,0.1,,,\n"
         );
+        // A resume drops the rows past its checkpoint (step 1, epoch 0 not finished).
+        let mut again = MetricsLog::resume(&path, 1, 0).unwrap();
+        again.on_step_end(&step(2)).unwrap();
+        drop(again);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().matches("step,0,2,").count(), 1);
         // A fresh run still truncates.
         drop(MetricsLog::create(&path).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);

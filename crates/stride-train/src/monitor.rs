@@ -174,6 +174,13 @@ pub struct RunMonitor {
 impl RunMonitor {
     /// A monitor that warns and reports; `auto` enables interventions.
     pub fn new(config: MonitorConfig, auto: Option<AutoLr>) -> std::result::Result<Self, MonitorError> {
+        if let Some(a) = auto.filter(|a| a.snapshot_every == 0) {
+            return Err(MonitorError::InvalidConfig {
+                field: "snapshot_every",
+                value: a.snapshot_every.to_string(),
+                expected: "at least 1 step between snapshots",
+            });
+        }
         Ok(Self {
             monitor: Monitor::new(config)?,
             auto,
@@ -276,16 +283,16 @@ impl RunMonitor {
 }
 
 impl Callback for RunMonitor {
-    fn on_train_begin(&mut self, _info: &TrainBegin) -> Action {
+    fn on_train_begin(&mut self, _info: &TrainBegin) -> Result<Action> {
         // The initial weights are the snapshot of last resort (a dead network restarts from them).
-        if self.auto.is_some() {
+        Ok(if self.auto.is_some() {
             Action::Checkpoint
         } else {
             Action::Continue
-        }
+        })
     }
 
-    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+    fn on_step_end(&mut self, s: &StepEnd) -> Result<Action> {
         if !self.replaying {
             self.journal.push(Replay::Step(s.clone()));
         }
@@ -326,16 +333,16 @@ impl Callback for RunMonitor {
             ..StepRecord::new(s.step, s.loss, s.lr)
         };
         let d = self.monitor.observe_step(&record);
-        self.handle(&d, s.step)
+        Ok(self.handle(&d, s.step))
     }
 
-    fn on_epoch_end(&mut self, e: &EpochEnd) -> Action {
+    fn on_epoch_end(&mut self, e: &EpochEnd) -> Result<Action> {
         if !self.replaying {
             self.journal.push(Replay::Epoch(e.clone()));
         }
         self.epoch = e.epoch;
         if !e.train_loss.is_finite() && e.eval.is_none() {
-            return Action::Continue;
+            return Ok(Action::Continue);
         }
         let record = EpochRecord {
             val_loss: e.eval.map(|v| v.loss),
@@ -343,10 +350,10 @@ impl Callback for RunMonitor {
         };
         self.monitor.observe_epoch(&record);
         let d = self.monitor.overall();
-        self.handle(&d, e.step)
+        Ok(self.handle(&d, e.step))
     }
 
-    fn on_train_end(&mut self, history: &History) {
+    fn on_train_end(&mut self, history: &History) -> Result<()> {
         if let Ok(mut r) = self.report.lock() {
             r.last = Some(self.monitor.overall());
             r.epoch_verdict = self.monitor.epoch_overall();
@@ -356,6 +363,7 @@ impl Callback for RunMonitor {
                 r.sharpness_cost = Some((spent, train));
             }
         }
+        Ok(())
     }
 
     fn save_state(&self) -> Option<serde_json::Value> {
@@ -384,10 +392,10 @@ impl Callback for RunMonitor {
         for event in &events {
             match event {
                 Replay::Step(s) => {
-                    self.on_step_end(s);
+                    self.on_step_end(s)?;
                 }
                 Replay::Epoch(e) => {
-                    self.on_epoch_end(e);
+                    self.on_epoch_end(e)?;
                 }
             }
         }
@@ -410,7 +418,10 @@ fn num(x: f64) -> serde_json::Value {
 }
 
 fn bad_journal(message: &str) -> TrainError {
-    TrainError::Data(format!("the run monitor's checkpointed journal is invalid: {message}"))
+    TrainError::ObserverState {
+        observer: "run monitor",
+        message: format!("journal: {message}"),
+    }
 }
 
 /// The journal's JSON form of an event: `["s", step, epoch, loss, lr, grad norm, update

@@ -8,6 +8,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, P
 use stride_monitor::State;
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, StepEnd, TrainBegin};
+use crate::error::Result;
 use crate::History;
 
 /// The process-wide bar container.
@@ -65,7 +66,7 @@ impl ProgressBars {
 }
 
 impl Callback for ProgressBars {
-    fn on_train_begin(&mut self, info: &TrainBegin) -> Action {
+    fn on_train_begin(&mut self, info: &TrainBegin) -> Result<Action> {
         let multi = multi_progress();
         let epoch_bar = multi.add(ProgressBar::new(info.epochs as u64));
         epoch_bar.set_style(
@@ -83,10 +84,10 @@ impl Callback for ProgressBars {
         self.epoch_bar = Some(epoch_bar);
         self.step_bar = Some(step_bar);
         self.started = Some(Instant::now());
-        Action::Continue
+        Ok(Action::Continue)
     }
 
-    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+    fn on_step_end(&mut self, s: &StepEnd) -> Result<Action> {
         if let Some(bar) = &self.step_bar {
             if s.batch == 0 {
                 bar.reset();
@@ -102,10 +103,10 @@ impl Callback for ProgressBars {
                 ));
             }
         }
-        Action::Continue
+        Ok(Action::Continue)
     }
 
-    fn on_epoch_end(&mut self, e: &EpochEnd) -> Action {
+    fn on_epoch_end(&mut self, e: &EpochEnd) -> Result<Action> {
         if let Some(bar) = &self.epoch_bar {
             bar.set_position(e.epoch as u64 + 1);
         }
@@ -135,13 +136,14 @@ impl Callback for ProgressBars {
                 secs
             ),
         }
-        Action::Continue
+        Ok(Action::Continue)
     }
 
-    fn on_train_end(&mut self, _history: &History) {
+    fn on_train_end(&mut self, _history: &History) -> Result<()> {
         for bar in [self.step_bar.take(), self.epoch_bar.take()].into_iter().flatten() {
             bar.finish_and_clear();
             multi_progress().remove(&bar);
         }
+        Ok(())
     }
 }

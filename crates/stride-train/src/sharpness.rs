@@ -161,7 +161,7 @@ impl SharpnessEstimator {
     ) -> Result<SharpnessEstimate> {
         let started = Instant::now();
         if vars.is_empty() {
-            return Err(TrainError::Data("sharpness: there are no variables".into()));
+            return Err(TrainError::NoVariables);
         }
         let saved: Vec<Tensor> = vars
             .iter()
@@ -194,7 +194,7 @@ impl SharpnessEstimator {
     ) -> Result<SharpnessEstimate> {
         let started = Instant::now();
         if vars.is_empty() {
-            return Err(TrainError::Data("sharpness: there are no variables".into()));
+            return Err(TrainError::NoVariables);
         }
         let saved: Vec<Tensor> = vars
             .iter()
@@ -276,8 +276,8 @@ impl SharpnessEstimator {
             (first.lambda, first.iterations, first.converged, first.direction)
         };
         if !lambda.is_finite() {
-            return Err(TrainError::Data(format!(
-                "sharpness: the estimate is {lambda} (finite-difference step h = {h:e}); the loss or its \
+            return Err(TrainError::Sharpness(format!(
+                "the estimate is {lambda} (finite-difference step h = {h:e}); the loss or its \
                  gradient is not finite near the current weights"
             )));
         }
@@ -331,12 +331,12 @@ impl Hvp<'_, '_> {
         self.set_at(d, t)?;
         self.evals += 1;
         let Source::Gradient { grad, .. } = &mut self.source else {
-            return Err(TrainError::Data("sharpness: no gradient function".into()));
+            return Err(TrainError::Sharpness("no gradient function".into()));
         };
         let g = grad()?;
         if g.len() != self.vars.len() {
-            return Err(TrainError::Data(format!(
-                "sharpness: the gradient function returned {} tensors for {} variables",
+            return Err(TrainError::Sharpness(format!(
+                "the gradient function returned {} tensors for {} variables",
                 g.len(),
                 self.vars.len()
             )));
@@ -590,7 +590,7 @@ pub fn adam_preconditioner(
             .hyper
             .get(k)
             .copied()
-            .ok_or_else(|| TrainError::Data(format!("sharpness: the adam state has no hyper-parameter {k}")))
+            .ok_or_else(|| TrainError::Sharpness(format!("the adam state has no hyper-parameter {k}")))
     };
     let (beta2, eps) = (get("beta2")?, get("eps")?);
     let amsgrad = get("amsgrad")? != 0.0;
@@ -725,7 +725,7 @@ mod tests {
             &mut || {
                 calls += 1;
                 if calls > 3 {
-                    Err(TrainError::Data("boom".into()))
+                    Err(TrainError::Sharpness("boom".into()))
                 } else {
                     quadratic_grad(&w, &diag)
                 }

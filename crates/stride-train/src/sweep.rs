@@ -406,18 +406,18 @@ struct Recorder {
 }
 
 impl Callback for Recorder {
-    fn on_train_begin(&mut self, _info: &TrainBegin) -> Action {
+    fn on_train_begin(&mut self, _info: &TrainBegin) -> Result<Action> {
         self.started = Some(Instant::now());
-        Action::Continue
+        Ok(Action::Continue)
     }
 
-    fn on_step_end(&mut self, s: &StepEnd) -> Action {
+    fn on_step_end(&mut self, s: &StepEnd) -> Result<Action> {
         let elapsed = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
         if let Ok(mut steps) = self.steps.lock() {
             steps.0.push(s.loss);
             steps.1.push(elapsed);
         }
-        Action::Continue
+        Ok(Action::Continue)
     }
 }
 
@@ -585,7 +585,7 @@ fn run_one(
         reason,
         suggestion,
         timeline: report.timeline.iter().map(|e| (e.step, e.state)).collect(),
-        stopped: history.stopped,
+        stopped: history.stopped.map(|s| s.to_string()),
         seconds,
     })
 }

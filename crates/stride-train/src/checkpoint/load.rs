@@ -43,8 +43,14 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     })
 }
 
-/// Parses a safetensors file whose size the manifest recorded.
-fn tensors(dir: &Path, file: &'static str, bytes: &[u8], expected: u64) -> Result<HashMap<String, Tensor>> {
+/// Parses a safetensors file whose size (and checksum, when recorded) the manifest holds.
+fn tensors(
+    dir: &Path,
+    file: &'static str,
+    bytes: &[u8],
+    expected: u64,
+    crc: Option<u32>,
+) -> Result<HashMap<String, Tensor>> {
     let path = dir.join(file);
     if bytes.len() as u64 != expected {
         return Err(problem(
@@ -55,6 +61,12 @@ fn tensors(dir: &Path, file: &'static str, bytes: &[u8], expected: u64) -> Resul
                 found: bytes.len() as u64,
             },
         ));
+    }
+    if let Some(expected) = crc {
+        let found = crc32fast::hash(bytes);
+        if found != expected {
+            return Err(problem(&path, CheckpointProblem::Checksum { file, expected, found }));
+        }
     }
     candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(|e| {
         problem(
@@ -149,7 +161,7 @@ impl Checkpoint {
             ));
         }
         let model_path = dir.join(MODEL_FILE);
-        let weights = tensors(&dir, MODEL_FILE, model, state.model_bytes)?;
+        let weights = tensors(&dir, MODEL_FILE, model, state.model_bytes, state.model_crc32)?;
         for entry in &state.tensors {
             let t = weights.get(&entry.name).ok_or_else(|| {
                 problem(
@@ -178,7 +190,13 @@ impl Checkpoint {
             ));
         }
         let opt_path = dir.join(OPTIMIZER_FILE);
-        let buffers = tensors(&dir, OPTIMIZER_FILE, optimizer, state.optimizer_bytes)?;
+        let buffers = tensors(
+            &dir,
+            OPTIMIZER_FILE,
+            optimizer,
+            state.optimizer_bytes,
+            state.optimizer_crc32,
+        )?;
         for b in &mut state.optimizer.buffers {
             let t = buffers
                 .get(&b.name)

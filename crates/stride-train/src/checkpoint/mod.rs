@@ -32,7 +32,7 @@ mod writer;
 
 pub use load::Checkpoint;
 pub use state::{CheckpointState, Position, TensorEntry, FORMAT_VERSION};
-pub use writer::{CheckpointConfig, Checkpointer};
+pub use writer::{CheckpointConfig, Checkpointer, ExistingRun, LOCK_FILE};
 
 pub(crate) use writer::SaveRequest;
 

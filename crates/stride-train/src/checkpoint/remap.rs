@@ -28,12 +28,9 @@ pub(crate) fn canonical_order(named: &[(String, Var)], optimizer_vars: &[Var]) -
                 .iter()
                 .find(|(_, v)| v.as_tensor().id() == var.as_tensor().id())
                 .map(|(name, _)| name.as_str())
-                .ok_or_else(|| {
-                    TrainError::Data(format!(
-                        "optimizer variable {i} (shape {:?}) is not in the model's VarMap, so a checkpoint cannot \
-                         name it",
-                        var.dims()
-                    ))
+                .ok_or_else(|| TrainError::UnknownVariable {
+                    index: i,
+                    shape: var.dims().to_vec(),
                 })
         })
         .collect::<Result<Vec<&str>>>()?;

@@ -54,6 +54,13 @@ pub struct CheckpointState {
     pub plateau: Option<ReduceLrOnPlateau>,
     /// Product of observers' learning-rate requests relative to the schedule.
     pub lr_scale: f64,
+    /// The rate the run started with, so a resume can tell a rate the caller changed from
+    /// the run's own changes (absent in checkpoints of older builds).
+    #[serde(default)]
+    pub base_lr: Option<f64>,
+    /// The dataset the run trains on, when the caller named it; a resume on another is refused.
+    #[serde(default)]
+    pub dataset: Option<String>,
     /// State of each observer that keeps one (the run monitor), in observer order.
     pub callbacks: Vec<serde_json::Value>,
     /// Validation loss at this point, when measured (ranks the `best` checkpoint).
@@ -64,4 +71,10 @@ pub struct CheckpointState {
     pub model_bytes: u64,
     /// Size of `optimizer.safetensors` in bytes.
     pub optimizer_bytes: u64,
+    /// CRC-32 of `model.safetensors`, so flipped bytes of an unchanged size are caught.
+    #[serde(default)]
+    pub model_crc32: Option<u32>,
+    /// CRC-32 of `optimizer.safetensors`.
+    #[serde(default)]
+    pub optimizer_crc32: Option<u32>,
 }

@@ -1,0 +1,571 @@
+//! The training loop.
+//!
+//! [`Trainer::fit_with`] is the textbook loop: for every epoch, for every batch, take a
+//! step ([`step::train_step`]: forward, backward, clip, update), tell the observers, maybe
+//! checkpoint; then evaluate, tell the observers, checkpoint. Everything else lives beside
+//! it: settings ([`config`]), the rate ([`lr`]), the step, evaluation ([`eval`]), the
+//! record of the run ([`history`]).
+
+mod config;
+mod eval;
+mod history;
+mod lr;
+pub(crate) mod step;
+
+use std::time::{Duration, Instant};
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use stride_data::{Batcher, Examples};
+use stride_model::Model;
+use stride_optim::{Optimizer, OptimizerState, Sgd, SgdConfig};
+
+use crate::callback::{format_lr, Action, Callback, EpochEnd, StepEnd, TrainBegin};
+use crate::checkpoint::{Checkpoint, Checkpointer, Position, SaveRequest};
+use crate::error::{CheckpointProblem, Result, TrainError};
+use crate::interrupt::Interrupt;
+use crate::stability::SharpnessProbe;
+
+pub use config::{TrainerBuilder, TrainerConfig};
+pub(crate) use eval::evaluate_tensors;
+pub use eval::{check_finite_inputs, evaluate};
+pub use history::{EpochRecord, History, StopReason};
+use lr::LrControl;
+use step::{copy_weights, train_step, StepOptions, StepOutcome, StepTimes};
+
+/// Runs the training loop and notifies its observers.
+pub struct Trainer {
+    config: TrainerConfig,
+    callbacks: Vec<Box<dyn Callback>>,
+    lr: LrControl,
+    snapshot: Option<Snapshot>,
+    checkpointer: Option<Checkpointer>,
+    interrupt: Option<Interrupt>,
+    resume: Option<(Position, f64)>,
+    /// The rate the run was started with (before any schedule or observer changed it), kept
+    /// in checkpoints so a resume can tell a changed `lr` from the run's own changes.
+    base_lr: Option<f64>,
+}
+
+/// Weights and optimizer state kept in memory for a rollback.
+struct Snapshot {
+    weights: Vec<Tensor>,
+    optimizer: OptimizerState,
+}
+
+/// What the observers asked for, beyond learning-rate changes.
+#[derive(Default)]
+struct Requests {
+    stop: Option<String>,
+    rolled_back: bool,
+}
+
+/// The run's data as tensors on the model's device, checked once.
+struct RunData {
+    x: Tensor,
+    y: Tensor,
+    test: Option<(Tensor, Tensor)>,
+    train_len: usize,
+}
+
+impl RunData {
+    fn load(optimizer: &dyn Optimizer, train: &dyn Examples, test: Option<&dyn Examples>) -> Result<Self> {
+        let device: Device = optimizer
+            .vars()
+            .first()
+            .map(|v| v.device().clone())
+            .ok_or(TrainError::NoVariables)?;
+        if train.is_empty() {
+            return Err(TrainError::EmptyTrainingSet);
+        }
+        let (x, y) = train.to_tensors(&device)?;
+        check_finite_inputs(&x, "training inputs")?;
+        let test = test.map(|t| t.to_tensors(&device)).transpose()?;
+        if let Some((tx, _)) = &test {
+            check_finite_inputs(tx, "test inputs")?;
+        }
+        // Steps allocate the same large buffers over and over: keep their pages mapped
+        // (after the data, which keeps its own huge-page mapping).
+        stride_cpu::retain_freed_memory();
+        Ok(Self {
+            x,
+            y,
+            test,
+            train_len: train.len(),
+        })
+    }
+}
+
+/// Time spent in one epoch, by phase.
+#[derive(Default)]
+struct EpochClock {
+    phases: StepTimes,
+    callbacks: Duration,
+}
+
+impl Trainer {
+    /// A builder with the default settings.
+    pub fn builder() -> TrainerBuilder {
+        TrainerBuilder::default()
+    }
+
+    /// A trainer with these settings and no observers.
+    pub fn new(config: TrainerConfig) -> Result<Self> {
+        Self::with_callbacks(config, Vec::new())
+    }
+
+    fn with_callbacks(config: TrainerConfig, callbacks: Vec<Box<dyn Callback>>) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            callbacks,
+            lr: LrControl {
+                scheduler: None,
+                scale: 1.0,
+            },
+            snapshot: None,
+            checkpointer: None,
+            interrupt: None,
+            resume: None,
+            base_lr: None,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+
+    /// Adds an observer after construction.
+    pub fn add_callback(&mut self, callback: impl Callback + 'static) {
+        self.callbacks.push(Box::new(callback));
+    }
+
+    /// Trains `model` (whose variables are in `varmap`) with plain SGD at the
+    /// configured rate, evaluating on `test` after every epoch.
+    pub fn fit(
+        &mut self,
+        model: &dyn Model,
+        varmap: &VarMap,
+        train: &dyn Examples,
+        test: Option<&dyn Examples>,
+    ) -> Result<History> {
+        let mut sgd = Sgd::new(varmap.all_vars(), SgdConfig::with_lr(self.config.lr))?;
+        self.fit_with(model, &mut sgd, train, test)
+    }
+
+    /// Trains with an optimizer of the caller's choice, starting from its own
+    /// learning rate unless a schedule is set.
+    ///
+    /// With a per-step schedule the rate is set before every step from the
+    /// number of steps the optimizer has taken (so a resumed optimizer resumes
+    /// the schedule); with a per-epoch one, at the start of every epoch. The
+    /// plateau part of a schedule observes the test loss (the training loss
+    /// without a test set) after every epoch.
+    ///
+    /// A run that cannot do what it was asked (a checkpoint or metrics write that fails, an
+    /// observer's error) returns the error, after every observer's `on_train_end` has run,
+    /// so logs are flushed. A run stopped early (an observer's request, a non-finite loss,
+    /// an [`Interrupt`]) returns its history with [`History::stopped`] set.
+    pub fn fit_with(
+        &mut self,
+        model: &dyn Model,
+        optimizer: &mut dyn Optimizer,
+        train: &dyn Examples,
+        test: Option<&dyn Examples>,
+    ) -> Result<History> {
+        let data = RunData::load(optimizer, train, test)?;
+        let started = Instant::now();
+        let mut history = History::default();
+        let ran = self.run(model, optimizer, &data, &mut history);
+        history.total_seconds = started.elapsed().as_secs_f64();
+        if let Ok(stopped) = &ran {
+            history.stopped = stopped.clone();
+        }
+        let ended = self.end(&history);
+        ran?;
+        ended?;
+        Ok(history)
+    }
+
+    /// The loop: epochs of steps, each epoch followed by evaluation; the stop reason, if any.
+    fn run(
+        &mut self,
+        model: &dyn Model,
+        optimizer: &mut dyn Optimizer,
+        data: &RunData,
+        history: &mut History,
+    ) -> Result<Option<StopReason>> {
+        let c = self.config.clone();
+        let batcher = Batcher::new(data.train_len, c.batch_size, c.seed)?;
+        let mut probe = c
+            .sharpness
+            .as_ref()
+            .map(|s| SharpnessProbe::new(s, &data.x, &data.y, c.seed))
+            .transpose()?;
+        let base_lr = *self.base_lr.get_or_insert(optimizer.learning_rate());
+        let (start, scale) = self.resume.take().unwrap_or_else(|| {
+            let step = optimizer.steps();
+            (
+                Position {
+                    step,
+                    ..Position::default()
+                },
+                1.0,
+            )
+        });
+        self.lr.scale = scale;
+        self.lr.apply(optimizer, self.lr.t(start.step, start.epoch));
+        self.snapshot = None;
+        let begin = TrainBegin {
+            epochs: c.epochs,
+            steps_per_epoch: batcher.num_batches(),
+            train_len: data.train_len,
+            lr: optimizer.learning_rate(),
+        };
+        let t = self.lr.t(start.step, start.epoch);
+        if let Some(reason) = self
+            .dispatch(optimizer, t, history, |cb| cb.on_train_begin(&begin))?
+            .stop
+        {
+            return Ok(Some(StopReason::Requested(reason)));
+        }
+        let mut at = start.clone();
+        for epoch in start.epoch..c.epochs {
+            if epoch != start.epoch {
+                at = Position {
+                    step: at.step,
+                    epoch,
+                    ..Position::default()
+                };
+            }
+            let batches = batcher.batches(epoch as u64);
+            let epoch_start = Instant::now();
+            let mut clock = EpochClock::default();
+            let mut stop = None;
+            for (batch, rows) in batches.iter().enumerate().skip(at.batch) {
+                self.lr.apply(optimizer, self.lr.t(at.step, epoch));
+                let lr = optimizer.learning_rate();
+                let opts = StepOptions {
+                    loss: &c.loss,
+                    fused: c.fused,
+                    clip_grad_norm: c.clip_grad_norm,
+                    track_grad_norm: c.track_grad_norm,
+                    measure_update_ratio: c.update_ratio_every.is_some_and(|k| (at.step + 1) % k == 0),
+                };
+                let due = probe.as_mut().filter(|p| p.due(at.step, batch));
+                let s = train_step(
+                    model,
+                    optimizer,
+                    (&data.x, &data.y),
+                    rows,
+                    &opts,
+                    due,
+                    &mut clock.phases,
+                )?;
+                record_step(history, &s, lr, at.step);
+                let finite = s.loss.is_finite();
+                at.batch = batch + 1;
+                if finite {
+                    at.step += 1;
+                    at.loss_sum += s.loss;
+                    at.epoch_steps += 1;
+                }
+                let event = StepEnd {
+                    // A non-finite step took no update: it is reported as the step it would have been.
+                    step: if finite { at.step } else { at.step + 1 },
+                    epoch,
+                    batch,
+                    batches: batches.len(),
+                    loss: s.loss,
+                    lr,
+                    batch_size: rows.len(),
+                    grad_norm: s.grad_norm,
+                    update_ratio: s.update_ratio,
+                    sharpness: s.sharpness,
+                };
+                let observers = Instant::now();
+                let t = self.lr.t(at.step, epoch);
+                let asked = self.dispatch(optimizer, t, history, |cb| cb.on_step_end(&event))?;
+                clock.callbacks += observers.elapsed();
+                if !finite && asked.rolled_back && asked.stop.is_none() {
+                    continue;
+                }
+                stop = asked.stop.map(StopReason::Requested);
+                if !finite {
+                    let reason = stop.unwrap_or(StopReason::NonFiniteLoss {
+                        step: event.step,
+                        epoch,
+                        lr,
+                        loss: s.loss,
+                    });
+                    tracing::error!("{reason}");
+                    stop = Some(reason);
+                    break;
+                }
+                if let Some(signal) = stop.is_none().then(|| self.interrupted()).flatten() {
+                    // The step is done: save where it ended, and leave at once (no evaluation).
+                    self.checkpoint(optimizer, at.clone(), None, base_lr)?;
+                    return Ok(Some(StopReason::Interrupted { signal, step: at.step }));
+                }
+                if stop.is_some() {
+                    break;
+                }
+                let every = self.checkpointer.as_ref().and_then(|k| k.config().every_steps);
+                if every.is_some_and(|k| at.step % k == 0) {
+                    self.checkpoint(optimizer, at.clone(), None, base_lr)?;
+                }
+            }
+            let eval = match &data.test {
+                Some((tx, ty)) => Some(evaluate_tensors(model, &c.loss, tx, ty, c.eval_batch_size)?),
+                None => None,
+            };
+            let event = EpochEnd {
+                epoch,
+                epochs: c.epochs,
+                step: at.step,
+                train_loss: if at.epoch_steps == 0 {
+                    f64::NAN
+                } else {
+                    at.loss_sum / at.epoch_steps as f64
+                },
+                eval,
+                lr: optimizer.learning_rate(),
+                train_time: epoch_start.elapsed(),
+            };
+            history.epochs.push(EpochRecord {
+                epoch,
+                train_loss: event.train_loss,
+                eval,
+                lr: event.lr,
+                train_seconds: event.train_time.as_secs_f64(),
+                optimizer_seconds: clock.phases.update.as_secs_f64(),
+                sharpness_seconds: clock.phases.sharpness.as_secs_f64(),
+                callback_seconds: clock.callbacks.as_secs_f64(),
+                data_seconds: clock.phases.data.as_secs_f64(),
+                forward_seconds: clock.phases.forward.as_secs_f64(),
+                backward_seconds: clock.phases.backward.as_secs_f64(),
+            });
+            let t = self.lr.t(at.step, epoch);
+            if let Some(s) = &mut self.lr.scheduler {
+                let metric = eval.map_or(event.train_loss, |e| e.loss);
+                if metric.is_finite() {
+                    s.observe_metric(t, metric);
+                }
+            }
+            let asked = self.dispatch(optimizer, t, history, |cb| cb.on_epoch_end(&event))?;
+            stop = stop.or(asked.stop.map(StopReason::Requested));
+            if stop.is_some() {
+                return Ok(stop);
+            }
+            let next = Position {
+                step: at.step,
+                epoch: epoch + 1,
+                ..Position::default()
+            };
+            self.checkpoint(optimizer, next, eval.map(|e| e.loss), base_lr)?;
+            if let Some(signal) = self.interrupted() {
+                return Ok(Some(StopReason::Interrupted { signal, step: at.step }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every observer's `on_train_end`, also after a failed run (so logs flush); the first error.
+    fn end(&mut self, history: &History) -> Result<()> {
+        let mut first = None;
+        for cb in &mut self.callbacks {
+            if let Err(e) = cb.on_train_end(history) {
+                tracing::error!("{e}");
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// The signal an [`Interrupt`] carries, if one was requested.
+    fn interrupted(&self) -> Option<i32> {
+        self.interrupt.as_ref().and_then(Interrupt::requested)
+    }
+
+    /// Restores a checkpoint so that the next [`Trainer::fit_with`] continues where it was
+    /// taken: the weights into `varmap`, the optimizer's state, the schedule's plateau state,
+    /// the observers' state and the position (epoch, batch, step). With a [`Checkpointer`]
+    /// set, the checkpoint must hold the same model. Nothing is changed when a check fails.
+    ///
+    /// The shuffle seed and batch size must be the ones of the checkpointed run (the batches
+    /// still to come are derived from them); more epochs than it planned are allowed.
+    pub fn resume(&mut self, checkpoint: &Checkpoint, varmap: &VarMap, optimizer: &mut dyn Optimizer) -> Result<()> {
+        let saved = &checkpoint.state;
+        let mismatch = |name, saved: String, current: String| TrainError::Checkpoint {
+            path: checkpoint.dir.clone(),
+            problem: CheckpointProblem::RunMismatch { name, saved, current },
+        };
+        if let Some(c) = &self.checkpointer {
+            checkpoint.expect_model(&c.config().model)?;
+            if let (Some(saved), Some(current)) = (&saved.dataset, &c.config().dataset) {
+                if saved != current {
+                    return Err(mismatch("dataset", saved.clone(), current.clone()));
+                }
+            }
+        }
+        if saved.seed != self.config.seed {
+            return Err(mismatch("seed", saved.seed.to_string(), self.config.seed.to_string()));
+        }
+        if saved.batch_size != self.config.batch_size {
+            return Err(mismatch(
+                "batch_size",
+                saved.batch_size.to_string(),
+                self.config.batch_size.to_string(),
+            ));
+        }
+        let has_plateau = self.lr.scheduler.as_ref().is_some_and(|s| s.plateau.is_some());
+        if has_plateau != saved.plateau.is_some() {
+            let says = |p: bool| if p { "a plateau schedule" } else { "no plateau schedule" }.to_string();
+            return Err(mismatch("schedule", says(saved.plateau.is_some()), says(has_plateau)));
+        }
+        let stateful: Vec<usize> = (0..self.callbacks.len())
+            .filter(|&i| self.callbacks[i].save_state().is_some())
+            .collect();
+        if stateful.len() != saved.callbacks.len() {
+            return Err(mismatch(
+                "observers with state (e.g. the monitor)",
+                saved.callbacks.len().to_string(),
+                stateful.len().to_string(),
+            ));
+        }
+        let requested_lr = optimizer.learning_rate();
+        checkpoint.restore_weights(varmap)?;
+        checkpoint.restore_optimizer(varmap, optimizer)?;
+        // The checkpoint's rate is the run's own (observers may have changed it); a rate
+        // other than the one the run started with is the caller's change, and applies.
+        let base = saved.base_lr.unwrap_or(requested_lr);
+        self.base_lr = Some(requested_lr);
+        if requested_lr != base && self.lr.scheduler.is_none() {
+            tracing::warn!(
+                "resuming at lr {} as asked (the checkpointed run started at lr {} and was at {})",
+                format_lr(requested_lr),
+                format_lr(base),
+                format_lr(optimizer.learning_rate())
+            );
+            optimizer.set_learning_rate(requested_lr);
+        }
+        for (&i, state) in stateful.iter().zip(&saved.callbacks) {
+            self.callbacks[i].restore_state(state)?;
+        }
+        if let Some(s) = &mut self.lr.scheduler {
+            s.plateau = saved.plateau.clone();
+        }
+        self.resume = Some((saved.position.clone(), saved.lr_scale));
+        tracing::info!(
+            checkpoint = %checkpoint.dir.display(),
+            step = saved.position.step,
+            "resuming at epoch {}, batch {}",
+            saved.position.epoch + 1,
+            saved.position.batch
+        );
+        Ok(())
+    }
+
+    /// Writes a checkpoint if a [`Checkpointer`] is set.
+    fn checkpoint(
+        &mut self,
+        optimizer: &dyn Optimizer,
+        position: Position,
+        val_loss: Option<f64>,
+        base_lr: f64,
+    ) -> Result<()> {
+        let callbacks = self.callbacks.iter().filter_map(|c| c.save_state()).collect();
+        let plateau = self.lr.scheduler.as_ref().and_then(|s| s.plateau.clone());
+        let (seed, batch_size, lr_scale) = (self.config.seed, self.config.batch_size, self.lr.scale);
+        let Some(checkpointer) = self.checkpointer.as_mut() else {
+            return Ok(());
+        };
+        checkpointer.save(SaveRequest {
+            position,
+            optimizer,
+            plateau,
+            lr_scale,
+            base_lr,
+            callbacks,
+            val_loss,
+            seed,
+            batch_size,
+        })?;
+        Ok(())
+    }
+
+    /// Calls every observer, applies `SetLr`, `Checkpoint` and `Rollback`, and returns the
+    /// first stop reason and whether a snapshot was restored; an observer's error (or a
+    /// rollback that cannot be done) ends the run.
+    fn dispatch(
+        &mut self,
+        optimizer: &mut dyn Optimizer,
+        t: u64,
+        history: &mut History,
+        mut call: impl FnMut(&mut dyn Callback) -> Result<Action>,
+    ) -> Result<Requests> {
+        let mut out = Requests::default();
+        for i in 0..self.callbacks.len() {
+            match call(self.callbacks[i].as_mut())? {
+                Action::Continue => {}
+                Action::SetLr(lr) if lr.is_finite() && lr > 0.0 => self.lr.request(optimizer, lr, t),
+                Action::SetLr(lr) => {
+                    tracing::warn!(lr, "ignoring a request for a non-positive or non-finite learning rate")
+                }
+                Action::Stop(reason) => {
+                    out.stop.get_or_insert(reason);
+                }
+                Action::Checkpoint => self.snapshot = Some(take_snapshot(optimizer)?),
+                Action::Rollback(lr) => {
+                    if !self.restore(optimizer)? {
+                        return Err(TrainError::Observer {
+                            asked: "a rollback",
+                            why: "no snapshot was taken (answer `Action::Checkpoint` first)".into(),
+                        });
+                    }
+                    if let Some(lr) = lr.filter(|lr| lr.is_finite() && *lr > 0.0) {
+                        self.lr.request(optimizer, lr, t);
+                    }
+                    history.rollbacks.push((optimizer.steps(), lr));
+                    out.rolled_back = true;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Restores the snapshot, if there is one.
+    fn restore(&self, optimizer: &mut dyn Optimizer) -> Result<bool> {
+        let Some(snapshot) = &self.snapshot else {
+            return Ok(false);
+        };
+        for (var, saved) in optimizer.vars().iter().zip(&snapshot.weights) {
+            var.set(saved)?;
+        }
+        optimizer.load_state(&snapshot.optimizer)?;
+        Ok(true)
+    }
+}
+
+/// Adds a step's loss, rate and side results to the history.
+fn record_step(history: &mut History, s: &StepOutcome, lr: f64, steps_before: u64) {
+    history.step_losses.push(s.loss);
+    history.step_lrs.push(lr);
+    history.fused_steps += u64::from(s.fused);
+    if s.skipped_update {
+        history.skipped_steps += 1;
+        tracing::warn!(step = steps_before + 1, "non-finite gradient norm: update skipped");
+    }
+    if let Some(r) = s.sharpness {
+        history.sharpness.push((steps_before, r));
+    }
+}
+
+/// Copies the weights and the optimizer state.
+fn take_snapshot(optimizer: &dyn Optimizer) -> Result<Snapshot> {
+    Ok(Snapshot {
+        weights: copy_weights(optimizer.vars())?,
+        optimizer: optimizer.state()?,
+    })
+}
