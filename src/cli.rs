@@ -228,6 +228,11 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     })?;
     let name: DatasetName = args.dataset.parse()?;
     let kind: OptimizerKind = args.optimizer.parse()?;
+    // The optimizer's own checks (momentum in [0, 1), betas, decay), on no variables yet.
+    kind.build(Vec::new(), args.lr, args.momentum, args.weight_decay)?;
+    if args.threads == Some(0) {
+        return Err(Error::Usage("--threads 0: expected at least 1 thread".into()));
+    }
     let activation: Activation = args.activation.parse()?;
     // Both datasets are 1x28x28 with 10 classes; the real shape is used once loaded.
     Architecture::from_args(&args.model, &args.hidden, &args.conv, (1, 28, 28), 10)?;

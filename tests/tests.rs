@@ -3,6 +3,7 @@
 mod callbacks;
 mod checkpoint;
 mod data_errors;
+mod faults;
 mod fuzz_props;
 mod hub;
 mod lr_tools;

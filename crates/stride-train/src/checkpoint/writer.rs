@@ -252,7 +252,7 @@ impl Checkpointer {
                 .map(|b| crc32fast::hash(&b))
                 .map_err(|e| io(path, e))
         };
-        candle_core::safetensors::save(&weights, &model_path)?;
+        save_tensors(&weights, &model_path)?;
         sync_file(&model_path).map_err(|e| io(&model_path, e))?;
 
         let order = canonical_order(&self.vars, req.optimizer.vars())?;
@@ -266,7 +266,7 @@ impl Checkpointer {
             );
         }
         let opt_path = tmp.join(OPTIMIZER_FILE);
-        candle_core::safetensors::save(&buffers, &opt_path)?;
+        save_tensors(&buffers, &opt_path)?;
         sync_file(&opt_path).map_err(|e| io(&opt_path, e))?;
 
         let size = |path: &Path| std::fs::metadata(path).map(|m| m.len()).map_err(|e| io(path, e));
@@ -319,6 +319,14 @@ impl Checkpointer {
         }
         Ok(())
     }
+}
+
+/// Writes a safetensors file; a failure names the file (candle's own error does not).
+fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    candle_core::safetensors::save(tensors, path).map_err(|e| match e {
+        candle_core::Error::Io(source) => io(path, source),
+        other => io(path, std::io::Error::other(other.to_string())),
+    })
 }
 
 /// The checkpoint directories in `dir`, oldest first (the names sort by step).
