@@ -13,6 +13,16 @@ pub mod tune;
 
 pub use error::Error;
 
+/// Fails unless `value` is finite and > 0, naming the flag: rates, tolerances and loss
+/// targets mean nothing otherwise.
+pub fn positive(flag: &str, value: f64) -> Result<f64, Error> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(Error::Usage(format!("{flag} {value}: expected a finite number > 0")))
+    }
+}
+
 /// Runs the tensor kernels on `threads` threads (Stride's own team and rayon's pool, which
 /// candle and the GEMM kernels use); call it before training starts.
 pub fn set_threads(threads: usize) -> Result<(), Error> {

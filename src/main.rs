@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use stride::cli::TrainArgs;
 use stride::diagnose::{diagnose_path, write_report, LogOptions, StreamArg};
-use stride::optim::schedule::{parse_schedule, preview, render_ascii_plot, to_csv, ScheduleUnit};
+
+use stride::optim::schedule::{parse_schedule, preview, render_ascii_plot, ScheduleUnit};
 
 /// Train neural networks with the learning rate in view.
 #[derive(Parser)]
@@ -98,13 +100,27 @@ fn main() -> anyhow::Result<()> {
             println!("{} with lr {} over {} {unit}", args.spec, args.lr, args.steps);
             print!("{}", render_ascii_plot(&points, 72, 16, args.log_y));
             if let Some(path) = &args.csv {
-                std::fs::write(path, to_csv(&points)).with_context(|| format!("writing {}", path.display()))?;
-                println!("wrote {} rows to {}", points.len(), path.display());
+                // Every step, streamed: the plot is thinned, the file is not.
+                let file = std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?;
+                let mut out = std::io::BufWriter::new(file);
+                writeln!(out, "step,lr")
+                    .and_then(|()| {
+                        (0..args.steps).try_for_each(|t| writeln!(out, "{t},{}", scheduler.lr(t)))?;
+                        out.flush()
+                    })
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("wrote {} rows (every step) to {}", args.steps, path.display());
             }
         }
         Command::LrFind(args) => print!("{}", stride::tune::lr_find_job(&args)?),
         Command::Sweep(args) => print!("{}", stride::tune::sweep_job(&args)?.report()),
         Command::Diagnose(args) => {
+            if let Some(lr) = args.lr {
+                stride::positive("--lr", lr)?;
+            }
+            if let Some(c) = args.classes.filter(|&c| c < 2) {
+                anyhow::bail!("--classes {c}: expected at least 2 classes");
+            }
             let opts = LogOptions {
                 lr: args.lr,
                 num_classes: args.classes,

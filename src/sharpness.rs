@@ -45,10 +45,10 @@ pub struct SharpnessArgs {
     #[arg(long, default_value_t = 0)]
     pub steps: u64,
     /// Rate of those steps, and the rate compared with the limit.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.1)]
     pub lr: f64,
     /// Finite-difference step relative to the weight norm.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3)]
     pub rel_step: f64,
     /// Use forward differences (one gradient per iteration) instead of central ones.
     #[arg(long)]
@@ -57,7 +57,7 @@ pub struct SharpnessArgs {
     #[arg(long, default_value_t = 20)]
     pub max_iters: usize,
     /// Relative tolerance of the power iteration.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3)]
     pub tol: f64,
     /// Curvature: gauss-newton (default; insensitive to the step on ReLU networks) or hessian
     /// (finite differences of gradients).
@@ -83,6 +83,9 @@ impl Callback for StopAfter {
 
 /// Runs `stride sharpness` and returns the text it prints.
 pub fn run(args: &SharpnessArgs) -> Result<String, Error> {
+    crate::positive("--lr", args.lr)?;
+    crate::positive("--rel-step", args.rel_step)?;
+    crate::positive("--tol", args.tol)?;
     let name: DatasetName = args.dataset.parse()?;
     let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
     let input = (1, splits.train.rows(), splits.train.cols());

@@ -41,10 +41,10 @@ pub struct SetupArgs {
     #[arg(long, default_value = "sgd")]
     pub optimizer: String,
     /// Momentum (SGD, RMSprop) or beta1 (Adam family); PyTorch's default when absent.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub momentum: Option<f64>,
     /// Weight decay; PyTorch's default when absent.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// Examples per step.
     #[arg(long, default_value_t = 128)]
@@ -79,6 +79,8 @@ impl Setup {
         let kind: OptimizerKind = args.optimizer.parse()?;
         let activation: Activation = args.activation.parse()?;
         Architecture::from_args(&args.model, &args.hidden, &args.conv, (1, 28, 28), 10)?;
+        // The optimizer's own checks of momentum and decay (the rate is the caller's, checked there).
+        kind.build(Vec::new(), 1e-3, args.momentum, args.weight_decay)?;
         let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
         let input = (1, splits.train.rows(), splits.train.cols());
         let arch = Architecture::from_args(&args.model, &args.hidden, &args.conv, input, splits.train.classes())?;
@@ -123,10 +125,10 @@ pub struct LrFindArgs {
     #[allow(missing_docs)]
     pub setup: SetupArgs,
     /// First rate of the ramp.
-    #[arg(long, default_value_t = 1e-7)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-7)]
     pub start_lr: f64,
     /// Rate the ramp heads for.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 10.0)]
     pub end_lr: f64,
     /// Steps of the ramp.
     #[arg(long, default_value_t = 100)]
@@ -213,7 +215,7 @@ pub struct SweepArgs {
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
     /// Smoothed training loss the speed columns count steps to (default: 1.5x the best final loss).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub target_loss: Option<f64>,
     /// Also run the LR range test and put its suggestion next to the sweep's best rate.
     #[arg(long)]
@@ -310,6 +312,9 @@ impl SweepOutcome {
 pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
     // Bad flags are reported before the data loads.
     let given = args.lrs.as_deref().map(parse_lrs).transpose()?;
+    if let Some(target) = args.target_loss {
+        crate::positive("--target-loss", target)?;
+    }
     let setup = Setup::load(&args.setup)?;
     let lrs = match given {
         Some(lrs) => lrs,

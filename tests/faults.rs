@@ -211,3 +211,76 @@ fn nonsense_values_are_refused_before_training() {
         assert!(err.contains(says), "{flags:?}: {err}");
     }
 }
+
+/// The `stride` binary with these arguments.
+fn stride(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stride"))
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_subcommand_refuses_meaningless_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("l.csv");
+    std::fs::write(&log, "step,loss\n1,2.3\n2,2.2\n3,2.1\n").unwrap();
+    let log = log.to_str().unwrap();
+    let sample = sample_dir();
+    let data = sample.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["train", "--data-dir", data, "--hidden", "18446744073709551615"],
+            "parameters",
+        ),
+        (
+            vec!["train", "--data-dir", data, "--hidden", "100000-100000"],
+            "training needs about",
+        ),
+        (vec!["lr-find", "--data-dir", data, "--momentum", "2"], "momentum"),
+        (
+            vec!["diagnose", log, "--lr", "NaN"],
+            "--lr NaN: expected a finite number > 0",
+        ),
+        (
+            vec!["diagnose", log, "--lr", "0"],
+            "--lr 0: expected a finite number > 0",
+        ),
+        (vec!["sharpness", "--data-dir", data, "--lr", "-1"], "--lr -1"),
+        (vec!["sharpness", "--data-dir", data, "--lr", "nan"], "--lr NaN"),
+        (
+            vec!["sweep", "--data-dir", data, "--target-loss", "NaN"],
+            "--target-loss NaN",
+        ),
+        (
+            vec!["sweep", "--data-dir", data, "--target-loss", "-1"],
+            "--target-loss -1",
+        ),
+    ] {
+        let out = stride(&args);
+        let err = stderr(&out);
+        assert!(matches!(out.status.code(), Some(1 | 2)), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn schedule_csv_has_every_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("s.csv");
+    let out = stride(&[
+        "schedule",
+        "cosine(300000)",
+        "--steps",
+        "300000",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 300_001);
+    assert!(text.lines().nth(123_457).unwrap().starts_with("123456,"));
+}

@@ -52,7 +52,9 @@ impl Architecture {
                     });
                 }
                 let (c, h, w) = input;
-                Ok(Self::Mlp(format!("{}-{hidden}-{classes}", c * h * w).parse()?))
+                let spec: MlpSpec = format!("{}-{hidden}-{classes}", c * h * w).parse()?;
+                check_fits(&spec)?;
+                Ok(Self::Mlp(spec))
             }
             "cnn" => Ok(Self::Cnn {
                 spec: conv.parse()?,
@@ -128,5 +130,48 @@ impl Model for Network {
             Self::Mlp(m) => m.fused_cross_entropy(x, y, rows),
             Self::Cnn(c) => c.fused_cross_entropy(x, y, rows),
         }
+    }
+}
+
+/// Refuses an MLP whose training state would not fit in this machine's memory, before
+/// anything is allocated (a 100000-100000 MLP would otherwise abort allocating 40 GB).
+fn check_fits(spec: &MlpSpec) -> Result<()> {
+    let parameters = spec
+        .sizes
+        .windows(2)
+        .try_fold(0u64, |sum, w| {
+            let (i, o) = (w[0] as u64, w[1] as u64);
+            i.checked_mul(o)?.checked_add(o)?.checked_add(sum)
+        })
+        .unwrap_or(u64::MAX);
+    // f32 weights, their gradients and two optimizer moments (Adam's; SGD needs fewer).
+    let needed = parameters.saturating_mul(16);
+    let available = physical_memory();
+    if needed > available.unwrap_or(u64::MAX) || parameters == u64::MAX {
+        return Err(ModelError::TooLarge {
+            spec: spec.to_string(),
+            parameters,
+            needed: bytes(needed),
+            available: available.map_or_else(|| "less".to_string(), bytes),
+        });
+    }
+    Ok(())
+}
+
+/// The machine's memory in bytes (Linux: `MemTotal`), if it can be read.
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// `40.0 GB`, `512 MB`.
+fn bytes(n: u64) -> String {
+    let gb = n as f64 / 1e9;
+    if gb >= 1.0 {
+        format!("{gb:.1} GB")
+    } else {
+        format!("{:.0} MB", n as f64 / 1e6)
     }
 }
