@@ -27,9 +27,10 @@ pub struct TrainArgs {
     /// Passes over the training set.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Learning rate (the base rate when a schedule is given).
-    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
-    pub lr: f64,
+    /// Learning rate (the base rate when a schedule is given); default: the optimizer's
+    /// (sgd 0.1, adam/adamw/radam 1e-3, rmsprop/adagrad 1e-2, adamax/nadam 2e-3, adadelta 1).
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
     /// Optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, radam.
     #[arg(long, default_value = "sgd")]
     pub optimizer: String,
@@ -218,18 +219,19 @@ impl RunSummary {
 /// when asked), and returns the summary.
 pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     // Everything a user typed is checked before the data is loaded: a typo costs no download.
+    let kind: OptimizerKind = args.optimizer.parse()?;
+    let lr = args.lr.unwrap_or(kind.default_lr());
     Trainer::new(TrainerConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
-        lr: args.lr,
+        lr,
         seed: args.seed,
         clip_grad_norm: args.clip_grad_norm,
         ..TrainerConfig::default()
     })?;
     let name: DatasetName = args.dataset.parse()?;
-    let kind: OptimizerKind = args.optimizer.parse()?;
     // The optimizer's own checks (momentum in [0, 1), betas, decay), on no variables yet.
-    kind.build(Vec::new(), args.lr, args.momentum, args.weight_decay)?;
+    kind.build(Vec::new(), lr, args.momentum, args.weight_decay)?;
     if args.threads == Some(0) {
         return Err(Error::Usage("--threads 0: expected at least 1 thread".into()));
     }
@@ -237,7 +239,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     // Both datasets are 1x28x28 with 10 classes; the real shape is used once loaded.
     Architecture::from_args(&args.model, &args.hidden, &args.conv, (1, 28, 28), 10)?;
     if let Some(spec) = &args.schedule {
-        parse_schedule(spec, args.lr)?;
+        parse_schedule(spec, lr)?;
     }
     check_outputs(args)?;
     let resume =
@@ -268,16 +270,20 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     let model = Network::new(&arch, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
     reset_parameters(&varmap, args.seed)?;
 
-    let mut optimizer = kind.build(varmap.all_vars(), args.lr, args.momentum, args.weight_decay)?;
+    let mut optimizer = kind.build(varmap.all_vars(), lr, args.momentum, args.weight_decay)?;
     let mut builder = Trainer::builder()
         .epochs(args.epochs)
         .batch_size(args.batch_size)
-        .lr(args.lr)
+        .lr(lr)
         .seed(args.seed)
         .fused(!args.no_fused);
-    let mut described = format!("{kind} lr {}", format_lr(args.lr));
+    let mut described = format!(
+        "{kind} lr {}{}",
+        format_lr(lr),
+        if args.lr.is_none() { " (default)" } else { "" }
+    );
     if let Some(spec) = &args.schedule {
-        builder = builder.schedule(parse_schedule(spec, args.lr)?);
+        builder = builder.schedule(parse_schedule(spec, lr)?);
         described += &format!(", schedule {spec}");
     }
     if let Some(max) = args.clip_grad_norm {

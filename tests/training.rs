@@ -276,3 +276,39 @@ fn regression_with_mse_on_plain_tensors_trains_through_the_same_loop() {
         .fit(&model, &varmap, &train, None)
         .is_err());
 }
+
+/// `--optimizer adam` without `--lr` trains at Adam's own default (1e-3), says so, and learns;
+/// at SGD's 0.1 it ends far lower.
+#[test]
+fn each_optimizer_gets_its_own_default_rate() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        train: stride::cli::TrainArgs,
+    }
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist-sample");
+    let args = Cli::parse_from([
+        "stride",
+        "--optimizer",
+        "adam",
+        "--epochs",
+        "1",
+        "--no-monitor",
+        "--data-dir",
+        sample.to_str().unwrap(),
+    ])
+    .train;
+    let summary = stride::cli::train(&args).unwrap();
+    assert!(
+        summary.optimizer.starts_with("adam lr 0.001 (default)"),
+        "{}",
+        summary.optimizer
+    );
+    assert!(summary.history.step_lrs.iter().all(|&lr| lr == 1e-3));
+    assert!(summary.test_accuracy().unwrap() > 0.85, "{:?}", summary.test_accuracy());
+    for kind in stride::optim::OptimizerKind::ALL {
+        let lr = kind.default_lr();
+        assert!(lr.is_finite() && lr > 0.0, "{kind}");
+    }
+}
