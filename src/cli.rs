@@ -5,15 +5,15 @@ use std::time::Instant;
 
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
-use stride_data::{DatasetName, Loaded, Resolver};
+use stride_data::{DatasetName, Examples, Loaded, Resolver};
 use stride_model::{reset_parameters, Activation, Architecture, Network};
 use stride_monitor::MonitorConfig;
 use stride_optim::schedule::parse_schedule;
 use stride_optim::OptimizerKind;
 use stride_train::{
-    format_lr, AutoLr, Checkpoint, CheckpointConfig, Checkpointer, ExistingRun, History, Interrupt, MetricsLog,
-    ProgressBars, RunMonitor, RunReport, SharpnessConfig, SharpnessSchedule, StopReason, TrainError, Trainer,
-    TrainerConfig,
+    evaluate, format_lr, AutoLr, Checkpoint, CheckpointConfig, Checkpointer, EarlyStopping, Eval, ExistingRun, History,
+    Interrupt, MetricsLog, ProgressBars, RunMonitor, RunReport, SharpnessConfig, SharpnessSchedule, StopReason,
+    TrainError, Trainer, TrainerConfig,
 };
 
 use crate::Error;
@@ -112,6 +112,14 @@ pub struct TrainArgs {
     /// into a directory that holds checkpoints is refused).
     #[arg(long, requires = "checkpoint_dir", conflicts_with = "resume")]
     pub overwrite: bool,
+    /// Fraction of the training set held out (stratified, by --seed) for validation: the best
+    /// checkpoint, the plateau rule, --auto-lr and --early-stop decide on it; the test set is
+    /// read once, after training. 0 trains on every example and decides on the training loss.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_split: f64,
+    /// Stop when the validation loss has not improved for this many epochs.
+    #[arg(long)]
+    pub early_stop: Option<usize>,
     /// Threads for the tensor kernels (default: the cores this process may use).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -134,12 +142,18 @@ pub struct RunSummary {
     pub monitor: Option<RunReport>,
     /// Where the run's checkpoints went, when it wrote them.
     pub checkpoint_dir: Option<PathBuf>,
+    /// Examples held out for validation (0: none).
+    pub val_len: usize,
+    /// The test set, evaluated once after training.
+    pub test: Option<Eval>,
+    /// How often the test set was read before the final evaluation (0: never, as it should be).
+    pub test_reads_during_training: usize,
 }
 
 impl RunSummary {
     /// Final test accuracy, if evaluated.
     pub fn test_accuracy(&self) -> Option<f64> {
-        self.history.last().and_then(|e| e.eval).map(|e| e.accuracy)
+        self.test.map(|e| e.accuracy)
     }
 
     /// Median seconds per training epoch, leaving out the first (warm-up) when there are more.
@@ -179,20 +193,20 @@ impl RunSummary {
     /// A plain-text table of the epochs and a closing line.
     pub fn report(&self) -> String {
         let mut out = format!(
-            "data: {}\nmodel: {}\noptimizer: {}\n\n{:>5}  {:>10}  {:>9}  {:>8}  {:>8}\n",
-            self.loaded_from, self.arch, self.optimizer, "epoch", "train loss", "test loss", "test acc", "seconds"
+            "data: {}\nmodel: {}\noptimizer: {}\n\n{:>5}  {:>10}  {:>8}  {:>7}  {:>8}\n",
+            self.loaded_from, self.arch, self.optimizer, "epoch", "train loss", "val loss", "val acc", "seconds"
         );
         for e in &self.history.epochs {
-            let (tl, ta) = e
+            let (vl, va) = e
                 .eval
                 .map(|v| (format!("{:.4}", v.loss), format!("{:.4}", v.accuracy)))
-                .unwrap_or_default();
+                .unwrap_or_else(|| ("-".into(), "-".into()));
             out += &format!(
-                "{:>5}  {:>10.4}  {:>9}  {:>8}  {:>8.2}\n",
+                "{:>5}  {:>10.4}  {:>8}  {:>7}  {:>8.2}\n",
                 e.epoch + 1,
                 e.train_loss,
-                tl,
-                ta,
+                vl,
+                va,
                 e.train_seconds
             );
         }
@@ -202,11 +216,15 @@ impl RunSummary {
         if let Some(reason) = &self.history.stopped {
             out += &format!("\nstopped early: {reason}\n");
         }
-        out +=
-            &format!(
-            "\nfinal test accuracy {} after {} epochs; {:.2} s/epoch (median), {:.1} s in all, {:.2} s loading data\n",
-            self.test_accuracy().map(|a| format!("{a:.4}")).unwrap_or_else(|| "n/a".into()),
-            self.history.epochs.len(),
+        let epochs = self.history.epochs.len();
+        let test = match self.test {
+            Some(t) => format!("test loss {:.4}, test accuracy {:.4}", t.loss, t.accuracy),
+            None => "test set not evaluated".into(),
+        };
+        out += &format!(
+            "\n{test} (the test set, read once after training) after {epochs} epoch{}; {:.2} s/epoch (median), {:.1} s \
+             in all, {:.2} s loading data\n",
+            if epochs == 1 { "" } else { "s" },
             self.median_epoch_seconds(),
             self.history.total_seconds,
             self.load_seconds
@@ -232,6 +250,17 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     let name: DatasetName = args.dataset.parse()?;
     // The optimizer's own checks (momentum in [0, 1), betas, decay), on no variables yet.
     kind.build(Vec::new(), lr, args.momentum, args.weight_decay)?;
+    if !(0.0..1.0).contains(&args.val_split) {
+        return Err(Error::Usage(format!(
+            "--val-split {}: expected a fraction 0 <= f < 1 of the training set",
+            args.val_split
+        )));
+    }
+    if args.early_stop == Some(0) {
+        return Err(Error::Usage(
+            "--early-stop 0: expected a patience of at least 1 epoch".into(),
+        ));
+    }
     if args.threads == Some(0) {
         return Err(Error::Usage("--threads 0: expected at least 1 thread".into()));
     }
@@ -262,6 +291,14 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     let started = Instant::now();
     let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
     let load_seconds = started.elapsed().as_secs_f64();
+    let (train_set, val_set) = splits.train.split_validation(args.val_split, args.seed)?;
+    if val_set.is_empty() {
+        tracing::info!(
+            "no validation split (--val-split 0): the best checkpoint, the plateau rule, --auto-lr and --early-stop \
+             decide on the training loss"
+        );
+    }
+    let test_set = Counted::new(&splits.test);
     let input = (1, splits.train.rows(), splits.train.cols());
     let arch = Architecture::from_args(&args.model, &args.hidden, &args.conv, input, splits.train.classes())?;
 
@@ -307,6 +344,10 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
                 ..SharpnessConfig::default()
             },
         });
+    }
+    if let Some(patience) = args.early_stop {
+        builder = builder.callback(EarlyStopping::new(patience));
+        described += &format!(", early stop after {patience} epochs without progress");
     }
     if let Some(path) = &args.metrics {
         // A resumed run continues the first run's log from its checkpoint's step.
@@ -376,13 +417,17 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         described += &format!(", resumed from {}", checkpoint.dir.display());
     }
     tracing::info!(
-        "training {arch} ({activation}) on {name}: {} train / {} test, {} epochs, {described}, batch {}",
-        splits.train.len(),
+        "training {arch} ({activation}) on {name}: {} train / {} validation / {} test, {} epochs, {described}, batch {}",
+        train_set.len(),
+        val_set.len(),
         splits.test.len(),
         args.epochs,
         args.batch_size
     );
-    let history = trainer.fit_with(&model, optimizer.as_mut(), &splits.train, Some(&splits.test))?;
+    let held_out = (!val_set.is_empty()).then_some(&val_set as &dyn Examples);
+    let history = trainer.fit_with(&model, optimizer.as_mut(), &train_set, held_out)?;
+    let test_reads_during_training = test_set.reads();
+    let test = Some(evaluate(&model, &test_set, &device, 1000)?);
     let monitor = report.map(|r| r.lock().map(|r| r.clone()).unwrap_or_default());
     if let (Some(path), Some(report)) = (&args.report, &monitor) {
         report.write_json(path)?;
@@ -395,7 +440,54 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         load_seconds,
         monitor,
         checkpoint_dir: args.checkpoint_dir.clone(),
+        val_len: val_set.len(),
+        test,
+        test_reads_during_training,
     })
+}
+
+/// A data set that counts how often it is read, so a run can show that its test set was
+/// kept out of every decision.
+struct Counted<'a> {
+    data: &'a dyn Examples,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> Counted<'a> {
+    fn new(data: &'a dyn Examples) -> Self {
+        Self {
+            data,
+            reads: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn read(&self) {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Examples for Counted<'_> {
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    fn to_tensors(&self, device: &Device) -> stride_data::Result<(candle_core::Tensor, candle_core::Tensor)> {
+        self.read();
+        self.data.to_tensors(device)
+    }
+
+    fn gather_tensors(
+        &self,
+        indices: &[u32],
+        device: &Device,
+    ) -> stride_data::Result<(candle_core::Tensor, candle_core::Tensor)> {
+        self.read();
+        self.data.gather_tensors(indices, device)
+    }
 }
 
 /// Refuses output paths that cannot be written, or that name the same file twice, before

@@ -91,7 +91,7 @@ fn callbacks_observe_in_order_and_steer() {
 
     let csv = std::fs::read_to_string(csv).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "kind,epoch,step,loss,lr,test_loss,test_accuracy,seconds");
+    assert_eq!(lines[0], "kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds");
     assert_eq!(lines.len(), 1 + 5 + 2);
     assert!(
         lines[3].starts_with("step,0,3,") && lines[3].contains(",0.2,"),
@@ -103,7 +103,7 @@ fn callbacks_observe_in_order_and_steer() {
     let last: serde_json::Value = serde_json::from_str(jsonl.lines().last().unwrap()).unwrap();
     assert_eq!(last["kind"], "epoch");
     assert_eq!(last["step"], 5);
-    assert!(last["test_accuracy"].as_f64().unwrap() >= 0.0);
+    assert!(last["val_accuracy"].as_f64().unwrap() >= 0.0);
 }
 
 #[test]

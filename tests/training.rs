@@ -312,3 +312,45 @@ fn each_optimizer_gets_its_own_default_rate() {
         assert!(lr.is_finite() && lr > 0.0, "{kind}");
     }
 }
+
+/// With the validation split on, decisions read validation only: the test set is read once,
+/// after training; with `--val-split 0` nothing is held out and the epochs have no held-out loss.
+#[test]
+fn the_test_set_stays_out_of_training() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        train: stride::cli::TrainArgs,
+    }
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist-sample");
+    let run = |split: &str| {
+        let args = Cli::parse_from([
+            "stride",
+            "--epochs",
+            "2",
+            "--early-stop",
+            "1",
+            "--val-split",
+            split,
+            "--data-dir",
+            sample.to_str().unwrap(),
+        ])
+        .train;
+        stride::cli::train(&args).unwrap()
+    };
+    let s = run("0.1");
+    assert_eq!(s.val_len, 800);
+    assert_eq!(s.test_reads_during_training, 0, "the test set was read during training");
+    assert!(
+        s.history.epochs.iter().all(|e| e.eval.is_some()),
+        "every epoch is validated"
+    );
+    assert!(s.test_accuracy().unwrap() > 0.8);
+    assert!(s.report().contains("the test set, read once after training"));
+    let s = run("0");
+    assert_eq!(s.val_len, 0);
+    assert_eq!(s.test_reads_during_training, 0);
+    assert!(s.history.epochs.iter().all(|e| e.eval.is_none()));
+    assert!(s.test.is_some());
+}

@@ -232,6 +232,51 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// Splits off a validation set of `fraction` of the examples, stratified by class (each
+    /// class gives the same share, rounded) and chosen by `seed`; returns (train, validation),
+    /// both keeping the original order. A fraction of 0 gives an empty validation set.
+    pub fn split_validation(&self, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
+        if !(0.0..1.0).contains(&fraction) {
+            return Err(DataError::Invalid {
+                what: "validation fraction",
+                message: format!("{fraction}: expected 0 <= fraction < 1"),
+            });
+        }
+        let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); self.classes];
+        for (i, &l) in self.labels.iter().enumerate() {
+            by_class[usize::from(l)].push(i as u32);
+        }
+        let mut held = vec![false; self.len()];
+        for (class, members) in by_class.iter().enumerate() {
+            let take = (members.len() as f64 * fraction).round() as usize;
+            // The batcher's seeded shuffle, on a stream of its own per class.
+            let order = crate::Batcher::new(members.len(), 1, seed ^ 0x7661_6c69_6461_7465)?.order(class as u64);
+            for &k in &order[..take] {
+                held[members[k as usize] as usize] = true;
+            }
+        }
+        let per_image = self.rows * self.cols;
+        let pick = |keep: bool| {
+            let rows: Vec<usize> = (0..self.len()).filter(|&i| held[i] != keep).collect();
+            let images = rows
+                .iter()
+                .flat_map(|&i| &self.images[i * per_image..(i + 1) * per_image])
+                .copied()
+                .collect();
+            let labels = rows.iter().map(|&i| self.labels[i]).collect();
+            Dataset {
+                images,
+                labels,
+                rows: self.rows,
+                cols: self.cols,
+                classes: self.classes,
+            }
+        };
+        Ok((pick(true), pick(false)))
+    }
+}
+
 fn check_labels(labels: &[u8], classes: usize, path: &Path) -> Result<()> {
     match labels.iter().position(|&l| usize::from(l) >= classes) {
         Some(index) => Err(DataError::LabelOutOfRange {
@@ -245,6 +290,10 @@ fn check_labels(labels: &[u8], classes: usize, path: &Path) -> Result<()> {
 }
 
 /// A train split and a test split.
+///
+/// The test split is for the final report only; decisions during training (the best
+/// checkpoint, plateau rules, early stopping) belong on a validation set carved from the
+/// training split with [`Dataset::split_validation`].
 #[derive(Debug, Clone)]
 pub struct Splits {
     /// Training examples.
@@ -321,4 +370,36 @@ pub fn load_idx_dir(dir: &Path) -> Result<Splits> {
         train: load_idx_pair(&paths[0], &paths[1])?,
         test: load_idx_pair(&paths[2], &paths[3])?,
     })
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    fn data() -> Dataset {
+        // 100 one-pixel images: pixel = index, label = index % 4 (25 per class).
+        let images: Vec<u8> = (0..100).collect();
+        let labels: Vec<u8> = (0..100).map(|i| i % 4).collect();
+        Dataset::new(images, labels, 1, 1, 4, Path::new("t")).unwrap()
+    }
+
+    #[test]
+    fn validation_is_stratified_disjoint_and_seeded() {
+        let d = data();
+        let (train, val) = d.split_validation(0.2, 7).unwrap();
+        assert_eq!((train.len(), val.len()), (80, 20));
+        assert_eq!(val.class_counts(), vec![5; 4]);
+        let mut all: Vec<u8> = train.images().iter().chain(val.images()).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<u8>>(), "every example exactly once");
+        assert_eq!(d.split_validation(0.2, 7).unwrap().1, val, "same seed, same split");
+        assert_ne!(
+            d.split_validation(0.2, 8).unwrap().1,
+            val,
+            "another seed, another split"
+        );
+        assert_eq!(d.split_validation(0.0, 7).unwrap().0, d);
+        assert!(d.split_validation(1.0, 7).is_err());
+        assert!(d.split_validation(f64::NAN, 7).is_err());
+    }
 }

@@ -15,6 +15,7 @@
 
 mod callback;
 pub mod checkpoint;
+mod early_stop;
 mod error;
 mod interrupt;
 mod loss;
@@ -30,6 +31,7 @@ mod trainer;
 
 pub use callback::{format_lr, Action, Callback, EpochEnd, Eval, StepEnd, TrainBegin};
 pub use checkpoint::{Checkpoint, CheckpointConfig, Checkpointer, ExistingRun};
+pub use early_stop::EarlyStopping;
 pub use error::{CheckpointProblem, Result, TrainError};
 pub use interrupt::Interrupt;
 pub use loss::{Loss, LossFn};

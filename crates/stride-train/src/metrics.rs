@@ -13,7 +13,9 @@ use crate::History;
 /// File format of a [`MetricsLog`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricsFormat {
-    /// One row per step and per epoch: `kind,epoch,step,loss,lr,test_loss,test_accuracy,seconds`.
+    /// One row per step and per epoch: `kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds`
+    /// (`val_*`: the held-out set the trainer evaluates each epoch; the test set is not read
+    /// during training).
     Csv,
     /// One JSON object per line, `{"kind":"step",...}` or `{"kind":"epoch",...}`.
     JsonLines,
@@ -100,7 +102,7 @@ impl MetricsLog {
             out: BufWriter::new(file),
         };
         if format == MetricsFormat::Csv && empty {
-            log.write_line("kind,epoch,step,loss,lr,test_loss,test_accuracy,seconds".into())?;
+            log.write_line("kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds".into())?;
         }
         Ok(log)
     }
@@ -180,7 +182,7 @@ impl Callback for MetricsLog {
             ),
             MetricsFormat::JsonLines => json!({
                 "kind": "epoch", "epoch": e.epoch, "step": e.step, "loss": e.train_loss, "lr": e.lr,
-                "test_loss": test_loss, "test_accuracy": test_accuracy, "seconds": seconds,
+                "val_loss": test_loss, "val_accuracy": test_accuracy, "seconds": seconds,
             })
             .to_string(),
         };
@@ -230,7 +232,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "kind,epoch,step,loss,lr,test_loss,test_accuracy,seconds\nstep,0,1,1.5,0.1,,,\nstep,0,2,1.5,0.1,,,\n"
+            "kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds\nstep,0,1,1.5,0.1,,,\nstep,0,2,1.5,0.1,,,\n"
         );
         // A resume drops the rows past its checkpoint (step 1, epoch 0 not finished).
         let mut again = MetricsLog::resume(&path, 1, 0).unwrap();

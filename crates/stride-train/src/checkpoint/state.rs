@@ -63,7 +63,8 @@ pub struct CheckpointState {
     pub dataset: Option<String>,
     /// State of each observer that keeps one (the run monitor), in observer order.
     pub callbacks: Vec<serde_json::Value>,
-    /// Validation loss at this point, when measured (ranks the `best` checkpoint).
+    /// The loss that ranks the `best` checkpoint: validation, or training when the run
+    /// evaluates nothing.
     pub val_loss: Option<f64>,
     /// Names and shapes of the model's variables.
     pub tensors: Vec<TensorEntry>,

@@ -363,7 +363,9 @@ impl Trainer {
                 epoch: epoch + 1,
                 ..Position::default()
             };
-            self.checkpoint(optimizer, next, eval.map(|e| e.loss), base_lr)?;
+            // Ranked by the held-out loss, or by the training loss when nothing is held out.
+            let rank = eval.map_or(event.train_loss, |e| e.loss);
+            self.checkpoint(optimizer, next, Some(rank), base_lr)?;
             if let Some(signal) = self.interrupted() {
                 return Ok(Some(StopReason::Interrupted { signal, step: at.step }));
             }
