@@ -71,7 +71,7 @@ impl Callback for EarlyStopping {
 
     fn save_state(&self) -> Option<serde_json::Value> {
         Some(serde_json::json!({
-            "best": self.best.map(|(l, e)| (l, e)),
+            "best": self.best,
             "waited": self.waited,
         }))
     }
