@@ -141,6 +141,29 @@ impl Curve {
             .count()
     }
 
+    /// OLS slope (per unit of x) of the bin medians `from..to` and its t statistic against the
+    /// bins' noise: a trend read from every bin, not from the difference of two of them, so a
+    /// steady fall is seen through noise that hides it from a two-bin comparison.
+    pub fn slope(&self, from: usize, to: usize) -> Option<(f64, f64)> {
+        let to = to.min(self.len());
+        if to < from + 3 {
+            return None;
+        }
+        let (xs, ys) = (&self.x[from..to], &self.s[from..to]);
+        let k = xs.len() as f64;
+        let mx = xs.iter().sum::<f64>() / k;
+        let my = ys.iter().sum::<f64>() / k;
+        let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
+        if sxx <= 0.0 {
+            return None;
+        }
+        let b = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>() / sxx;
+        let scale = self.start.abs().max(self.end.abs()).max(self.max() - self.min());
+        // A noise-free curve: its t is judged against rounding (a millionth of its scale).
+        let se = (self.se / sxx.sqrt()).max(1e-6 * scale / (xs[xs.len() - 1] - xs[0]).max(f64::MIN_POSITIVE));
+        Some((b, if se > 0.0 { b / se } else { 0.0 }))
+    }
+
     /// Decrease from the start of the last third of the bins to the end.
     pub fn recent_drop(&self) -> f64 {
         let b = self.len();

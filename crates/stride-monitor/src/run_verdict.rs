@@ -282,6 +282,62 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             && chance_at(start, 0.03).is_none()
             && c.recent_drop() < 0.05 * drop
     });
+    // A log that starts well above a chance level and whose last half sits around it (or, with
+    // the spikes of a blown-up classifier, up to twice above it) blew up before its first line and
+    // came back only to chance: the fall from the first line is recovery, not learning. A
+    // healthy curve passing through chance level (an LM or a 100-class net on its way down)
+    // does so with small noise; a recovering blow-up bounces by a quarter of its level or more
+    // (or, dead, by almost nothing). The first line of a task with more classes (just under its
+    // own ln C) is a normal start, not a blow-up.
+    let first_hi = y[0].max(c.s[0]);
+    let tail_med = crate::stats::median(&y[n / 2..]);
+    // Relative noise of the last half from its point-to-point changes (a median of 3-value bins
+    // sits on one of them and understates a heavy-tailed noise by half).
+    let cv = {
+        let d: Vec<f64> = y[n / 2..].windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+        let sd = 1.0483 * crate::stats::median(&d);
+        if tail_med > 0.0 && sd.is_finite() {
+            sd / tail_med
+        } else {
+            0.0
+        }
+    };
+    // Around its median too: a recovering blow-up drifts as well as bounces.
+    let cv_spread = if tail_med > 0.0 {
+        1.4826 * crate::stats::mad(&y[n / 2..]) / tail_med
+    } else {
+        0.0
+    };
+    let cv_noisy = cv.max(cv_spread);
+    let starts_at_own_chance = levels.iter().any(|(_, l)| first_hi >= 0.8 * l && first_hi <= 1.05 * l);
+    let flat_half = c.slope(c.len() / 2, c.len()).is_none_or(|(_, t)| t > -3.0);
+    let recovered_to_chance = levels.iter().copied().find(|(k, l)| {
+        let noisy = cv_noisy >= 0.25 && tail_med >= 0.75 * l && tail_med <= if cv_noisy >= 0.3 { 2.0 } else { 1.3 } * l;
+        let quiet = c.sigma <= 0.02 * l && flat_half && tail_med >= 0.97 * l && tail_med <= 1.1 * l;
+        (*k >= 10 || given_chance)
+            && y.iter().all(|v| *v > 0.0)
+            && first_hi >= 1.3 * l
+            && !starts_at_own_chance
+            && end >= 0.75 * l
+            && (noisy || quiet)
+    });
+    // The typical loss (the median of the last half, which a heavy-tailed batch-1 or spiky
+    // log does not drag down the way its last few values do) still at chance level, no lower
+    // than the typical loss of the first third: the network has not learned.
+    let head_med = crate::stats::median(&y[..(n / 3).max(1)]);
+    let typical_at_chance = levels.iter().copied().find(|(k, l)| {
+        (*k >= 10 || given_chance)
+            && y.iter().all(|v| *v > 0.0)
+            && (tail_med - l).abs() <= if cv_noisy >= 0.25 { 0.15 } else { 0.1 } * l
+            && tail_med >= 0.9 * head_med
+            && first_hi < 1.3 * l
+            // Back at chance after having been clearly lower is a network that died (the
+            // rules below), not one that never learned.
+            && !(c.significant(end - lo) && end - lo >= 0.05 * l)
+    });
+    // A rate of 1 or more is large for any optimizer: a loss that stays at chance under it is
+    // kept there by the rate, not held back by a small one.
+    let high_rate = r.max.max(input.lr.unwrap_or(0.0)) >= 1.0;
     let chance_text =
         |(k, l): (u32, f64)| format!("ln {k} = {}, the loss of a uniform guess over {k} classes", fmt3(l));
     spikes(&x, &y, &c, unit, &mut findings);
@@ -344,6 +400,32 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 chance_text(ch)
             )),
         )
+    } else if let Some(ch) = recovered_to_chance {
+        let quiet = cv < 0.25;
+        let how = if quiet {
+            "sits there with almost no noise: the network died".to_string()
+        } else {
+            format!(
+                "bounces around it (noise {} % of its level)",
+                num(round_sig(100.0 * cv_noisy))
+            )
+        };
+        (
+            State::Diverging,
+            if quiet {
+                Reason::DeadNetwork
+            } else {
+                Reason::NoNetProgressHigh
+            },
+            lower(format!(
+                "the log starts at {}, far above {}, and its last half {} (median {}): the loss blew up before the \
+                 first logged step and came back only to chance level",
+                fmt(first_hi),
+                chance_text(ch),
+                how,
+                fmt(tail_med)
+            )),
+        )
     } else if unstable {
         (
             State::Diverging,
@@ -357,6 +439,15 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 fmt(end),
                 fmt(tail.iter().copied().fold(f64::NEG_INFINITY, f64::max))
             )),
+        )
+    } else if let Some(ch) = typical_at_chance.filter(|_| !(c.significant(hi - start) && hi - start > 0.25 * start)) {
+        stuck_at_chance(
+            ch,
+            &chance_text(ch),
+            (fmt(head_med), fmt(tail_med)),
+            cv_noisy,
+            high_rate,
+            lr,
         )
     } else if !c.significant(net) {
         // No net progress.
@@ -399,6 +490,8 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 Reason::NoisyFlat,
                 suggestion(Action::Lower, new, lr, text),
             )
+        } else if let Some(ch) = at_chance.filter(|_| high_rate) {
+            stuck_at_chance(ch, &chance_text(ch), (fmt(start), fmt(end)), cv_noisy, high_rate, lr)
         } else if let Some(ch) = at_chance {
             let (new, adv) = rate_advice(lr, 10.0, "raise");
             let text = format!(
@@ -453,7 +546,8 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         // last half (a wandering curve's bins dip significantly by chance, its trend does not).
         // (A long pretraining curve still falls by a fraction of a percent of its progress per
         // third of the run; significance and the trend carry the weight, not the size.)
-        let still = c.significant(recent) && recent >= 0.002 * drop && c.trend_from(c.len() / 2) <= -1.0;
+        let half = c.len() / 2;
+        let still = c.significant(recent) && recent >= 0.002 * drop && c.trend_from(half) <= -1.0;
         let stepped = r.drops.iter().any(|(i, _, _)| {
             // The loss came down after a rate drop: bins after it lower than the bin before.
             let b = c.first.iter().rposition(|f| f <= i).unwrap_or(0);
@@ -462,9 +556,18 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         // Without a rate column, a step down is seen in the curve itself: one bin-to-bin drop
         // in the second half at least 4x the typical one and a tenth of the progress.
         let stepped = stepped || (r.last.is_none() && step_down(&c, drop));
+        // Or, through noise that hides the two-bin difference, a fall over the last half that
+        // the slope of all its bins shows clearly (t <= -3) and that is not one step down.
+        let still = still
+            || (!stepped
+                && c.slope(half, c.len()).is_some_and(|(b, t)| {
+                    t <= -3.0 && -b * (c.x[c.len() - 1] - c.x[half]) >= 0.004 * drop && c.trend_from(half) <= -1.0
+                }));
         // Barely moved from chance level: a rate far too small (positive losses only).
         let barely = at_chance.is_some() && start > 0.0 && net < 0.1 * start;
-        if barely || (still && !r.decayed && slow_pace(&c, &r)) {
+        if let Some(ch) = at_chance.filter(|_| barely && high_rate) {
+            stuck_at_chance(ch, &chance_text(ch), (fmt(start), fmt(end)), cv_noisy, high_rate, lr)
+        } else if barely || (still && !r.decayed && slow_pace(&c, &r)) {
             let (new, adv) = rate_advice(lr, if barely { 10.0 } else { 3.0 }, "raise");
             let why = if barely {
                 format!(
@@ -583,6 +686,57 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     v
 }
 
+/// The loss stays at chance level `ch` (typical level `from -> to`): a spiky one (noise a
+/// quarter of its level) or one under a rate of 1 or more is kept there by the rate (diverging:
+/// lower it); a noisy one bounces (oscillating: lower it); a quiet one under a small or unknown
+/// rate has not started to learn (slow: raise it, or check the data).
+fn stuck_at_chance(
+    ch: (u32, f64),
+    chance: &str,
+    (from, to): (String, String),
+    cv: f64,
+    high_rate: bool,
+    lr: Option<f64>,
+) -> (State, Reason, Suggestion) {
+    let noise = num(round_sig(100.0 * cv));
+    if high_rate || cv >= 0.25 {
+        let (new, adv) = rate_advice(lr, 0.1, "lower");
+        let why = if high_rate {
+            "under a rate of 1 or more".to_string()
+        } else {
+            format!("with noise {noise} % of its level")
+        };
+        let text = format!(
+            "the typical loss stays at {chance} ({from} -> {to}) {why}: the rate keeps the network from learning; \
+             {adv} and restart from the initial weights"
+        );
+        (
+            State::Diverging,
+            Reason::NoNetProgressHigh,
+            suggestion(Action::Rollback, new, lr, text),
+        )
+    } else if cv >= 0.025 {
+        let (new, adv) = rate_advice(lr, 0.1, "lower");
+        let text = format!(
+            "the loss bounces around {chance} (noise {noise} %) without net progress ({from} -> {to}): the rate \
+             keeps the network from learning; {adv}"
+        );
+        (
+            State::Oscillating,
+            Reason::NoisyFlat,
+            suggestion(Action::Lower, new, lr, text),
+        )
+    } else {
+        let _ = ch;
+        let (new, adv) = rate_advice(lr, 10.0, "raise");
+        let text = format!(
+            "the loss has not moved from {to} (about {chance}): the network is not learning; if the rate is small, \
+             {adv}; if it is already large, lower it 10x; check the labels and the loss function"
+        );
+        (State::Slow, Reason::Stalled, suggestion(Action::Raise, new, lr, text))
+    }
+}
+
 /// A discontinuous drop in the second half of the curve (what a rate drop does to the loss).
 fn step_down(c: &Curve, drop: f64) -> bool {
     let d: Vec<f64> = c.s.windows(2).map(|w| w[0] - w[1]).collect();
@@ -677,7 +831,14 @@ fn slow_pace(c: &Curve, r: &Rates) -> bool {
             .clamp(from + 1, b - 1);
     let h1 = c.s[from] - c.s[mid];
     let h2 = c.s[mid] - c.end;
-    h1 > 0.0 && c.significant(h1) && h2 >= 0.6 * h1
+    if h1 > 0.0 && c.significant(h1) && h2 >= 0.6 * h1 {
+        return true;
+    }
+    // The same comparison through the noise: each half's slope over all its bins.
+    match (c.slope(from, mid + 1), c.slope(mid, b)) {
+        (Some((b1, t1)), Some((b2, _))) => b1 < 0.0 && t1 <= -3.0 && b2 <= 0.6 * b1,
+        _ => false,
+    }
 }
 
 /// Findings for values far above their neighbourhood that came back down.
