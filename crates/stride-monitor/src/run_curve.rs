@@ -109,6 +109,23 @@ impl Curve {
         self.s[self.argmin]
     }
 
+    /// The lowest level, robustly: for a log judged point by point, the lowest running median
+    /// of 3 (one lucky minibatch among a handful of logged values is not a level); else the
+    /// lowest bin median.
+    pub fn robust_min(&self) -> f64 {
+        let b = self.len();
+        if b < 5 || self.first.last() != Some(&(b - 1)) {
+            return self.min();
+        }
+        self.s
+            .windows(3)
+            .map(|w| {
+                let mut w = [w[0], w[1], w[2]];
+                median_in_place(&mut w)
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+
     /// The highest bin median.
     pub fn max(&self) -> f64 {
         self.s.iter().copied().fold(f64::NEG_INFINITY, f64::max)

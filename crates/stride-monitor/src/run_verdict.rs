@@ -144,6 +144,9 @@ struct Rates {
     decayed: bool,
     /// Index where the rate first reached its peak, when it started below half of it (warmup).
     warmup_end: Option<usize>,
+    /// Index of the first rate under half the peak after it (where a decaying schedule stops
+    /// training at full speed).
+    half_after_peak: Option<usize>,
     /// `(index, old, new)` of drops by 2x or more from one logged rate to the next.
     drops: Vec<(usize, f64, f64)>,
 }
@@ -172,6 +175,7 @@ fn rates(points: &[LogPoint]) -> Rates {
         max,
         decayed: last <= 0.2 * max,
         warmup_end: (lrs[0].1 < 0.5 * max).then_some(peak_i),
+        half_after_peak: lrs.iter().find(|(i, l)| *i > peak_i && *l < 0.5 * max).map(|(i, _)| *i),
         drops,
     }
 }
@@ -314,12 +318,18 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     let recovered_to_chance = levels.iter().copied().find(|(k, l)| {
         let noisy = cv_noisy >= 0.25 && tail_med >= 0.75 * l && tail_med <= if cv_noisy >= 0.3 { 2.0 } else { 1.3 } * l;
         let quiet = c.sigma <= 0.02 * l && flat_half && tail_med >= 0.97 * l && tail_med <= 1.1 * l;
+        // Worse than a uniform guess at the end, not falling: the blow-up never came back.
+        let above = tail_med >= 1.05 * l
+            && tail_med <= 1.3 * l
+            && end >= 1.05 * l
+            && flat_half
+            && c.trend_from(c.len() / 2) > -1.0;
         (*k >= 10 || given_chance)
             && y.iter().all(|v| *v > 0.0)
             && first_hi >= 1.3 * l
             && !starts_at_own_chance
             && end >= 0.75 * l
-            && (noisy || quiet)
+            && (noisy || quiet || above)
     });
     // The typical loss (the median of the last half, which a heavy-tailed batch-1 or spiky
     // log does not drag down the way its last few values do) still at chance level, no lower
@@ -331,10 +341,9 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             && (tail_med - l).abs() <= if cv_noisy >= 0.25 { 0.15 } else { 0.1 } * l
             && tail_med >= 0.9 * head_med
             && first_hi < 1.3 * l
-            // Back at chance after having been clearly lower is a network that died (the
-            // rules below), not one that never learned.
-            && !(c.significant(end - lo) && end - lo >= 0.05 * l)
     });
+    // Back at chance after having been clearly lower: a network that learned and died.
+    let came_back = |l: f64| c.significant(end - lo) && end - lo >= 0.05 * l;
     // A rate of 1 or more is large for any optimizer: a loss that stays at chance under it is
     // kept there by the rate, not held back by a small one.
     let high_rate = r.max.max(input.lr.unwrap_or(0.0)) >= 1.0;
@@ -402,7 +411,9 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         )
     } else if let Some(ch) = recovered_to_chance {
         let quiet = cv < 0.25;
-        let how = if quiet {
+        let how = if tail_med >= 1.05 * ch.1 && cv_noisy < 0.25 {
+            "stays above it, worse than a uniform guess".to_string()
+        } else if quiet {
             "sits there with almost no noise: the network died".to_string()
         } else {
             format!(
@@ -441,14 +452,27 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             )),
         )
     } else if let Some(ch) = typical_at_chance.filter(|_| !(c.significant(hi - start) && hi - start > 0.25 * start)) {
-        stuck_at_chance(
-            ch,
-            &chance_text(ch),
-            (fmt(head_med), fmt(tail_med)),
-            cv_noisy,
-            high_rate,
-            lr,
-        )
+        if came_back(ch.1) {
+            (
+                State::Diverging,
+                Reason::DeadNetwork,
+                lower(format!(
+                    "the loss came down to {} and went back up to {} (now {}): the network died",
+                    fmt(lo),
+                    chance_text(ch),
+                    fmt(tail_med)
+                )),
+            )
+        } else {
+            stuck_at_chance(
+                ch,
+                &chance_text(ch),
+                (fmt(head_med), fmt(tail_med)),
+                cv_noisy,
+                high_rate,
+                lr,
+            )
+        }
     } else if !c.significant(net) {
         // No net progress.
         if c.significant(-net) {
@@ -517,7 +541,7 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 suggestion(Action::Decay, new, lr, text),
             )
         }
-    } else if rising_after_min(&c, drop) {
+    } else if rising_after_min(&c, drop) && c.significant(end - c.robust_min()) {
         let (new, adv) = rate_advice(lr, 0.1, "lower");
         let text = format!(
             "the loss has been rising since its minimum at {unit} {} ({} -> {}): {adv} and resume from the \
@@ -565,9 +589,33 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 }));
         // Barely moved from chance level: a rate far too small (positive losses only).
         let barely = at_chance.is_some() && start > 0.0 && net < 0.1 * start;
+        // Under a schedule that decayed the rate, the pace is read while the rate was at least
+        // half its peak: a loss still falling at its initial pace when the schedule slowed it
+        // down had a peak rate too small (it did not converge; the rate ran out).
+        let slow_until_decay = r.decayed
+            && r.half_after_peak.is_some_and(|i| {
+                let upto = x.iter().position(|t| *t >= input.points[i].x).unwrap_or(n);
+                upto >= 6 && {
+                    let sub = Curve::new(&x[..upto], &y[..upto]);
+                    // Never rising (a peak rate that shook the loss up and a decay that calmed
+                    // it is a rate too high, not too small), and nearly linear by its smooth
+                    // bins (not through the noise: a decaying curve's noisy halves can look alike).
+                    let rise = sub
+                        .s
+                        .iter()
+                        .scan(f64::INFINITY, |m, v| {
+                            *m = m.min(*v);
+                            Some(v - *m)
+                        })
+                        .fold(0.0, f64::max);
+                    sub.start > sub.min()
+                        && !sub.significant(rise)
+                        && slow_pace(&sub, &r, &x[..upto], &y[..upto], 0.8, false)
+                }
+            });
         if let Some(ch) = at_chance.filter(|_| barely && high_rate) {
             stuck_at_chance(ch, &chance_text(ch), (fmt(start), fmt(end)), cv_noisy, high_rate, lr)
-        } else if barely || (still && !r.decayed && slow_pace(&c, &r)) {
+        } else if barely || (still && !r.decayed && slow_pace(&c, &r, &x, &y, 0.6, true)) || slow_until_decay {
             let (new, adv) = rate_advice(lr, if barely { 10.0 } else { 3.0 }, "raise");
             let why = if barely {
                 format!(
@@ -811,11 +859,23 @@ pub(crate) fn rising_after_min(c: &Curve, drop: f64) -> bool {
 }
 
 /// Still falling at its initial pace: the second half (by x, after any warmup) fell at least
-/// 0.6 times as much as the first.
-fn slow_pace(c: &Curve, r: &Rates) -> bool {
+/// `ratio` times as much as the first (0.6; 0.8 for the part of a run before its schedule decayed);
+/// `through_noise`: also by each half's slope over all its bins.
+fn slow_pace(c: &Curve, r: &Rates, x: &[f64], y: &[f64], ratio: f64, through_noise: bool) -> bool {
     let b = c.len();
     if b < 8 {
-        return false;
+        // A short log (6 to 24 points, 5-7 bins): each half's OLS slope over the raw points,
+        // against that half's own residual noise.
+        let n = y.len();
+        if n < 6 || b < 5 {
+            return false;
+        }
+        let from = r.warmup_end.filter(|i| *i < n / 2).unwrap_or(0);
+        let mid = from + (n - from) / 2;
+        return match (ols(&x[from..mid], &y[from..mid]), ols(&x[mid..], &y[mid..])) {
+            (Some((b1, t1)), Some((b2, _))) => b1 < 0.0 && t1 <= -3.0 && b2 <= ratio * b1,
+            _ => false,
+        };
     }
     let from = r
         .warmup_end
@@ -831,14 +891,38 @@ fn slow_pace(c: &Curve, r: &Rates) -> bool {
             .clamp(from + 1, b - 1);
     let h1 = c.s[from] - c.s[mid];
     let h2 = c.s[mid] - c.end;
-    if h1 > 0.0 && c.significant(h1) && h2 >= 0.6 * h1 {
+    if h1 > 0.0 && c.significant(h1) && h2 >= ratio * h1 {
         return true;
+    }
+    if !through_noise {
+        return false;
     }
     // The same comparison through the noise: each half's slope over all its bins.
     match (c.slope(from, mid + 1), c.slope(mid, b)) {
-        (Some((b1, t1)), Some((b2, _))) => b1 < 0.0 && t1 <= -3.0 && b2 <= 0.6 * b1,
+        (Some((b1, t1)), Some((b2, _))) => b1 < 0.0 && t1 <= -3.0 && b2 <= ratio * b1,
         _ => false,
     }
+}
+
+/// OLS slope of `y` on `x` and its t statistic from the residuals (at least 3 points).
+fn ols(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
+    let k = x.len();
+    if k < 3 || y.len() != k {
+        return None;
+    }
+    let kf = k as f64;
+    let mx = x.iter().sum::<f64>() / kf;
+    let my = y.iter().sum::<f64>() / kf;
+    let sxx: f64 = x.iter().map(|v| (v - mx) * (v - mx)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let b = x.iter().zip(y).map(|(u, v)| (u - mx) * (v - my)).sum::<f64>() / sxx;
+    let rss: f64 = x.iter().zip(y).map(|(u, v)| (v - my - b * (u - mx)).powi(2)).sum();
+    let se = (rss / (kf - 2.0).max(1.0) / sxx).sqrt();
+    // A noise-free line: judged against rounding (a millionth of its level).
+    let se = se.max(1e-6 * my.abs().max(f64::MIN_POSITIVE) / sxx.sqrt());
+    Some((b, b / se))
 }
 
 /// Findings for values far above their neighbourhood that came back down.
