@@ -71,7 +71,15 @@ impl Curve {
                     (tail[i] - median_in_place(&mut w)).abs()
                 })
                 .collect();
-            1.5 * 1.4826 * median_in_place(&mut dev).max(0.0)
+            // With a handful of residuals the median is often one of the zeros a running
+            // median leaves (5 points: 3 residuals), and the log would look noise-free: the
+            // mean absolute residual then.
+            if dev.len() < 8 {
+                let mean = dev.iter().sum::<f64>() / dev.len().max(1) as f64;
+                1.5 * 1.2533 * mean
+            } else {
+                1.5 * 1.4826 * median_in_place(&mut dev).max(0.0)
+            }
         };
         let sigma = if sigma.is_finite() { sigma } else { 0.0 };
         let se = if per_bin >= 3 {

@@ -325,7 +325,8 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             && flat_half
             && c.trend_from(c.len() / 2) > -1.0;
         (*k >= 10 || given_chance)
-            && y.iter().all(|v| *v > 0.0)
+            && tail_med > 0.0
+            && y.iter().all(|v| *v >= 0.0)
             && first_hi >= 1.3 * l
             && !starts_at_own_chance
             && end >= 0.75 * l
@@ -337,7 +338,8 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     let head_med = crate::stats::median(&y[..(n / 3).max(1)]);
     let typical_at_chance = levels.iter().copied().find(|(k, l)| {
         (*k >= 10 || given_chance)
-            && y.iter().all(|v| *v > 0.0)
+            && tail_med > 0.0
+            && y.iter().all(|v| *v >= 0.0)
             && (tail_med - l).abs() <= if cv_noisy >= 0.25 { 0.15 } else { 0.1 } * l
             && tail_med >= 0.9 * head_med
             && first_hi < 1.3 * l
@@ -894,7 +896,9 @@ fn slow_pace(c: &Curve, r: &Rates, x: &[f64], y: &[f64], ratio: f64, through_noi
     if h1 > 0.0 && c.significant(h1) && h2 >= ratio * h1 {
         return true;
     }
-    if !through_noise {
+    // Through the noise, but not against the two-bin comparison: a fast fall that flattened
+    // under heavy noise has a second half well under half of the first.
+    if !through_noise || h1 <= 0.0 || h2 < 0.45 * h1 {
         return false;
     }
     // The same comparison through the noise: each half's slope over all its bins.
