@@ -81,6 +81,15 @@ impl Curve {
                 1.5 * 1.4826 * median_in_place(&mut dev).max(0.0)
             }
         };
+        // A median of 3 values sits on one of them: the within-bin spread of short bins
+        // understates the noise (and so inflates every t). The point-to-point changes of the
+        // last half measure it without bins (a trend between neighbours only adds to it).
+        let sigma = if (3..6).contains(&per_bin) {
+            let mut d: Vec<f64> = half.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+            sigma.max(1.0483 * median_in_place(&mut d))
+        } else {
+            sigma
+        };
         let sigma = if sigma.is_finite() { sigma } else { 0.0 };
         let se = if per_bin >= 3 {
             1.2533 * sigma / (per_bin as f64).sqrt()

@@ -322,14 +322,13 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         let above = tail_med >= 1.05 * l
             && tail_med <= 1.3 * l
             && end >= 1.05 * l
-            && flat_half
-            && c.trend_from(c.len() / 2) > -1.0;
+            // Not falling significantly: an LM's power law passes this band slowly, but falls.
+            && flat_half;
         (*k >= 10 || given_chance)
             && tail_med > 0.0
             && y.iter().all(|v| *v >= 0.0)
             && first_hi >= 1.3 * l
             && !starts_at_own_chance
-            && end >= 0.75 * l
             && (noisy || quiet || above)
     });
     // The typical loss (the median of the last half, which a heavy-tailed batch-1 or spiky
@@ -898,11 +897,15 @@ fn slow_pace(c: &Curve, r: &Rates, x: &[f64], y: &[f64], ratio: f64, through_noi
     }
     // Through the noise, but not against the two-bin comparison: a fast fall that flattened
     // under heavy noise has a second half well under half of the first.
-    if !through_noise || h1 <= 0.0 || h2 < 0.45 * h1 {
+    if !through_noise || h1 <= 0.0 || h2 < 0.3 * h1 {
         return false;
     }
-    // The same comparison through the noise: each half's slope over all its bins.
-    match (c.slope(from, mid + 1), c.slope(mid, b)) {
+    // The same comparison through the noise: each half's OLS slope over all its raw points
+    // (the most of the noise averaged out; a fall that flattened within a half still gives
+    // that half the larger slope).
+    let lo = c.first[from].min(y.len());
+    let split = x.iter().position(|t| *t >= mid_x).unwrap_or(y.len()).clamp(lo, y.len());
+    match (ols(&x[lo..split], &y[lo..split]), ols(&x[split..], &y[split..])) {
         (Some((b1, t1)), Some((b2, _))) => b1 < 0.0 && t1 <= -3.0 && b2 <= ratio * b1,
         _ => false,
     }

@@ -372,3 +372,149 @@ fn any_text_is_read_or_refused_without_a_panic() {
         }
     }
 }
+
+/// A 10-class classifier's loss logged every 10 steps after it blew up in its first steps:
+/// `first` at the first line, then back to `level` (within `back` lines) with multiplicative
+/// noise `rel`.
+fn blown_up_sparse(first: f64, level: f64, back: f64, rel: f64, seed: u64) -> Vec<f64> {
+    let mut r = Lcg(seed);
+    let mut y = vec![first, 0.5 * first];
+    y.extend((0..44).map(|t| (level + 2.0 * (-(t as f64) / back).exp()) * (1.0 + rel * r.next())));
+    y
+}
+
+#[test]
+fn a_sparse_log_that_starts_after_a_blow_up_is_never_healthy() {
+    // Sparse logs whose first line is already after the blow-up (15.6 at step 10, then
+    // bouncing around ln 10 with half its level as noise, or sitting just above it): the fall
+    // from the first line is recovery, not learning.
+    for seed in 1..=5 {
+        let v = judge(
+            &points(&blown_up_sparse(15.6, 2.3, 4.0, 0.6, seed), 10.0, None),
+            &[],
+            None,
+            None,
+        );
+        assert_eq!(v.state, State::Diverging, "seed {seed}: {v}");
+        assert!(v.suggestion.text.contains("lower the rate 10x"), "{v}");
+        let v = judge(
+            &points(&blown_up_sparse(8.5, 2.75, 1.0, 0.05, seed), 10.0, None),
+            &[],
+            None,
+            None,
+        );
+        assert_eq!(v.state, State::Diverging, "above chance, seed {seed}: {v}");
+    }
+}
+
+#[test]
+fn healthy_curves_through_chance_level_are_not_blow_ups() {
+    // An LM or a 100-class net falling through ln 10 on its way down, with the small noise of a
+    // learning run: its first line is far above ln 10, and it ends near it.
+    let mut r = Lcg(3);
+    let lm: Vec<f64> = (0..60)
+        .map(|t| (2.1 + 8.3 * (-(t as f64) / 8.0).exp()) * (1.0 + 0.03 * r.next()))
+        .collect();
+    let v = judge(&points(&lm, 100.0, None), &[], None, None);
+    assert!(matches!(v.state, State::Healthy | State::Plateau), "{v}");
+    let cifar100: Vec<f64> = (0..20)
+        .map(|e| (2.2 + 2.2 * (-(e as f64) / 4.0).exp()) * (1.0 + 0.01 * r.next()))
+        .collect();
+    let v = judge(&points(&cifar100, 1.0, None), &[], None, None);
+    assert!(matches!(v.state, State::Healthy | State::Plateau), "{v}");
+    // A healthy classifier logged every 100 steps, already low at its first line.
+    let fast = [0.8, 0.62, 0.47, 0.43, 0.52, 0.5, 0.45, 0.47];
+    let v = judge(&points(&fast, 100.0, None), &[], None, None);
+    assert!(matches!(v.state, State::Healthy | State::Plateau), "{v}");
+}
+
+#[test]
+fn a_loss_held_at_chance_by_a_large_rate_is_not_slow() {
+    // Stuck at ln 10 with small noise: under a rate of 10 the rate is the cause (lower it);
+    // under 1e-4 it has not started to learn (raise it).
+    let mut r = Lcg(8);
+    let y: Vec<f64> = (0..9).map(|_| 2.31 * (1.0 + 0.01 * r.next())).collect();
+    let v = judge(&points(&y, 100.0, Some(10.0)), &[], None, None);
+    assert!(v.state >= State::Oscillating, "{v}");
+    assert_ne!(v.suggestion.action, Action::Raise, "{v}");
+    let v = judge(&points(&y, 100.0, Some(1e-4)), &[], None, None);
+    assert_eq!(v.state, State::Slow, "{v}");
+    // Single-example losses (batch 1) whose typical value stays at ln 10 while a few lucky
+    // examples drag the last values down: not learning, whatever the last three say.
+    let mut y: Vec<f64> = (0..20).map(|_| 2.2 * (1.0 + 0.15 * r.next())).collect();
+    for i in [8, 13, 16, 18, 19] {
+        y[i] = 0.3 * (1.0 + r.next()).max(0.01);
+    }
+    let v = judge(&points(&y, 100.0, Some(0.1)), &[], None, None);
+    assert_ne!(v.state, State::Healthy, "{v}");
+}
+
+#[test]
+fn a_schedule_that_ran_out_under_a_linear_fall_is_slow() {
+    // Warmup then cosine at a rate too small: the loss fell linearly while the rate was high,
+    // then settled only because the rate went to zero.
+    let n = 400;
+    let lr = |t: usize| {
+        let t = t as f64;
+        if t < 40.0 {
+            1e-3 * (t + 1.0) / 40.0
+        } else {
+            0.5e-3 * (1.0 + (std::f64::consts::PI * (t - 40.0) / 360.0).cos())
+        }
+    };
+    let mut r = Lcg(4);
+    let mut level = 2.3;
+    let mut slow = Vec::new();
+    let mut good = Vec::new();
+    let mut good_level = 2.3;
+    for t in 0..n {
+        level -= 0.6 * lr(t);
+        good_level -= (good_level - 0.4) * 30.0 * lr(t);
+        let noise = 1.0 + 0.01 * r.next();
+        slow.push(LogPoint {
+            x: t as f64 + 1.0,
+            loss: level * noise,
+            lr: Some(lr(t)),
+        });
+        good.push(LogPoint {
+            x: t as f64 + 1.0,
+            loss: good_level * noise,
+            lr: Some(lr(t)),
+        });
+    }
+    let v = judge(&slow, &[], None, None);
+    assert_eq!(v.state, State::Slow, "{v}");
+    assert_eq!(v.suggestion.action, Action::Raise, "{v}");
+    let v = judge(&good, &[], None, None);
+    assert_eq!(v.state, State::Healthy, "{v}");
+}
+
+#[test]
+fn a_lone_low_point_is_not_a_minimum_to_rise_from() {
+    // Logged every 100 steps: one lucky minibatch at 0.31 among 0.42-0.44 is noise.
+    let v = judge(
+        &points(&[0.8, 0.73, 0.42, 0.31, 0.43, 0.44], 100.0, None),
+        &[],
+        None,
+        None,
+    );
+    assert!(matches!(v.state, State::Healthy | State::Plateau), "{v}");
+    // Rising every epoch since its minimum still is a divergence.
+    let v = judge_losses(&[2.0, 1.2, 0.9, 0.8, 0.85, 0.95, 1.1, 1.3]);
+    assert_eq!(v.state, State::Diverging, "{v}");
+}
+
+#[test]
+fn a_verdict_from_nine_points_says_its_confidence() {
+    let v = judge(
+        &points(&[2.3, 1.7, 1.3, 1.05, 0.9, 0.8, 0.74, 0.7, 0.67], 100.0, None),
+        &[],
+        None,
+        None,
+    );
+    assert!(
+        v.to_string()
+            .starts_with("healthy (improving), from 9 points, low confidence"),
+        "{v}"
+    );
+}
