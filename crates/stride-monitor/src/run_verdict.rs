@@ -283,7 +283,9 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         (*k >= 10 || given_chance)
             && start >= 1.3 * l
             && c.sigma <= 0.05 * l
-            && chance_at(start, 0.03).is_none()
+            // A first line just under a higher chance level is that task's normal start (a
+            // 100-class net from 4.4 to a plateau at 2.3), not a blow-up.
+            && !levels.iter().any(|(_, h)| start >= 0.8 * h && start <= 1.05 * h)
             && c.recent_drop() < 0.05 * drop
     });
     // A log that starts well above a chance level and whose last half sits around it (or, with
@@ -379,7 +381,9 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         .count();
     let above_start = tail
         .iter()
-        .filter(|v| start > 0.0 && **v > start + drop.max(0.0) + 0.25 * start)
+        // (and beyond the curve's own noise: a flat noisy fine-tune whose start is one low
+        // minibatch is not unstable).
+        .filter(|v| start > 0.0 && **v > start + drop.max(0.0) + (0.25 * start).max(3.0 * c.sigma))
         .count();
     let unstable =
         n >= 15 && ((above * 10 >= tail.len() && c.significant(hi - start)) || above_start * 5 >= tail.len());
@@ -693,7 +697,16 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             )
         }
     };
-    let (state, reason, s) = adopt_live(input, (state, reason, s), &y, lr);
+    // The live rules' divergence is adopted where the curve shows something that rose (a
+    // blow-up, a rise after the minimum, an end above the start): on a flat noisy log whose
+    // first line is one low minibatch, they read noise above that line as a dead network.
+    let peak = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let rise_seen = c.significant(hi - start)
+        || c.significant(end - lo)
+        || c.significant(-net)
+        // A blow-up of a few steps, inside one bin.
+        || (peak - start > 10.0 * c.sigma && peak - start > 0.5 * start.abs());
+    let (state, reason, s) = adopt_live(input, (state, reason, s), &y, lr, rise_seen);
     // With the class count given, a loss at chance level is never healthy, whatever its path.
     let (state, reason, s) = match at_chance.filter(|_| given_chance && state == State::Healthy) {
         Some(ch) if c.significant(hi - start) => (
@@ -811,6 +824,7 @@ fn adopt_live(
     judged: (State, Reason, Suggestion),
     y: &[f64],
     lr: Option<f64>,
+    rise_seen: bool,
 ) -> (State, Reason, Suggestion) {
     let Some(d) = input.live else {
         return judged;
@@ -837,7 +851,7 @@ fn adopt_live(
             s
         }
     };
-    if diverging && *state < State::Diverging && positive {
+    if diverging && rise_seen && *state < State::Diverging && positive {
         return (State::Diverging, d.reason, text_of(d, 0.1, "lower"));
     }
     if slow && matches!(state, State::Healthy | State::Plateau) && positive && judged.1 != Reason::Converged {

@@ -422,6 +422,12 @@ fn healthy_curves_through_chance_level_are_not_blow_ups() {
         .collect();
     let v = judge(&points(&cifar100, 1.0, None), &[], None, None);
     assert!(matches!(v.state, State::Healthy | State::Plateau), "{v}");
+    // 12 epochs of a 100-class net from just under ln 100 to a plateau at 2.25 (near ln 10).
+    let plateau: Vec<f64> = (0..12)
+        .map(|e| (2.25 + 2.2 * (-(e as f64) / 3.0).exp()) * (1.0 + 0.01 * r.next()))
+        .collect();
+    let v = judge(&points(&plateau, 1.0, None), &[], None, None);
+    assert!(matches!(v.state, State::Healthy | State::Plateau), "{v}");
     // A healthy classifier logged every 100 steps, already low at its first line.
     let fast = [0.8, 0.62, 0.47, 0.43, 0.52, 0.5, 0.45, 0.47];
     let v = judge(&points(&fast, 100.0, None), &[], None, None);
@@ -517,4 +523,18 @@ fn a_verdict_from_nine_points_says_its_confidence() {
             .starts_with("healthy (improving), from 9 points, low confidence"),
         "{v}"
     );
+}
+
+#[test]
+fn a_flat_noisy_fine_tune_is_no_alarm() {
+    // Logged every 100 steps after it converged: 0.45 with 25 % minibatch noise, the first line
+    // one of the low ones. Through `stride diagnose` (the live replay included).
+    let mut r = Lcg(12);
+    let mut text = String::from("step,loss\n");
+    for i in 0..16 {
+        let v = if i == 0 { 0.36 } else { 0.45 * (1.0 + 0.25 * r.next()) };
+        text += &format!("{},{v}\n", 100 * (i + 1));
+    }
+    let d = diagnose_text(&text, &LogOptions::default());
+    assert!(d.verdict.state < State::Oscillating, "{}", d.render());
 }
