@@ -32,8 +32,19 @@ pub(crate) struct Curve {
 }
 
 impl Curve {
-    /// Summarises finite `y` (at least 1 value) logged at `x`.
+    /// Summarises finite `y` (at least 1 value) logged at `x`, with the noise estimates the
+    /// live history rules were tuned on.
     pub fn new(x: &[f64], y: &[f64]) -> Curve {
+        Curve::build(x, y, false)
+    }
+
+    /// The same summary for the whole-run judge, whose noise must hold for short bins and
+    /// handfuls of points too (see `build`).
+    pub fn of_run(x: &[f64], y: &[f64]) -> Curve {
+        Curve::build(x, y, true)
+    }
+
+    fn build(x: &[f64], y: &[f64], honest: bool) -> Curve {
         let n = y.len();
         // Short logs (epoch means, a loss every 100 steps) are judged point by point; longer
         // ones in bins of at least 3 values, so that a bin's median has a noise to measure.
@@ -74,7 +85,7 @@ impl Curve {
             // With a handful of residuals the median is often one of the zeros a running
             // median leaves (5 points: 3 residuals), and the log would look noise-free: the
             // mean absolute residual then.
-            if dev.len() < 8 {
+            if honest && dev.len() < 8 {
                 let mean = dev.iter().sum::<f64>() / dev.len().max(1) as f64;
                 1.5 * 1.2533 * mean
             } else {
@@ -84,7 +95,7 @@ impl Curve {
         // A median of 3 values sits on one of them: the within-bin spread of short bins
         // understates the noise (and so inflates every t). The point-to-point changes of the
         // last half measure it without bins (a trend between neighbours only adds to it).
-        let sigma = if (3..6).contains(&per_bin) {
+        let sigma = if honest && (3..6).contains(&per_bin) {
             let mut d: Vec<f64> = half.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
             sigma.max(1.0483 * median_in_place(&mut d))
         } else {

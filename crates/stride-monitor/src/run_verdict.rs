@@ -238,7 +238,7 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             ev,
         );
     }
-    let c = Curve::new(&x, &y);
+    let c = Curve::of_run(&x, &y);
     let (start, end, lo, hi) = (c.start, c.end, c.min(), c.max());
     ev.level_init = Some(start);
     ev.level_start = Some(start);
@@ -601,7 +601,7 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             && r.half_after_peak.is_some_and(|i| {
                 let upto = x.iter().position(|t| *t >= input.points[i].x).unwrap_or(n);
                 upto >= 6 && {
-                    let sub = Curve::new(&x[..upto], &y[..upto]);
+                    let sub = Curve::of_run(&x[..upto], &y[..upto]);
                     // Never rising (a peak rate that shook the loss up and a decay that calmed
                     // it is a rate too high, not too small), and nearly linear by its smooth
                     // bins (not through the noise: a decaying curve's noisy halves can look alike).
@@ -1051,7 +1051,7 @@ fn overfitting(input: &RunInput<'_>, x: &[f64], y: &[f64], unit: &str, v: &mut R
     }
     let vx: Vec<f64> = val.iter().map(|p| p.x).collect();
     let vy: Vec<f64> = val.iter().map(|p| p.loss).collect();
-    let c = Curve::new(&vx, &vy);
+    let c = Curve::of_run(&vx, &vy);
     let drop = c.start - c.min();
     let rise = c.end - c.min();
     if c.argmin + 2 > c.len() || !c.significant(rise) || rise < 0.05 * drop.max(0.0) {
@@ -1064,7 +1064,7 @@ fn overfitting(input: &RunInput<'_>, x: &[f64], y: &[f64], unit: &str, v: &mut R
     // Training loss over the same stretch: not rising.
     let i0 = x.iter().position(|t| *t >= at).unwrap_or(x.len());
     if i0 + 2 <= y.len() {
-        let t = Curve::new(&x[i0..], &y[i0..]);
+        let t = Curve::of_run(&x[i0..], &y[i0..]);
         if t.significant(t.end - t.start) {
             return;
         }
