@@ -388,6 +388,21 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     let unstable =
         n >= 15 && ((above * 10 >= tail.len() && c.significant(hi - start)) || above_start * 5 >= tail.len());
     let above = above.max(above_start);
+    let rose_through_noise = rising_through_noise(&c, &x, &y, drop);
+    let rising = || {
+        let (new, adv) = rate_advice(lr, 0.1, "lower");
+        let text = format!(
+            "the loss has been rising since its minimum at {unit} {} ({} -> {}): {adv} and resume from the \
+             checkpoint at {unit} {}",
+            short(best_x),
+            fmt(lo),
+            fmt(end),
+            short(best_x)
+        );
+        let mut s = suggestion(Action::Rollback, new, lr, text);
+        s.rollback_to = (best_x >= 0.0).then_some(best_x as u64);
+        (State::Diverging, Reason::RisingAfterMinimum, s)
+    };
     let (state, reason, s) = if let Some(d) = dead {
         let moved = if c.significant(hi - start) {
             format!(" after blowing up to {}", fmt(hi))
@@ -490,6 +505,9 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                     fmt(end)
                 )),
             )
+        } else if rose_through_noise {
+            // Back up to where it started after a real fall: a divergence, not a flat log.
+            rising()
         } else if c.significant(hi - start) && hi - start > 0.25 * start.abs().max(c.se * 10.0) {
             (
                 State::Diverging,
@@ -546,19 +564,8 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 suggestion(Action::Decay, new, lr, text),
             )
         }
-    } else if rising_after_min(&c, drop) && c.significant(end - c.robust_min()) {
-        let (new, adv) = rate_advice(lr, 0.1, "lower");
-        let text = format!(
-            "the loss has been rising since its minimum at {unit} {} ({} -> {}): {adv} and resume from the \
-             checkpoint at {unit} {}",
-            short(best_x),
-            fmt(lo),
-            fmt(end),
-            short(best_x)
-        );
-        let mut s = suggestion(Action::Rollback, new, lr, text);
-        s.rollback_to = (best_x >= 0.0).then_some(best_x as u64);
-        (State::Diverging, Reason::RisingAfterMinimum, s)
+    } else if (rising_after_min(&c, drop) && c.significant(end - c.robust_min())) || rose_through_noise {
+        rising()
     } else if given_chance && at_chance.is_some() && c.significant(hi - start) {
         (
             State::Diverging,
@@ -871,6 +878,17 @@ pub(crate) fn rising_after_min(c: &Curve, drop: f64) -> bool {
     let after = b - c.argmin;
     let trend = (after >= 4 && c.trend_from(c.argmin) >= 1.645) || c.rises_at_end() >= 2;
     rise >= 0.5 * drop || (rise >= 0.1 * drop && trend)
+}
+
+/// Risen back by half the progress since the minimum, which two bins' medians are too noisy
+/// to show but the OLS slope of every raw point since the minimum shows clearly (t >= 3).
+fn rising_through_noise(c: &Curve, x: &[f64], y: &[f64], drop: f64) -> bool {
+    let b = c.len();
+    if drop <= 0.0 || c.argmin + 4 > b || c.end - c.robust_min() < 0.5 * drop {
+        return false;
+    }
+    let from = c.first[c.argmin].min(y.len());
+    ols(&x[from..], &y[from..]).is_some_and(|(slope, t)| slope > 0.0 && t >= 3.0)
 }
 
 /// Still falling at its initial pace: the second half (by x, after any warmup) fell at least

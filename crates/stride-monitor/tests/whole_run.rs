@@ -538,3 +538,32 @@ fn a_flat_noisy_fine_tune_is_no_alarm() {
     let d = diagnose_text(&text, &LogOptions::default());
     assert!(d.verdict.state < State::Oscillating, "{}", d.render());
 }
+
+#[test]
+fn a_noisy_rise_back_after_a_fall_is_a_divergence() {
+    // Every 10 steps, 20 % noise: down from 5,000 to 3,500 by step 170, back up to 5,500. Two
+    // bins' medians cannot tell; every point since the minimum can.
+    for seed in 1..=5 {
+        let mut r = Lcg(seed);
+        let y: Vec<f64> = (0..46)
+            .map(|t| {
+                let t = t as f64;
+                let level = if t < 17.0 {
+                    5000.0 - 90.0 * t
+                } else {
+                    3470.0 + 70.0 * (t - 17.0)
+                };
+                level * (1.0 + 0.2 * r.next())
+            })
+            .collect();
+        let v = judge(&points(&y, 10.0, None), &[], None, None);
+        assert_eq!(v.state, State::Diverging, "seed {seed}: {v}");
+        // The same noise on a fall that levels off is no rise.
+        let mut r = Lcg(seed);
+        let y: Vec<f64> = (0..46)
+            .map(|t| (3500.0 + 1500.0 * (-(t as f64) / 6.0).exp()) * (1.0 + 0.2 * r.next()))
+            .collect();
+        let v = judge(&points(&y, 10.0, None), &[], None, None);
+        assert!(v.state < State::Oscillating, "levelled off, seed {seed}: {v}");
+    }
+}
