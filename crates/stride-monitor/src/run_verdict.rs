@@ -430,11 +430,11 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             )),
         )
     } else if let Some(ch) = recovered_to_chance {
-        let quiet = cv < 0.25;
-        let how = if tail_med >= 1.05 * ch.1 && cv_noisy < 0.25 {
-            "stays above it, worse than a uniform guess".to_string()
-        } else if quiet {
+        let quiet = c.sigma <= 0.02 * ch.1 && tail_med >= 0.97 * ch.1 && tail_med <= 1.1 * ch.1;
+        let how = if quiet {
             "sits there with almost no noise: the network died".to_string()
+        } else if tail_med >= 1.05 * ch.1 && cv_noisy < 0.25 {
+            "stays above it, worse than a uniform guess".to_string()
         } else {
             format!(
                 "bounces around it (noise {} % of its level)",
@@ -485,7 +485,6 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             )
         } else {
             stuck_at_chance(
-                ch,
                 &chance_text(ch),
                 (fmt(head_med), fmt(tail_med)),
                 cv_noisy,
@@ -538,7 +537,7 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 suggestion(Action::Lower, new, lr, text),
             )
         } else if let Some(ch) = at_chance.filter(|_| high_rate) {
-            stuck_at_chance(ch, &chance_text(ch), (fmt(start), fmt(end)), cv_noisy, high_rate, lr)
+            stuck_at_chance(&chance_text(ch), (fmt(start), fmt(end)), cv_noisy, high_rate, lr)
         } else if let Some(ch) = at_chance {
             let (new, adv) = rate_advice(lr, 10.0, "raise");
             let text = format!(
@@ -626,7 +625,7 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 }
             });
         if let Some(ch) = at_chance.filter(|_| barely && high_rate) {
-            stuck_at_chance(ch, &chance_text(ch), (fmt(start), fmt(end)), cv_noisy, high_rate, lr)
+            stuck_at_chance(&chance_text(ch), (fmt(start), fmt(end)), cv_noisy, high_rate, lr)
         } else if barely || (still && !r.decayed && slow_pace(&c, &r, &x, &y, 0.6, true)) || slow_until_decay {
             let (new, adv) = rate_advice(lr, if barely { 10.0 } else { 3.0 }, "raise");
             let why = if barely {
@@ -755,12 +754,11 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     v
 }
 
-/// The loss stays at chance level `ch` (typical level `from -> to`): a spiky one (noise a
+/// The loss stays at chance level (`chance`, typical level `from -> to`): a spiky one (noise a
 /// quarter of its level) or one under a rate of 1 or more is kept there by the rate (diverging:
 /// lower it); a noisy one bounces (oscillating: lower it); a quiet one under a small or unknown
 /// rate has not started to learn (slow: raise it, or check the data).
 fn stuck_at_chance(
-    ch: (u32, f64),
     chance: &str,
     (from, to): (String, String),
     cv: f64,
@@ -796,7 +794,6 @@ fn stuck_at_chance(
             suggestion(Action::Lower, new, lr, text),
         )
     } else {
-        let _ = ch;
         let (new, adv) = rate_advice(lr, 10.0, "raise");
         let text = format!(
             "the loss has not moved from {to} (about {chance}): the network is not learning; if the rate is small, \
