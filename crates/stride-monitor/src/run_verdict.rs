@@ -315,10 +315,18 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         0.0
     };
     let cv_noisy = cv.max(cv_spread);
-    let starts_at_own_chance = levels.iter().any(|(_, l)| first_hi >= 0.8 * l && first_hi <= 1.05 * l);
+    // (Up to 1.2x: one noisy first minibatch lands above its own ln C.)
+    let starts_at_own_chance = levels.iter().any(|(_, l)| first_hi >= 0.8 * l && first_hi <= 1.2 * l);
     let flat_half = c.slope(c.len() / 2, c.len()).is_none_or(|(_, t)| t > -3.0);
     let recovered_to_chance = levels.iter().copied().find(|(k, l)| {
-        let noisy = cv_noisy >= 0.25 && tail_med >= 0.75 * l && tail_med <= if cv_noisy >= 0.3 { 2.0 } else { 1.3 } * l;
+        // Bouncing: from a first line far above (a blown-up classifier starts its log at several
+        // times ln C; a noisy healthy curve's first line is within twice its own start).
+        // Up to twice ln C only with spikes of 30 % and a first line 4x the typical level (a
+        // noisy healthy curve ending at 1.5 ln C started at most about twice as high).
+        let noisy = cv_noisy >= 0.25
+            && first_hi >= 2.5 * l
+            && tail_med >= 0.75 * l
+            && (tail_med <= 1.3 * l || (cv_noisy >= 0.3 && tail_med <= 2.0 * l && first_hi >= 4.0 * tail_med));
         let quiet = c.sigma <= 0.02 * l && flat_half && tail_med >= 0.97 * l && tail_med <= 1.1 * l;
         // Worse than a uniform guess at the end, not falling: the blow-up never came back.
         let above = tail_med >= 1.05 * l
@@ -382,13 +390,19 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     let above_start = tail
         .iter()
         // (and beyond the curve's own noise: a flat noisy fine-tune whose start is one low
-        // minibatch is not unstable).
-        .filter(|v| start > 0.0 && **v > start + drop.max(0.0) + (0.25 * start).max(3.0 * c.sigma))
+        // minibatch is not unstable; but twice the start is beyond any noise, which a blown-up
+        // run's own spread would otherwise excuse).
+        .filter(|v| start > 0.0 && **v > start + drop.max(0.0) + (0.25 * start).max(3.0 * c.sigma).min(start.abs()))
         .count();
     let unstable =
         n >= 15 && ((above * 10 >= tail.len() && c.significant(hi - start)) || above_start * 5 >= tail.len());
     let above = above.max(above_start);
     let rose_through_noise = rising_through_noise(&c, &x, &y, drop);
+    // Ended far above the start by its typical value, with most of its last half above the
+    // start: a blow-up, whatever noise its own spread suggests (positive losses).
+    let far_above_start = start > 0.0
+        && tail_med >= 1.5 * start
+        && y[n / 2..].iter().filter(|v| **v > start).count() * 5 >= (n - n / 2) * 4;
     let rising = || {
         let (new, adv) = rate_advice(lr, 0.1, "lower");
         let text = format!(
@@ -494,7 +508,7 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         }
     } else if !c.significant(net) {
         // No net progress.
-        if c.significant(-net) {
+        if c.significant(-net) || far_above_start {
             (
                 State::Diverging,
                 Reason::NoNetProgressHigh,

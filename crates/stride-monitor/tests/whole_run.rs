@@ -567,3 +567,43 @@ fn a_noisy_rise_back_after_a_fall_is_a_divergence() {
         assert!(v.state < State::Oscillating, "levelled off, seed {seed}: {v}");
     }
 }
+
+#[test]
+fn a_loss_ten_times_its_start_is_diverging_however_noisy() {
+    // Blown up from 2.3 to 7-70 after two lines, bouncing between those: the noise it shows is
+    // its own blow-up, not a reason to call it flat.
+    let y = [2.31, 2.18, 6.9, 69.0, 23.1, 22.8, 68.9, 6.91, 6.93, 69.5, 23.0, 22.9];
+    let v = judge_losses(&y);
+    assert!(v.state >= State::Diverging, "{v}");
+    let mut y: Vec<f64> = vec![6.87, 6.52, 7.08, 7.12];
+    let mut r = Lcg(21);
+    y.extend((0..96).map(|i| [20.0, 70.0, 200.0][i % 3] * (1.0 + 0.08 * r.next())));
+    let v = judge_losses(&y);
+    assert!(v.state >= State::Diverging, "{v}");
+}
+
+#[test]
+fn noisy_healthy_curves_near_chance_levels_are_not_blow_ups() {
+    // 30 % minibatch noise: a 1000-class curve whose first line is a noisy one above ln 1000,
+    // and a 100-class curve under cosine whose first line is just above ln 100.
+    let mut r = Lcg(31);
+    let mut y: Vec<f64> = (0..8)
+        .map(|t| (2.8 + 4.1 * (-(t as f64) / 2.4).exp()) * (1.0 + 0.3 * r.next()))
+        .collect();
+    y[0] = 8.5;
+    let v = judge(&points(&y, 10.0, None), &[], None, None);
+    assert!(v.state < State::Oscillating, "{v}");
+    let p: Vec<LogPoint> = (0..100)
+        .map(|t| LogPoint {
+            x: t as f64 + 1.0,
+            loss: (if t == 0 {
+                4.96
+            } else {
+                2.5 + 2.1 * (-(t as f64) / 30.0).exp()
+            }) * (1.0 + 0.08 * r.next()),
+            lr: Some(0.05 * (1.0 + (std::f64::consts::PI * t as f64 / 100.0).cos())),
+        })
+        .collect();
+    let v = judge(&p, &[], None, None);
+    assert!(v.state < State::Oscillating, "{v}");
+}
