@@ -32,8 +32,19 @@ pub(crate) struct Curve {
 }
 
 impl Curve {
-    /// Summarises finite `y` (at least 1 value) logged at `x`.
+    /// Summarises finite `y` (at least 1 value) logged at `x`, with the noise estimates the
+    /// live history rules were tuned on.
     pub fn new(x: &[f64], y: &[f64]) -> Curve {
+        Curve::build(x, y, false)
+    }
+
+    /// The same summary for the whole-run judge, whose noise must hold for short bins and
+    /// handfuls of points too (see `build`).
+    pub fn of_run(x: &[f64], y: &[f64]) -> Curve {
+        Curve::build(x, y, true)
+    }
+
+    fn build(x: &[f64], y: &[f64], honest: bool) -> Curve {
         let n = y.len();
         // Short logs (epoch means, a loss every 100 steps) are judged point by point; longer
         // ones in bins of at least 3 values, so that a bin's median has a noise to measure.
@@ -71,7 +82,24 @@ impl Curve {
                     (tail[i] - median_in_place(&mut w)).abs()
                 })
                 .collect();
-            1.5 * 1.4826 * median_in_place(&mut dev).max(0.0)
+            // With a handful of residuals the median is often one of the zeros a running
+            // median leaves (5 points: 3 residuals), and the log would look noise-free: the
+            // mean absolute residual then.
+            if honest && dev.len() < 8 {
+                let mean = dev.iter().sum::<f64>() / dev.len().max(1) as f64;
+                1.5 * 1.2533 * mean
+            } else {
+                1.5 * 1.4826 * median_in_place(&mut dev).max(0.0)
+            }
+        };
+        // A median of 3 values sits on one of them: the within-bin spread of short bins
+        // understates the noise (and so inflates every t). The point-to-point changes of the
+        // last half measure it without bins (a trend between neighbours only adds to it).
+        let sigma = if honest && (3..6).contains(&per_bin) {
+            let mut d: Vec<f64> = half.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+            sigma.max(1.0483 * median_in_place(&mut d))
+        } else {
+            sigma
         };
         let sigma = if sigma.is_finite() { sigma } else { 0.0 };
         let se = if per_bin >= 3 {
@@ -109,6 +137,23 @@ impl Curve {
         self.s[self.argmin]
     }
 
+    /// The lowest level, robustly: for a log judged point by point, the lowest running median
+    /// of 3 (one lucky minibatch among a handful of logged values is not a level); else the
+    /// lowest bin median.
+    pub fn robust_min(&self) -> f64 {
+        let b = self.len();
+        if b < 5 || self.first.last() != Some(&(b - 1)) {
+            return self.min();
+        }
+        self.s
+            .windows(3)
+            .map(|w| {
+                let mut w = [w[0], w[1], w[2]];
+                median_in_place(&mut w)
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+
     /// The highest bin median.
     pub fn max(&self) -> f64 {
         self.s.iter().copied().fold(f64::NEG_INFINITY, f64::max)
@@ -139,6 +184,29 @@ impl Curve {
             .rev()
             .take_while(|w| w[1] - w[0] > self.se.max(1e-12 * w[0].abs()))
             .count()
+    }
+
+    /// OLS slope (per unit of x) of the bin medians `from..to` and its t statistic against the
+    /// bins' noise: a trend read from every bin, not from the difference of two of them, so a
+    /// steady fall is seen through noise that hides it from a two-bin comparison.
+    pub fn slope(&self, from: usize, to: usize) -> Option<(f64, f64)> {
+        let to = to.min(self.len());
+        if to < from + 3 {
+            return None;
+        }
+        let (xs, ys) = (&self.x[from..to], &self.s[from..to]);
+        let k = xs.len() as f64;
+        let mx = xs.iter().sum::<f64>() / k;
+        let my = ys.iter().sum::<f64>() / k;
+        let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
+        if sxx <= 0.0 {
+            return None;
+        }
+        let b = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>() / sxx;
+        let scale = self.start.abs().max(self.end.abs()).max(self.max() - self.min());
+        // A noise-free curve: its t is judged against rounding (a millionth of its scale).
+        let se = (self.se / sxx.sqrt()).max(1e-6 * scale / (xs[xs.len() - 1] - xs[0]).max(f64::MIN_POSITIVE));
+        Some((b, if se > 0.0 { b / se } else { 0.0 }))
     }
 
     /// Decrease from the start of the last third of the bins to the end.

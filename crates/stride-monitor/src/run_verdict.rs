@@ -144,6 +144,9 @@ struct Rates {
     decayed: bool,
     /// Index where the rate first reached its peak, when it started below half of it (warmup).
     warmup_end: Option<usize>,
+    /// Index of the first rate under half the peak after it (where a decaying schedule stops
+    /// training at full speed).
+    half_after_peak: Option<usize>,
     /// `(index, old, new)` of drops by 2x or more from one logged rate to the next.
     drops: Vec<(usize, f64, f64)>,
 }
@@ -172,6 +175,7 @@ fn rates(points: &[LogPoint]) -> Rates {
         max,
         decayed: last <= 0.2 * max,
         warmup_end: (lrs[0].1 < 0.5 * max).then_some(peak_i),
+        half_after_peak: lrs.iter().find(|(i, l)| *i > peak_i && *l < 0.5 * max).map(|(i, _)| *i),
         drops,
     }
 }
@@ -234,7 +238,7 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             ev,
         );
     }
-    let c = Curve::new(&x, &y);
+    let c = Curve::of_run(&x, &y);
     let (start, end, lo, hi) = (c.start, c.end, c.min(), c.max());
     ev.level_init = Some(start);
     ev.level_start = Some(start);
@@ -279,9 +283,81 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         (*k >= 10 || given_chance)
             && start >= 1.3 * l
             && c.sigma <= 0.05 * l
-            && chance_at(start, 0.03).is_none()
+            // A first line just under a higher chance level is that task's normal start (a
+            // 100-class net from 4.4 to a plateau at 2.3), not a blow-up.
+            && !levels.iter().any(|(_, h)| start >= 0.8 * h && start <= 1.05 * h)
             && c.recent_drop() < 0.05 * drop
     });
+    // A log that starts well above a chance level and whose last half sits around it (or, with
+    // the spikes of a blown-up classifier, up to twice above it) blew up before its first line and
+    // came back only to chance: the fall from the first line is recovery, not learning. A
+    // healthy curve passing through chance level (an LM or a 100-class net on its way down)
+    // does so with small noise; a recovering blow-up bounces by a quarter of its level or more
+    // (or, dead, by almost nothing). The first line of a task with more classes (just under its
+    // own ln C) is a normal start, not a blow-up.
+    let first_hi = y[0].max(c.s[0]);
+    let tail_med = crate::stats::median(&y[n / 2..]);
+    // Relative noise of the last half from its point-to-point changes (a median of 3-value bins
+    // sits on one of them and understates a heavy-tailed noise by half).
+    let cv = {
+        let d: Vec<f64> = y[n / 2..].windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+        let sd = 1.0483 * crate::stats::median(&d);
+        if tail_med > 0.0 && sd.is_finite() {
+            sd / tail_med
+        } else {
+            0.0
+        }
+    };
+    // Around its median too: a recovering blow-up drifts as well as bounces.
+    let cv_spread = if tail_med > 0.0 {
+        1.4826 * crate::stats::mad(&y[n / 2..]) / tail_med
+    } else {
+        0.0
+    };
+    let cv_noisy = cv.max(cv_spread);
+    // (Up to 1.2x: one noisy first minibatch lands above its own ln C.)
+    let starts_at_own_chance = levels.iter().any(|(_, l)| first_hi >= 0.8 * l && first_hi <= 1.2 * l);
+    let flat_half = c.slope(c.len() / 2, c.len()).is_none_or(|(_, t)| t > -3.0);
+    let recovered_to_chance = levels.iter().copied().find(|(k, l)| {
+        // Bouncing: from a first line far above (a blown-up classifier starts its log at several
+        // times ln C; a noisy healthy curve's first line is within twice its own start).
+        // Up to twice ln C only with spikes of 30 % and a first line 4x the typical level (a
+        // noisy healthy curve ending at 1.5 ln C started at most about twice as high).
+        let noisy = cv_noisy >= 0.25
+            && first_hi >= 2.5 * l
+            && tail_med >= 0.75 * l
+            && (tail_med <= 1.3 * l || (cv_noisy >= 0.3 && tail_med <= 2.0 * l && first_hi >= 4.0 * tail_med));
+        let quiet = c.sigma <= 0.02 * l && flat_half && tail_med >= 0.97 * l && tail_med <= 1.1 * l;
+        // Worse than a uniform guess at the end, not falling: the blow-up never came back.
+        let above = tail_med >= 1.05 * l
+            && tail_med <= 1.3 * l
+            && end >= 1.05 * l
+            // Not falling significantly: an LM's power law passes this band slowly, but falls.
+            && flat_half;
+        (*k >= 10 || given_chance)
+            && tail_med > 0.0
+            && y.iter().all(|v| *v >= 0.0)
+            && first_hi >= 1.3 * l
+            && !starts_at_own_chance
+            && (noisy || quiet || above)
+    });
+    // The typical loss (the median of the last half, which a heavy-tailed batch-1 or spiky
+    // log does not drag down the way its last few values do) still at chance level, no lower
+    // than the typical loss of the first third: the network has not learned.
+    let head_med = crate::stats::median(&y[..(n / 3).max(1)]);
+    let typical_at_chance = levels.iter().copied().find(|(k, l)| {
+        (*k >= 10 || given_chance)
+            && tail_med > 0.0
+            && y.iter().all(|v| *v >= 0.0)
+            && (tail_med - l).abs() <= if cv_noisy >= 0.25 { 0.15 } else { 0.1 } * l
+            && tail_med >= 0.9 * head_med
+            && first_hi < 1.3 * l
+    });
+    // Back at chance after having been clearly lower: a network that learned and died.
+    let came_back = |l: f64| c.significant(end - lo) && end - lo >= 0.05 * l;
+    // A rate of 1 or more is large for any optimizer: a loss that stays at chance under it is
+    // kept there by the rate, not held back by a small one.
+    let high_rate = r.max.max(input.lr.unwrap_or(0.0)) >= 1.0;
     let chance_text =
         |(k, l): (u32, f64)| format!("ln {k} = {}, the loss of a uniform guess over {k} classes", fmt3(l));
     spikes(&x, &y, &c, unit, &mut findings);
@@ -313,11 +389,34 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         .count();
     let above_start = tail
         .iter()
-        .filter(|v| start > 0.0 && **v > start + drop.max(0.0) + 0.25 * start)
+        // (and beyond the curve's own noise: a flat noisy fine-tune whose start is one low
+        // minibatch is not unstable; but twice the start is beyond any noise, which a blown-up
+        // run's own spread would otherwise excuse).
+        .filter(|v| start > 0.0 && **v > start + drop.max(0.0) + (0.25 * start).max(3.0 * c.sigma).min(start.abs()))
         .count();
     let unstable =
         n >= 15 && ((above * 10 >= tail.len() && c.significant(hi - start)) || above_start * 5 >= tail.len());
     let above = above.max(above_start);
+    let rose_through_noise = rising_through_noise(&c, &x, &y, drop);
+    // Ended far above the start by its typical value, with most of its last half above the
+    // start: a blow-up, whatever noise its own spread suggests (positive losses).
+    let far_above_start = start > 0.0
+        && tail_med >= 1.5 * start
+        && y[n / 2..].iter().filter(|v| **v > start).count() * 5 >= (n - n / 2) * 4;
+    let rising = || {
+        let (new, adv) = rate_advice(lr, 0.1, "lower");
+        let text = format!(
+            "the loss has been rising since its minimum at {unit} {} ({} -> {}): {adv} and resume from the \
+             checkpoint at {unit} {}",
+            short(best_x),
+            fmt(lo),
+            fmt(end),
+            short(best_x)
+        );
+        let mut s = suggestion(Action::Rollback, new, lr, text);
+        s.rollback_to = (best_x >= 0.0).then_some(best_x as u64);
+        (State::Diverging, Reason::RisingAfterMinimum, s)
+    };
     let (state, reason, s) = if let Some(d) = dead {
         let moved = if c.significant(hi - start) {
             format!(" after blowing up to {}", fmt(hi))
@@ -344,6 +443,34 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 chance_text(ch)
             )),
         )
+    } else if let Some(ch) = recovered_to_chance {
+        let quiet = c.sigma <= 0.02 * ch.1 && tail_med >= 0.97 * ch.1 && tail_med <= 1.1 * ch.1;
+        let how = if quiet {
+            "sits there with almost no noise: the network died".to_string()
+        } else if tail_med >= 1.05 * ch.1 && cv_noisy < 0.25 {
+            "stays above it, worse than a uniform guess".to_string()
+        } else {
+            format!(
+                "bounces around it (noise {} % of its level)",
+                num(round_sig(100.0 * cv_noisy))
+            )
+        };
+        (
+            State::Diverging,
+            if quiet {
+                Reason::DeadNetwork
+            } else {
+                Reason::NoNetProgressHigh
+            },
+            lower(format!(
+                "the log starts at {}, far above {}, and its last half {} (median {}): the loss blew up before the \
+                 first logged step and came back only to chance level",
+                fmt(first_hi),
+                chance_text(ch),
+                how,
+                fmt(tail_med)
+            )),
+        )
     } else if unstable {
         (
             State::Diverging,
@@ -358,9 +485,30 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 fmt(tail.iter().copied().fold(f64::NEG_INFINITY, f64::max))
             )),
         )
+    } else if let Some(ch) = typical_at_chance.filter(|_| !(c.significant(hi - start) && hi - start > 0.25 * start)) {
+        if came_back(ch.1) {
+            (
+                State::Diverging,
+                Reason::DeadNetwork,
+                lower(format!(
+                    "the loss came down to {} and went back up to {} (now {}): the network died",
+                    fmt(lo),
+                    chance_text(ch),
+                    fmt(tail_med)
+                )),
+            )
+        } else {
+            stuck_at_chance(
+                &chance_text(ch),
+                (fmt(head_med), fmt(tail_med)),
+                cv_noisy,
+                high_rate,
+                lr,
+            )
+        }
     } else if !c.significant(net) {
         // No net progress.
-        if c.significant(-net) {
+        if c.significant(-net) || far_above_start {
             (
                 State::Diverging,
                 Reason::NoNetProgressHigh,
@@ -370,6 +518,9 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                     fmt(end)
                 )),
             )
+        } else if rose_through_noise {
+            // Back up to where it started after a real fall: a divergence, not a flat log.
+            rising()
         } else if c.significant(hi - start) && hi - start > 0.25 * start.abs().max(c.se * 10.0) {
             (
                 State::Diverging,
@@ -399,6 +550,8 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 Reason::NoisyFlat,
                 suggestion(Action::Lower, new, lr, text),
             )
+        } else if let Some(ch) = at_chance.filter(|_| high_rate) {
+            stuck_at_chance(&chance_text(ch), (fmt(start), fmt(end)), cv_noisy, high_rate, lr)
         } else if let Some(ch) = at_chance {
             let (new, adv) = rate_advice(lr, 10.0, "raise");
             let text = format!(
@@ -424,19 +577,8 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 suggestion(Action::Decay, new, lr, text),
             )
         }
-    } else if rising_after_min(&c, drop) {
-        let (new, adv) = rate_advice(lr, 0.1, "lower");
-        let text = format!(
-            "the loss has been rising since its minimum at {unit} {} ({} -> {}): {adv} and resume from the \
-             checkpoint at {unit} {}",
-            short(best_x),
-            fmt(lo),
-            fmt(end),
-            short(best_x)
-        );
-        let mut s = suggestion(Action::Rollback, new, lr, text);
-        s.rollback_to = (best_x >= 0.0).then_some(best_x as u64);
-        (State::Diverging, Reason::RisingAfterMinimum, s)
+    } else if (rising_after_min(&c, drop) && c.significant(end - c.robust_min())) || rose_through_noise {
+        rising()
     } else if given_chance && at_chance.is_some() && c.significant(hi - start) {
         (
             State::Diverging,
@@ -453,7 +595,8 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         // last half (a wandering curve's bins dip significantly by chance, its trend does not).
         // (A long pretraining curve still falls by a fraction of a percent of its progress per
         // third of the run; significance and the trend carry the weight, not the size.)
-        let still = c.significant(recent) && recent >= 0.002 * drop && c.trend_from(c.len() / 2) <= -1.0;
+        let half = c.len() / 2;
+        let still = c.significant(recent) && recent >= 0.002 * drop && c.trend_from(half) <= -1.0;
         let stepped = r.drops.iter().any(|(i, _, _)| {
             // The loss came down after a rate drop: bins after it lower than the bin before.
             let b = c.first.iter().rposition(|f| f <= i).unwrap_or(0);
@@ -462,9 +605,42 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         // Without a rate column, a step down is seen in the curve itself: one bin-to-bin drop
         // in the second half at least 4x the typical one and a tenth of the progress.
         let stepped = stepped || (r.last.is_none() && step_down(&c, drop));
+        // Or, through noise that hides the two-bin difference, a fall over the last half that
+        // the slope of all its bins shows clearly (t <= -3) and that is not one step down.
+        let still = still
+            || (!stepped
+                && c.slope(half, c.len()).is_some_and(|(b, t)| {
+                    t <= -3.0 && -b * (c.x[c.len() - 1] - c.x[half]) >= 0.004 * drop && c.trend_from(half) <= -1.0
+                }));
         // Barely moved from chance level: a rate far too small (positive losses only).
         let barely = at_chance.is_some() && start > 0.0 && net < 0.1 * start;
-        if barely || (still && !r.decayed && slow_pace(&c, &r)) {
+        // Under a schedule that decayed the rate, the pace is read while the rate was at least
+        // half its peak: a loss still falling at its initial pace when the schedule slowed it
+        // down had a peak rate too small (it did not converge; the rate ran out).
+        let slow_until_decay = r.decayed
+            && r.half_after_peak.is_some_and(|i| {
+                let upto = x.iter().position(|t| *t >= input.points[i].x).unwrap_or(n);
+                upto >= 6 && {
+                    let sub = Curve::of_run(&x[..upto], &y[..upto]);
+                    // Never rising (a peak rate that shook the loss up and a decay that calmed
+                    // it is a rate too high, not too small), and nearly linear by its smooth
+                    // bins (not through the noise: a decaying curve's noisy halves can look alike).
+                    let rise = sub
+                        .s
+                        .iter()
+                        .scan(f64::INFINITY, |m, v| {
+                            *m = m.min(*v);
+                            Some(v - *m)
+                        })
+                        .fold(0.0, f64::max);
+                    sub.start > sub.min()
+                        && !sub.significant(rise)
+                        && slow_pace(&sub, &r, &x[..upto], &y[..upto], 0.8, false)
+                }
+            });
+        if let Some(ch) = at_chance.filter(|_| barely && high_rate) {
+            stuck_at_chance(&chance_text(ch), (fmt(start), fmt(end)), cv_noisy, high_rate, lr)
+        } else if barely || (still && !r.decayed && slow_pace(&c, &r, &x, &y, 0.6, true)) || slow_until_decay {
             let (new, adv) = rate_advice(lr, if barely { 10.0 } else { 3.0 }, "raise");
             let why = if barely {
                 format!(
@@ -541,7 +717,16 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             )
         }
     };
-    let (state, reason, s) = adopt_live(input, (state, reason, s), &y, lr);
+    // The live rules' divergence is adopted where the curve shows something that rose (a
+    // blow-up, a rise after the minimum, an end above the start): on a flat noisy log whose
+    // first line is one low minibatch, they read noise above that line as a dead network.
+    let peak = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let rise_seen = c.significant(hi - start)
+        || c.significant(end - lo)
+        || c.significant(-net)
+        // A blow-up of a few steps, inside one bin.
+        || (peak - start > 10.0 * c.sigma && peak - start > 0.5 * start.abs());
+    let (state, reason, s) = adopt_live(input, (state, reason, s), &y, lr, rise_seen);
     // With the class count given, a loss at chance level is never healthy, whatever its path.
     let (state, reason, s) = match at_chance.filter(|_| given_chance && state == State::Healthy) {
         Some(ch) if c.significant(hi - start) => (
@@ -583,6 +768,55 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     v
 }
 
+/// The loss stays at chance level (`chance`, typical level `from -> to`): a spiky one (noise a
+/// quarter of its level) or one under a rate of 1 or more is kept there by the rate (diverging:
+/// lower it); a noisy one bounces (oscillating: lower it); a quiet one under a small or unknown
+/// rate has not started to learn (slow: raise it, or check the data).
+fn stuck_at_chance(
+    chance: &str,
+    (from, to): (String, String),
+    cv: f64,
+    high_rate: bool,
+    lr: Option<f64>,
+) -> (State, Reason, Suggestion) {
+    let noise = num(round_sig(100.0 * cv));
+    if high_rate || cv >= 0.25 {
+        let (new, adv) = rate_advice(lr, 0.1, "lower");
+        let why = if high_rate {
+            "under a rate of 1 or more".to_string()
+        } else {
+            format!("with noise {noise} % of its level")
+        };
+        let text = format!(
+            "the typical loss stays at {chance} ({from} -> {to}) {why}: the rate keeps the network from learning; \
+             {adv} and restart from the initial weights"
+        );
+        (
+            State::Diverging,
+            Reason::NoNetProgressHigh,
+            suggestion(Action::Rollback, new, lr, text),
+        )
+    } else if cv >= 0.025 {
+        let (new, adv) = rate_advice(lr, 0.1, "lower");
+        let text = format!(
+            "the loss bounces around {chance} (noise {noise} %) without net progress ({from} -> {to}): the rate \
+             keeps the network from learning; {adv}"
+        );
+        (
+            State::Oscillating,
+            Reason::NoisyFlat,
+            suggestion(Action::Lower, new, lr, text),
+        )
+    } else {
+        let (new, adv) = rate_advice(lr, 10.0, "raise");
+        let text = format!(
+            "the loss has not moved from {to} (about {chance}): the network is not learning; if the rate is small, \
+             {adv}; if it is already large, lower it 10x; check the labels and the loss function"
+        );
+        (State::Slow, Reason::Stalled, suggestion(Action::Raise, new, lr, text))
+    }
+}
+
 /// A discontinuous drop in the second half of the curve (what a rate drop does to the loss).
 fn step_down(c: &Curve, drop: f64) -> bool {
     let d: Vec<f64> = c.s.windows(2).map(|w| w[0] - w[1]).collect();
@@ -608,6 +842,7 @@ fn adopt_live(
     judged: (State, Reason, Suggestion),
     y: &[f64],
     lr: Option<f64>,
+    rise_seen: bool,
 ) -> (State, Reason, Suggestion) {
     let Some(d) = input.live else {
         return judged;
@@ -634,7 +869,7 @@ fn adopt_live(
             s
         }
     };
-    if diverging && *state < State::Diverging && positive {
+    if diverging && rise_seen && *state < State::Diverging && positive {
         return (State::Diverging, d.reason, text_of(d, 0.1, "lower"));
     }
     if slow && matches!(state, State::Healthy | State::Plateau) && positive && judged.1 != Reason::Converged {
@@ -656,12 +891,35 @@ pub(crate) fn rising_after_min(c: &Curve, drop: f64) -> bool {
     rise >= 0.5 * drop || (rise >= 0.1 * drop && trend)
 }
 
+/// Risen back by half the progress since the minimum, which two bins' medians are too noisy
+/// to show but the OLS slope of every raw point since the minimum shows clearly (t >= 3).
+fn rising_through_noise(c: &Curve, x: &[f64], y: &[f64], drop: f64) -> bool {
+    let b = c.len();
+    if drop <= 0.0 || c.argmin + 4 > b || c.end - c.robust_min() < 0.5 * drop {
+        return false;
+    }
+    let from = c.first[c.argmin].min(y.len());
+    ols(&x[from..], &y[from..]).is_some_and(|(slope, t)| slope > 0.0 && t >= 3.0)
+}
+
 /// Still falling at its initial pace: the second half (by x, after any warmup) fell at least
-/// 0.6 times as much as the first.
-fn slow_pace(c: &Curve, r: &Rates) -> bool {
+/// `ratio` times as much as the first (0.6; 0.8 for the part of a run before its schedule decayed);
+/// `through_noise`: also by each half's slope over all its bins.
+fn slow_pace(c: &Curve, r: &Rates, x: &[f64], y: &[f64], ratio: f64, through_noise: bool) -> bool {
     let b = c.len();
     if b < 8 {
-        return false;
+        // A short log (6 to 24 points, 5-7 bins): each half's OLS slope over the raw points,
+        // against that half's own residual noise.
+        let n = y.len();
+        if n < 6 || b < 5 {
+            return false;
+        }
+        let from = r.warmup_end.filter(|i| *i < n / 2).unwrap_or(0);
+        let mid = from + (n - from) / 2;
+        return match (ols(&x[from..mid], &y[from..mid]), ols(&x[mid..], &y[mid..])) {
+            (Some((b1, t1)), Some((b2, _))) => b1 < 0.0 && t1 <= -3.0 && b2 <= ratio * b1,
+            _ => false,
+        };
     }
     let from = r
         .warmup_end
@@ -677,7 +935,44 @@ fn slow_pace(c: &Curve, r: &Rates) -> bool {
             .clamp(from + 1, b - 1);
     let h1 = c.s[from] - c.s[mid];
     let h2 = c.s[mid] - c.end;
-    h1 > 0.0 && c.significant(h1) && h2 >= 0.6 * h1
+    if h1 > 0.0 && c.significant(h1) && h2 >= ratio * h1 {
+        return true;
+    }
+    // Through the noise, but not against the two-bin comparison: a fast fall that flattened
+    // under heavy noise has a second half well under half of the first.
+    if !through_noise || h1 <= 0.0 || h2 < 0.3 * h1 {
+        return false;
+    }
+    // The same comparison through the noise: each half's OLS slope over all its raw points
+    // (the most of the noise averaged out; a fall that flattened within a half still gives
+    // that half the larger slope).
+    let lo = c.first[from].min(y.len());
+    let split = x.iter().position(|t| *t >= mid_x).unwrap_or(y.len()).clamp(lo, y.len());
+    match (ols(&x[lo..split], &y[lo..split]), ols(&x[split..], &y[split..])) {
+        (Some((b1, t1)), Some((b2, _))) => b1 < 0.0 && t1 <= -3.0 && b2 <= ratio * b1,
+        _ => false,
+    }
+}
+
+/// OLS slope of `y` on `x` and its t statistic from the residuals (at least 3 points).
+fn ols(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
+    let k = x.len();
+    if k < 3 || y.len() != k {
+        return None;
+    }
+    let kf = k as f64;
+    let mx = x.iter().sum::<f64>() / kf;
+    let my = y.iter().sum::<f64>() / kf;
+    let sxx: f64 = x.iter().map(|v| (v - mx) * (v - mx)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let b = x.iter().zip(y).map(|(u, v)| (u - mx) * (v - my)).sum::<f64>() / sxx;
+    let rss: f64 = x.iter().zip(y).map(|(u, v)| (v - my - b * (u - mx)).powi(2)).sum();
+    let se = (rss / (kf - 2.0).max(1.0) / sxx).sqrt();
+    // A noise-free line: judged against rounding (a millionth of its level).
+    let se = se.max(1e-6 * my.abs().max(f64::MIN_POSITIVE) / sxx.sqrt());
+    Some((b, b / se))
 }
 
 /// Findings for values far above their neighbourhood that came back down.
@@ -785,7 +1080,7 @@ fn overfitting(input: &RunInput<'_>, x: &[f64], y: &[f64], unit: &str, v: &mut R
     }
     let vx: Vec<f64> = val.iter().map(|p| p.x).collect();
     let vy: Vec<f64> = val.iter().map(|p| p.loss).collect();
-    let c = Curve::new(&vx, &vy);
+    let c = Curve::of_run(&vx, &vy);
     let drop = c.start - c.min();
     let rise = c.end - c.min();
     if c.argmin + 2 > c.len() || !c.significant(rise) || rise < 0.05 * drop.max(0.0) {
@@ -798,7 +1093,7 @@ fn overfitting(input: &RunInput<'_>, x: &[f64], y: &[f64], unit: &str, v: &mut R
     // Training loss over the same stretch: not rising.
     let i0 = x.iter().position(|t| *t >= at).unwrap_or(x.len());
     if i0 + 2 <= y.len() {
-        let t = Curve::new(&x[i0..], &y[i0..]);
+        let t = Curve::of_run(&x[i0..], &y[i0..]);
         if t.significant(t.end - t.start) {
             return;
         }

@@ -201,8 +201,8 @@ fn the_corpus_agrees_with_its_labels() {
                 acceptable(&r.label, v.state)
             };
             if r.label == "DIVERGING" && v.state == State::Healthy {
-                // Logs that keep every step (or every epoch) must never call a diverged run
-                // healthy; the sparse ones that start after the blow-up are counted and shown.
+                // No log of a diverged run may call it healthy: not one that keeps every step
+                // or every epoch, nor a sparse one whose first line is after the blow-up.
                 if every <= 1 {
                     unsafe_healthy.push(format!("{} ({name})", r.id));
                 } else {
@@ -243,10 +243,14 @@ fn the_corpus_agrees_with_its_labels() {
         unsafe_healthy.is_empty(),
         "diverged runs called healthy: {unsafe_healthy:?}"
     );
+    assert!(
+        sparse_unsafe.is_empty(),
+        "diverged runs called healthy in sparse logs: {sparse_unsafe:?}"
+    );
     // REAL_RUNS.md: the measured agreement (the target is 95 %); a floor under it so
     // that a rule change that loses ground fails here.
     assert!(
-        total.ok as f64 >= 0.87 * total.all as f64,
+        total.ok as f64 >= 0.94 * total.all as f64,
         "agreement {}:\n{}",
         total.cell(),
         misses.join("\n")
