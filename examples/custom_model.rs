@@ -14,7 +14,9 @@ use clap::Parser;
 use stride::prelude::*;
 
 /// Plug your own network into the Trainer: an MLP with dropout (784-256-10), written with plain
-/// candle-nn, trained on MNIST by the same loop as the built-ins; prints the per-epoch log and the
+/// candle-nn.
+///
+/// It trains on MNIST by the same loop as the built-ins and prints the per-epoch log and the
 /// final test accuracy.
 #[derive(Parser)]
 struct Args {

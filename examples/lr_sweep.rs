@@ -10,9 +10,11 @@
 use clap::Parser;
 use stride::tune::SweepArgs;
 
-/// An LR sweep: trains the same MLP from the same initial weights and batch order at a decade grid
-/// of rates and compares them (final loss, test accuracy, steps and seconds to a target loss,
-/// largest loss, first non-finite step, the monitor's verdict over time).
+/// An LR sweep: the same MLP at a decade grid of rates, compared.
+///
+/// Every rate starts from the same initial weights and batch order; per rate the table shows the
+/// final loss, test accuracy, steps and seconds to a target loss, the largest loss, the first
+/// non-finite step and the monitor's verdict over time.
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]

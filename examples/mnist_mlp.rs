@@ -13,8 +13,9 @@
 use clap::Parser;
 use stride::cli::TrainArgs;
 
-/// The main job: trains an MLP on MNIST (or Fashion-MNIST) with plain SGD, with an epoch bar and a
-/// step bar, one log line per epoch, and a summary table at the end (on the embedded 10,000-digit
+/// The main job: trains an MLP on MNIST (or Fashion-MNIST) with plain SGD.
+///
+/// It shows an epoch bar and a step bar, one log line per epoch, and a summary table at the end (on the embedded 10,000-digit
 /// sample when no MNIST is installed).
 #[derive(Parser)]
 struct Args {

@@ -15,9 +15,10 @@ use stride::monitor::MonitorConfig;
 use stride::prelude::*;
 use stride::train::{AutoLr, RunMonitor};
 
-/// The run-health monitor on three rates and one rescue: the MNIST MLP trained with SGD at 1e-4
-/// (too small), 0.1 (right) and 10 (diverges), then at 10 again with --auto-lr; prints each run's
-/// timeline of states, reasons and suggestions, its verdict and its test accuracy.
+/// The run-health monitor on three rates and one rescue.
+///
+/// The MNIST MLP is trained with SGD at 1e-4 (too small), 0.1 (right) and 10 (diverges), then at
+/// 10 again with --auto-lr; it prints each run's timeline of states, reasons and suggestions, its verdict and its test accuracy.
 #[derive(Parser)]
 struct Args {
     /// Epochs per run.

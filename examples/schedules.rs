@@ -14,7 +14,9 @@ use stride::optim::schedule::parse_schedule;
 use stride::prelude::*;
 
 /// Compares learning-rate schedules on the MNIST MLP (constant, step decay, exponential decay,
-/// one-cycle): same model, data, seed and epochs; prints one row per schedule with the final
+/// one-cycle).
+///
+/// Same model, data, seed and epochs; prints one row per schedule with the final
 /// training loss, test loss and accuracy, and seconds per epoch.
 #[derive(Parser)]
 struct Args {

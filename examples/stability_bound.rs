@@ -22,6 +22,7 @@ use stride::train::{estimate_sharpness, SharpnessConfig, SharpnessSchedule, Trai
 const FACTORS: [f64; 7] = [0.5, 0.8, 0.95, 1.1, 1.5, 3.0, 8.0];
 
 /// Does the stability limit 2/lambda separate the rates that diverge from those that do not?
+///
 /// Full-batch gradient descent on Fashion-MNIST training images with the MLP 784-128-10 at 0.5x to
 /// 8x the limit predicted from the initial sharpness; prints a markdown table of the outcomes.
 #[derive(Parser)]

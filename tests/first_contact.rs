@@ -98,7 +98,10 @@ fn a_copied_binary_trains_on_the_embedded_sample_from_an_empty_directory() {
         !stderr.contains("mnist-sample") && !stdout.contains("mnist-sample"),
         "a build-tree path leaked into the output:\n{stderr}\n{stdout}"
     );
-    assert!(stdout.contains("after 1 epoch"), "no final line for one epoch:\n{stdout}");
+    assert!(
+        stdout.contains("after 1 epoch"),
+        "no final line for one epoch:\n{stdout}"
+    );
 }
 
 /// `n` 28x28 images with cycling labels, as gzip IDX files in `dir` (a quick `--data-dir`).
@@ -242,7 +245,7 @@ fn on_a_terminal_colour_unless_no_color_or_a_dumb_term_and_bars_with_stdout_redi
 const EXAMPLES: [(&str, &str); 8] = [
     ("custom_cnn", "Your own CNN"),
     ("custom_model", "Plug your own network into the Trainer"),
-    ("lr_finder", "The LR range test"),
+    ("lr_finder", "The LR range test on an MLP"),
     ("lr_sweep", "An LR sweep"),
     ("mnist_mlp", "The main job: trains an MLP"),
     ("monitor_demo", "The run-health monitor on three rates"),
@@ -314,7 +317,9 @@ fn every_example_answers_help_with_what_it_does_and_does_not_train() {
 fn reason_codes() -> BTreeSet<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/stride-monitor/src/state.rs");
     let src = std::fs::read_to_string(&path).unwrap();
-    let body_start = src.find("pub fn code(self)").expect("Reason::code not found in state.rs");
+    let body_start = src
+        .find("pub fn code(self)")
+        .expect("Reason::code not found in state.rs");
     let body = &src[body_start..];
     let body = &body[..body.find("\n    }\n").expect("end of Reason::code")];
     let codes: BTreeSet<String> = body
@@ -360,7 +365,10 @@ fn every_reason_code_is_explained_in_docs_monitor_md() {
         .collect();
     assert!(unknown.is_empty(), "docs/monitor.md lists unknown codes {unknown:?}");
     for state in STATE_NAMES {
-        assert!(doc.contains(&format!("`{state}`")), "docs/monitor.md does not explain {state}");
+        assert!(
+            doc.contains(&format!("`{state}`")),
+            "docs/monitor.md does not explain {state}"
+        );
     }
 }
 
@@ -388,6 +396,12 @@ fn the_state_names_are_the_monitors() {
 #[test]
 fn the_readme_links_the_monitor_doc_and_cites_no_missing_file() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    assert!(readme.contains("(docs/monitor.md)"), "README does not link docs/monitor.md");
-    assert!(!readme.contains("MONITOR.md"), "README cites MONITOR.md, which does not exist");
+    assert!(
+        readme.contains("(docs/monitor.md)"),
+        "README does not link docs/monitor.md"
+    );
+    assert!(
+        !readme.contains("MONITOR.md"),
+        "README cites MONITOR.md, which does not exist"
+    );
 }

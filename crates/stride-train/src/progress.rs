@@ -119,10 +119,10 @@ impl Callback for ProgressBars {
             ProgressStyle::with_template(&format!(
                 "step  {{pos}}/{{len}} [{{bar:30{step_colours}}}] {{rate}} {{msg}}"
             ))
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{:>6.0} steps/s", state.per_sec());
-                }),
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:>6.0} steps/s", state.per_sec());
+            }),
         );
         self.epoch_bar = Some(epoch_bar);
         self.step_bar = Some(step_bar);
