@@ -222,7 +222,8 @@ fn on_a_terminal_colour_unless_no_color_or_a_dumb_term_and_bars_with_stdout_redi
     );
     // The bars are on stderr although stdout is redirected (tqdm's and Lightning's convention).
     assert!(
-        text(&coloured).contains("step "),
+        // The step bar's template: `step  {pos}/{len} [...] {rate} steps/s`.
+        text(&coloured).contains("step  ") && text(&coloured).contains(" steps/s"),
         "no step bar on the terminal:\n{}",
         text(&coloured).escape_debug()
     );
