@@ -254,36 +254,44 @@ const EXAMPLES: [(&str, &str); 8] = [
     ("stability_bound", "Does the stability limit 2/lambda separate"),
 ];
 
-/// The example binaries next to the `stride` binary, built first when `cargo test` was told to
-/// build only this test (a plain `cargo test` builds every example before running the tests).
+/// The example binaries next to the `stride` binary, (re)built first: `cargo test --test tests`
+/// builds no example, and a binary left from an earlier build may predate the sources. When
+/// they are fresh the build is a no-op of a second or two.
 fn example_bins() -> Vec<(PathBuf, &'static str)> {
     let profile_dir = stride_bin().parent().unwrap().to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--examples", "-p", "stride"])
+        .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
+    if profile_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    // What cargo sets for this test process is not the user's environment: build scripts
+    // that track it (ring's reads CARGO_MANIFEST_DIR) would rebuild on every run, and again
+    // in the next plain `cargo build`.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        let set_for_tests = [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_BIN_NAME",
+        ];
+        if key.starts_with("CARGO_PKG_") || set_for_tests.contains(&key.as_str()) {
+            build.env_remove(&key);
+        }
+    }
+    let status = build.status().unwrap();
+    assert!(status.success(), "cargo build --examples failed: {status:?}");
     let dir = profile_dir.join("examples");
-    let bins: Vec<(PathBuf, &str)> = EXAMPLES
+    EXAMPLES
         .iter()
         .map(|(name, phrase)| (dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX)), *phrase))
-        .collect();
-    let stale = |p: &Path| {
-        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        match (modified(p), modified(&stride_bin())) {
-            (Some(example), Some(stride)) => example < stride,
-            _ => true,
-        }
-    };
-    if bins.iter().any(|(p, _)| stale(p)) {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--examples", "-p", "stride"])
-            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().unwrap();
-        assert!(status.success(), "cargo build --examples failed: {status:?}");
-    }
-    bins
+        .collect()
 }
 
 #[test]
