@@ -15,8 +15,8 @@ use stride::cli::TrainArgs;
 
 /// The main job: trains an MLP on MNIST (or Fashion-MNIST) with plain SGD.
 ///
-/// It shows an epoch bar and a step bar, one log line per epoch, and a summary table at the end (on the embedded 10,000-digit
-/// sample when no MNIST is installed).
+/// It shows an epoch bar and a step bar, one log line per epoch, and a summary table at the end
+/// (on the embedded 10,000-digit sample when no MNIST is installed).
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]
