@@ -48,6 +48,11 @@ lenet!(
     Tensor::max_pool2d
 );
 
+/// Your own CNN (LeNet-like, conv 8 and 16 channels) on Stride's layers beside the same network on
+/// candle-nn.
+///
+/// Both train with the same Trainer from the same weights and batches; prints each
+/// version's seconds per epoch, final training loss and test accuracy.
 #[derive(Parser)]
 struct Args {
     /// mnist or fashion-mnist.

@@ -2,7 +2,7 @@
 //! plain candle-nn, trained on MNIST by the same loop as the built-ins.
 //!
 //! ```text
-//! cargo run --release --example custom_model
+//! cargo run --release --example custom_model -- [--epochs 5]
 //! ```
 //!
 //! Prints the per-epoch log and the final test accuracy (about 0.9 on the
@@ -10,7 +10,20 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{linear, Dropout, Linear, Module, ModuleT, VarBuilder, VarMap};
+use clap::Parser;
 use stride::prelude::*;
+
+/// Plug your own network into the Trainer: an MLP with dropout (784-256-10), written with plain
+/// candle-nn.
+///
+/// It trains on MNIST by the same loop as the built-ins and prints the per-epoch log and the
+/// final test accuracy.
+#[derive(Parser)]
+struct Args {
+    /// Epochs to train.
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+}
 
 /// The user's model: 784 -> 256 -> dropout -> 10, written as a candle `ModuleT`.
 struct DropoutMlp {
@@ -46,6 +59,7 @@ impl Model for DropoutMlp {
 
 fn main() -> anyhow::Result<()> {
     stride::logging::init();
+    let args = Args::parse();
     let data = Resolver::from_env().load(DatasetName::Mnist)?.splits;
 
     let varmap = VarMap::new();
@@ -53,7 +67,7 @@ fn main() -> anyhow::Result<()> {
     reset_parameters(&varmap, 42)?; // PyTorch-style init, repeatable
 
     let mut trainer = Trainer::builder()
-        .epochs(5)
+        .epochs(args.epochs)
         .lr(0.1)
         .seed(42)
         .callback(ProgressBars::new())

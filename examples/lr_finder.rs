@@ -10,9 +10,12 @@
 use clap::Parser;
 use stride::tune::LrFindArgs;
 
-/// LR range test on MNIST-like data.
+/// The LR range test on an MLP, with its suggested rates.
+///
+/// It ramps the rate from 1e-7 to 10 over 100 steps, prints the
+/// suggested rates (valley, steep, minimum/10, slide) with a sparkline, optionally writes the plot,
+/// and restores the weights.
 #[derive(Parser)]
-#[command(about)]
 struct Args {
     #[command(flatten)]
     find: LrFindArgs,

@@ -10,9 +10,12 @@
 use clap::Parser;
 use stride::tune::SweepArgs;
 
-/// LR sweep on MNIST-like data.
+/// An LR sweep: the same MLP at a decade grid of rates, compared.
+///
+/// Every rate starts from the same initial weights and batch order; per rate the table shows the
+/// final loss, test accuracy, steps and seconds to a target loss, the largest loss, the first
+/// non-finite step and the monitor's verdict over time.
 #[derive(Parser)]
-#[command(about)]
 struct Args {
     #[command(flatten)]
     sweep: SweepArgs,

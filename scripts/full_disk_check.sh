@@ -13,7 +13,7 @@ dir=$(mktemp -d)
 trap 'umount "$dir" 2>/dev/null || true; rmdir "$dir"' EXIT
 mount -t tmpfs -o size=1200k tmpfs "$dir"
 set +e
-RUST_BACKTRACE=0 HF_HUB_OFFLINE=1 NO_COLOR=1 target/debug/stride train --data-dir datasets/mnist-sample --epochs 3 \
+RUST_BACKTRACE=0 HF_HUB_OFFLINE=1 NO_COLOR=1 target/debug/stride train --data-dir crates/stride-data/mnist-sample --epochs 3 \
     --hidden 512 --checkpoint-dir "$dir/ck" > /dev/null 2> "$dir.log"
 code=$?
 set -e

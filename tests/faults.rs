@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist-sample")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/stride-data/mnist-sample")
 }
 
 /// `stride train` on the MNIST sample with these flags (1 epoch unless given).

@@ -4,6 +4,7 @@ mod callbacks;
 mod checkpoint;
 mod data_errors;
 mod faults;
+mod first_contact;
 mod fuzz_props;
 mod hub;
 mod lr_tools;

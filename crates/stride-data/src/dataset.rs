@@ -326,16 +326,39 @@ pub fn has_idx_files(dir: &Path) -> bool {
 /// Loads one split from an image file and a label file, checking them against each other.
 pub fn load_idx_pair(images_path: &Path, labels_path: &Path) -> Result<Dataset> {
     let images = idx::read_images(images_path)?;
+    check_image_size(&images, images_path)?;
+    let labels = idx::read_labels(labels_path)?;
+    checked_pair(images, images_path, labels, labels_path)
+}
+
+/// Parses one split from the bytes of an image file and a label file (each gzip or raw),
+/// checking them as [`load_idx_pair`] does; the paths only name the data in errors.
+pub(crate) fn idx_pair_from_bytes(
+    images_origin: &Path,
+    images_raw: &[u8],
+    labels_origin: &Path,
+    labels_raw: &[u8],
+) -> Result<Dataset> {
+    let images = idx::parse_images(images_origin, &idx::gunzip_if_gz(images_origin, images_raw.to_vec())?)?;
+    check_image_size(&images, images_origin)?;
+    let labels = idx::parse_labels(labels_origin, &idx::gunzip_if_gz(labels_origin, labels_raw.to_vec())?)?;
+    checked_pair(images, images_origin, labels, labels_origin)
+}
+
+fn check_image_size(images: &idx::IdxImages, path: &Path) -> Result<()> {
     if images.rows != MNIST_SIDE || images.cols != MNIST_SIDE {
         return Err(DataError::ImageSize {
-            path: images_path.to_path_buf(),
+            path: path.to_path_buf(),
             rows: images.rows,
             cols: images.cols,
             expected_rows: MNIST_SIDE,
             expected_cols: MNIST_SIDE,
         });
     }
-    let labels = idx::read_labels(labels_path)?;
+    Ok(())
+}
+
+fn checked_pair(images: idx::IdxImages, images_path: &Path, labels: Vec<u8>, labels_path: &Path) -> Result<Dataset> {
     if images.count != labels.len() {
         return Err(DataError::CountMismatch {
             images: images_path.to_path_buf(),

@@ -1,6 +1,6 @@
 //! Finding a dataset: explicit directory, the repository's `datasets/`, the
 //! Debian/Ubuntu package copy, the Hugging Face hub, then (MNIST only) the
-//! embedded sample. The first source that has the data wins and is logged.
+//! sample embedded in the binary. The first source that has the data wins and is logged.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -8,11 +8,16 @@ use std::path::{Path, PathBuf};
 use crate::dataset::{has_idx_files, load_idx_dir, DatasetName, Splits};
 use crate::error::{DataError, Result};
 use crate::hub::{load_from_hub, HubConfig};
+use crate::sample::load_sample;
 
-/// Directory of the embedded MNIST sample inside `datasets/`.
-pub const SAMPLE_DIR: &str = "mnist-sample";
+/// Names the directory [`Resolver::from_env`] searches instead of [`repo_datasets_dir`]: a
+/// copied or installed binary still points at the source tree it was built from.
+pub const REPO_DATASETS_ENV: &str = "STRIDE_REPO_DATASETS";
 /// Where the Debian/Ubuntu `dataset-*` packages install their data.
 pub const SYSTEM_DIR: &str = "/usr/share/datasets";
+
+/// How logs and reports name the embedded sample.
+const SAMPLE_LABEL: &str = "embedded MNIST sample (8,000 train / 2,000 test digits)";
 
 /// Where a dataset was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,14 +33,14 @@ pub enum Source {
         /// Repository id, e.g. `ylecun/mnist`.
         repo: String,
     },
-    /// The embedded 10,000-digit MNIST sample.
-    Sample(PathBuf),
+    /// The 10,000-digit MNIST sample compiled into the binary.
+    Sample,
 }
 
 impl Source {
     /// True for the embedded sample, which is smaller than the real dataset.
     pub fn is_sample(&self) -> bool {
-        matches!(self, Self::Sample(_))
+        matches!(self, Self::Sample)
     }
 }
 
@@ -46,11 +51,7 @@ impl fmt::Display for Source {
             Self::Repo(p) => write!(f, "repository copy {}", p.display()),
             Self::System(p) => write!(f, "system package copy {}", p.display()),
             Self::Hub { repo } => write!(f, "Hugging Face hub dataset {repo}"),
-            Self::Sample(p) => write!(
-                f,
-                "embedded MNIST sample {} (8,000 train / 2,000 test digits)",
-                p.display()
-            ),
+            Self::Sample => f.write_str(SAMPLE_LABEL),
         }
     }
 }
@@ -85,11 +86,12 @@ impl Default for Resolver {
 
 impl Resolver {
     /// Resolution as configured by the environment: `STRIDE_DATA_DIR`, the
-    /// repository's `datasets/`, `/usr/share/datasets`, and the hub per `HF_*`.
+    /// repository's `datasets/` (or `STRIDE_REPO_DATASETS`), `/usr/share/datasets`,
+    /// and the hub per `HF_*`.
     pub fn from_env() -> Self {
         Self {
             data_dir: std::env::var_os("STRIDE_DATA_DIR").map(PathBuf::from),
-            repo_dir: repo_datasets_dir(),
+            repo_dir: std::env::var_os(REPO_DATASETS_ENV).map_or_else(repo_datasets_dir, PathBuf::from),
             system_dir: PathBuf::from(SYSTEM_DIR),
             hub: HubConfig::from_env(),
         }
@@ -169,14 +171,8 @@ impl Resolver {
             None => tried.push("  hub: no cache directory (set HF_HOME or HOME)".into()),
         }
         if name == DatasetName::Mnist {
-            let sample = self.repo_dir.join(SAMPLE_DIR);
-            if has_idx_files(&sample) {
-                tracing::warn!(
-                    "using the embedded MNIST sample (8,000 train / 2,000 test digits), not the full 60,000 / 10,000"
-                );
-                return found(load_idx_dir(&sample)?, Source::Sample(sample));
-            }
-            tried.push(format!("  {}: no IDX files", sample.display()));
+            tracing::warn!("using the {SAMPLE_LABEL}, not the full 60,000 / 10,000");
+            return found(load_sample()?, Source::Sample);
         }
         Err(DataError::NotFound {
             name: name.to_string(),

@@ -38,7 +38,7 @@ pub use loss::{Loss, LossFn};
 pub use lr_finder::{lr_find, FinderStop, LrFinderConfig, LrFinderResult, RampMode};
 pub use metrics::{MetricsFormat, MetricsLog};
 pub use monitor::{AutoLr, RunMonitor, RunReport, StabilityEntry, TimelineEntry};
-pub use progress::{multi_progress, ProgressBars};
+pub use progress::{colour_allowed, hide_bars, multi_progress, use_colour, ProgressBars};
 pub use sharpness::{
     adam_preconditioner, estimate_sharpness, loss_gradients, stability_threshold, Curvature, HvpScheme, Operator,
     SharpnessConfig, SharpnessEstimate, SharpnessEstimator,

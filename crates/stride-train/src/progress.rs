@@ -1,5 +1,6 @@
 //! Progress bars for the training loop, and their log-line fallback.
 
+use std::ffi::OsStr;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -11,14 +12,35 @@ use crate::callback::{format_lr, Action, Callback, EpochEnd, StepEnd, TrainBegin
 use crate::error::Result;
 use crate::History;
 
+/// Whether Stride may colour what it writes to stderr: stderr is a terminal, `NO_COLOR` is
+/// unset or empty (<https://no-color.org>) and `TERM` is not `dumb`. Decided once per process;
+/// the log subscriber and the bars both ask here, so they never disagree.
+pub fn use_colour() -> bool {
+    static COLOUR: OnceLock<bool> = OnceLock::new();
+    *COLOUR.get_or_init(|| {
+        colour_allowed(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::env::var_os("TERM").as_deref(),
+        )
+    })
+}
+
+/// The rule behind [`use_colour`], apart from the process's environment.
+pub fn colour_allowed(stderr_is_terminal: bool, no_color: Option<&OsStr>, term: Option<&OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(OsStr::is_empty) && term.is_none_or(|t| t != "dumb")
+}
+
 /// The process-wide bar container.
 ///
+/// Bars are drawn on stderr when stderr is a terminal (as tqdm and Lightning do: redirecting
+/// stdout keeps them), nowhere otherwise or after [`hide_bars`].
 /// Binaries route their log output through [`MultiProgress::suspend`] on it
 /// so log lines never tear a bar.
 pub fn multi_progress() -> &'static MultiProgress {
     static MULTI: OnceLock<MultiProgress> = OnceLock::new();
     MULTI.get_or_init(|| {
-        let target = if std::io::stdout().is_terminal() {
+        let target = if std::io::stderr().is_terminal() {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
@@ -27,8 +49,14 @@ pub fn multi_progress() -> &'static MultiProgress {
     })
 }
 
+/// Hides every bar of [`multi_progress`] for the rest of the process (`--quiet`); the
+/// per-epoch log lines are the log filter's business.
+pub fn hide_bars() {
+    multi_progress().set_draw_target(ProgressDrawTarget::hidden());
+}
+
 /// An epoch bar and a step bar (loss, lr, steps/s) while training, and one
-/// `tracing` line per epoch. When stdout is not a terminal the bars are
+/// `tracing` line per epoch. When stderr is not a terminal the bars are
 /// hidden and only the log lines remain.
 #[derive(Default)]
 pub struct ProgressBars {
@@ -44,7 +72,8 @@ impl ProgressBars {
         Self::default()
     }
 
-    /// Also shows the run-health state of a [`crate::RunMonitor`] on the step bar, coloured.
+    /// Also shows the run-health state of a [`crate::RunMonitor`] on the step bar (coloured when
+    /// [`use_colour`] allows).
     pub fn with_state(mut self, state: Arc<Mutex<State>>) -> Self {
         self.state = Some(state);
         self
@@ -61,25 +90,39 @@ impl ProgressBars {
             State::Slow | State::Plateau => "33",
             State::Oscillating | State::Diverging | State::Exploded => "31",
         };
-        format!("  \x1b[{colour}m{state}\x1b[0m")
+        if use_colour() {
+            format!("  \x1b[{colour}m{state}\x1b[0m")
+        } else {
+            format!("  {state}")
+        }
     }
 }
 
 impl Callback for ProgressBars {
     fn on_train_begin(&mut self, info: &TrainBegin) -> Result<Action> {
         let multi = multi_progress();
+        // indicatif colours a `{bar:30.cyan/blue}` by itself: without colour, no style spec.
+        let (epoch_colours, step_colours) = if use_colour() {
+            (".cyan/blue", ".green/white")
+        } else {
+            ("", "")
+        };
         let epoch_bar = multi.add(ProgressBar::new(info.epochs as u64));
         epoch_bar.set_style(
-            ProgressStyle::with_template("epoch {pos}/{len} [{bar:30.cyan/blue}] {elapsed_precise} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(&format!(
+                "epoch {{pos}}/{{len}} [{{bar:30{epoch_colours}}}] {{elapsed_precise}} {{msg}}"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let step_bar = multi.add(ProgressBar::new(info.steps_per_epoch as u64));
         step_bar.set_style(
-            ProgressStyle::with_template("step  {pos}/{len} [{bar:30.green/white}] {rate} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{:>6.0} steps/s", state.per_sec());
-                }),
+            ProgressStyle::with_template(&format!(
+                "step  {{pos}}/{{len}} [{{bar:30{step_colours}}}] {{rate}} {{msg}}"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:>6.0} steps/s", state.per_sec());
+            }),
         );
         self.epoch_bar = Some(epoch_bar);
         self.step_bar = Some(step_bar);
@@ -145,5 +188,24 @@ impl Callback for ProgressBars {
             multi_progress().remove(&bar);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_allowed;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color_or_a_dumb_term() {
+        let os = |s: &'static str| Some(OsStr::new(s));
+        assert!(colour_allowed(true, None, os("xterm-256color")));
+        assert!(colour_allowed(true, None, None));
+        // no-color.org: set and non-empty disables, whatever the value; empty is unset.
+        assert!(colour_allowed(true, os(""), os("xterm")));
+        assert!(!colour_allowed(true, os("1"), os("xterm")));
+        assert!(!colour_allowed(true, os("0"), os("xterm")));
+        assert!(!colour_allowed(true, None, os("dumb")));
+        assert!(!colour_allowed(false, None, os("xterm")));
     }
 }

@@ -34,7 +34,7 @@ pub(crate) enum Built {
 }
 
 /// `(keys, positional key)` of a call; the positional argument, if any, comes first.
-fn signature(name: &str) -> (&'static [&'static str], Option<&'static str>) {
+pub(crate) fn signature(name: &str) -> (&'static [&'static str], Option<&'static str>) {
     match name {
         "constant" => (&["lr"], Some("lr")),
         "step" => (&["every", "gamma"], Some("every")),
