@@ -14,6 +14,9 @@ use stride::optim::schedule::{parse_schedule, preview, render_ascii_plot, Schedu
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Warnings and errors only, no progress bars (what goes to stdout is unchanged).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,6 +26,7 @@ enum Command {
     /// Train an MLP on MNIST or Fashion-MNIST.
     Train(Box<TrainArgs>),
     /// Preview a learning-rate schedule before training with it.
+    #[command(after_long_help = stride::optim::schedule::SCHEDULE_GRAMMAR_HELP)]
     Schedule(ScheduleArgs),
     /// Judge a loss log from any framework (CSV/TSV, JSON lines, trainer_state.json, text; `-` is stdin).
     Diagnose(DiagnoseArgs),
@@ -59,7 +63,7 @@ struct DiagnoseArgs {
 /// Options of `stride schedule`.
 #[derive(clap::Args)]
 struct ScheduleArgs {
-    /// The schedule, e.g. "warmup(500) then cosine(10000)" (grammar: stride-optim's schedule module docs).
+    /// The schedule, e.g. "warmup(500) then cosine(10000)" (grammar: --help).
     spec: String,
     /// Base learning rate.
     #[arg(long, default_value_t = 0.1)]
@@ -76,8 +80,9 @@ struct ScheduleArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    stride::logging::init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    stride::logging::init_with(cli.quiet);
+    match cli.command {
         Command::Train(args) => {
             let summary = stride::cli::train(&args)?;
             print!("{}", summary.report());

@@ -323,7 +323,7 @@ fn the_test_set_stays_out_of_training() {
         #[command(flatten)]
         train: stride::cli::TrainArgs,
     }
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist-sample");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/stride-data/mnist-sample");
     let run = |split: &str| {
         let args = Cli::parse_from([
             "stride",

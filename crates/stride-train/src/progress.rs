@@ -157,10 +157,10 @@ impl Callback for ProgressBars {
         match e.eval {
             Some(eval) => {
                 if let Some(bar) = &self.epoch_bar {
-                    bar.set_message(format!("test acc {:.4}", eval.accuracy));
+                    bar.set_message(format!("val acc {:.4}", eval.accuracy));
                 }
                 tracing::info!(
-                    "epoch {}/{}: train loss {:.4}, test loss {:.4}, test accuracy {:.4}, lr {}, {:.2}s",
+                    "epoch {}/{}: train loss {:.4}, val loss {:.4}, val accuracy {:.4}, lr {}, {:.2}s",
                     e.epoch + 1,
                     e.epochs,
                     e.train_loss,
