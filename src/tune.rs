@@ -214,6 +214,10 @@ pub struct SweepArgs {
     /// Epochs per rate.
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
+    /// Fraction of the training set held out (stratified, by --seed) to choose the best rate
+    /// on; 0 chooses on the final training loss. The test set is only reported.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_split: f64,
     /// Smoothed training loss the speed columns count steps to (default: 1.5x the best final loss).
     #[arg(long, allow_negative_numbers = true)]
     pub target_loss: Option<f64>,
@@ -282,8 +286,11 @@ impl SweepOutcome {
         }
         if let Some(best) = self.result.best() {
             out += &format!(
-                "\nbest final training loss: lr {} ({:.4}, test accuracy {})\n",
+                "\nbest rate ({}): lr {} (validation loss {}, final training loss {:.4}; test accuracy {}, reported \
+                 only)\n",
+                self.result.chosen_on(),
                 format_lr(best.lr),
+                best.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
                 best.final_train_loss,
                 best.test_accuracy.map_or("-".into(), |a| format!("{a:.4}"))
             );
@@ -315,7 +322,14 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
     if let Some(target) = args.target_loss {
         crate::positive("--target-loss", target)?;
     }
+    if !(0.0..1.0).contains(&args.val_split) {
+        return Err(Error::Usage(format!(
+            "--val-split {}: expected a fraction 0 <= f < 1 of the training set",
+            args.val_split
+        )));
+    }
     let setup = Setup::load(&args.setup)?;
+    let (train, val) = setup.splits.train.split_validation(args.val_split, setup.args.seed)?;
     let lrs = match given {
         Some(lrs) => lrs,
         None if setup.kind == OptimizerKind::Sgd => decade_grid(-5, 1),
@@ -343,15 +357,16 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
             let network = Network::seeded(&setup.arch, setup.activation, varmap, setup.args.seed)?;
             Ok(Box::new(network) as Box<dyn Model>)
         },
-        &setup.splits.train,
+        &train,
+        (!val.is_empty()).then_some(&val),
         Some(&setup.splits.test),
         &config,
         |run: &SweepRun| {
             tracing::info!(
-                "lr {}: final train loss {:.4}, test accuracy {}, monitor: {} ({:.1} s)",
+                "lr {}: final train loss {:.4}, val loss {}, monitor: {} ({:.1} s)",
                 format_lr(run.lr),
                 run.final_train_loss,
-                run.test_accuracy.map_or("-".into(), |a| format!("{a:.4}")),
+                run.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
                 run.verdict,
                 run.seconds
             )

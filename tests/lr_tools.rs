@@ -129,6 +129,7 @@ fn lr_finder_valley_agrees_with_a_sweep_on_fashion_mnist() {
         |varmap| Ok(Box::new(mlp(varmap, 0)) as Box<dyn Model>),
         &data.train,
         None,
+        None,
         &config,
         |_| {},
     )
@@ -147,9 +148,11 @@ fn sweep_verdicts_on_the_mnist_sample() {
     let data = Resolver::local().load(DatasetName::Mnist).unwrap().splits;
     let config = SweepConfig::new(vec![1e-5, 1e-3, 1e-1, 1e4, 1e30], OptimizerKind::Sgd, 3);
     let mut seen = Vec::new();
+    let (train, val) = data.train.split_validation(0.1, 0).unwrap();
     let result = sweep(
         |varmap| Ok(Box::new(mlp(varmap, 0)) as Box<dyn Model>),
-        &data.train,
+        &train,
+        Some(&val),
         Some(&data.test),
         &config,
         |run| seen.push(run.lr),
@@ -161,6 +164,8 @@ fn sweep_verdicts_on_the_mnist_sample() {
     assert_eq!(runs[0].verdict, State::Slow, "{table}");
     let best = result.best().unwrap();
     assert_eq!(best.lr, 0.1, "{table}");
+    assert_eq!(result.chosen_on(), "lowest validation loss");
+    assert!(best.val_loss.is_some(), "{table}");
     assert_eq!(best.verdict, State::Healthy, "{table}");
     assert!(best.test_accuracy.unwrap() > 0.85, "{table}");
     assert!(best.steps_to_target.is_some(), "{table}");

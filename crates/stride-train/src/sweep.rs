@@ -108,7 +108,11 @@ pub struct SweepRun {
     pub step_seconds: Vec<f64>,
     /// Mean training loss of the last epoch; NaN when the run did not finish (or went non-finite).
     pub final_train_loss: f64,
-    /// Test loss and accuracy of the final weights.
+    /// Validation loss of the final weights (the held-out split the sweep chooses on).
+    pub val_loss: Option<f64>,
+    /// Validation accuracy of the final weights.
+    pub val_accuracy: Option<f64>,
+    /// Test loss of the final weights (reported, never used to choose).
     pub test_loss: Option<f64>,
     /// Test accuracy of the final weights.
     pub test_accuracy: Option<f64>,
@@ -202,25 +206,43 @@ pub struct SweepResult {
 }
 
 impl SweepResult {
-    /// The run with the lowest final training loss.
+    /// The run the sweep recommends: the lowest validation loss among the runs that finished,
+    /// or the lowest final training loss when nothing was held out. Never the test set.
     pub fn best(&self) -> Option<&SweepRun> {
-        self.runs
-            .iter()
-            .filter(|r| r.final_train_loss.is_finite())
-            .min_by(|a, b| a.final_train_loss.total_cmp(&b.final_train_loss))
+        let finished = || self.runs.iter().filter(|r| r.final_train_loss.is_finite());
+        if self.runs.iter().any(|r| r.val_loss.is_some()) {
+            finished()
+                .filter(|r| r.val_loss.is_some_and(f64::is_finite))
+                .min_by(|a, b| {
+                    a.val_loss
+                        .unwrap_or(f64::INFINITY)
+                        .total_cmp(&b.val_loss.unwrap_or(f64::INFINITY))
+                })
+        } else {
+            finished().min_by(|a, b| a.final_train_loss.total_cmp(&b.final_train_loss))
+        }
+    }
+
+    /// What [`SweepResult::best`] chose on.
+    pub fn chosen_on(&self) -> &'static str {
+        if self.runs.iter().any(|r| r.val_loss.is_some()) {
+            "lowest validation loss"
+        } else {
+            "lowest final training loss (no validation split)"
+        }
     }
 
     /// A Markdown table (also readable in a terminal).
     pub fn markdown(&self) -> String {
         let mut out = format!(
-            "| lr | final train loss | test acc | steps to loss {t} | seconds to {t} | max loss | first non-finite step | monitor verdict (over time) |\n|---:|---:|---:|---:|---:|---:|---:|---|\n",
+            "| lr | final train loss | val loss | test acc | steps to loss {t} | seconds to {t} | max loss | first non-finite step | monitor verdict (over time) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
             t = fmt_loss(self.target_loss)
         );
         let best = self.best().map(|b| b.lr);
         for r in &self.runs {
             let _ = writeln!(
                 out,
-                "| {}{} | {} | {} | {} | {} | {} | {} | **{}** ({}; {} changes) |",
+                "| {}{} | {} | {} | {} | {} | {} | {} | {} | **{}** ({}; {} changes) |",
                 format_lr(r.lr),
                 if Some(r.lr) == best { " (best)" } else { "" },
                 if r.final_train_loss.is_finite() {
@@ -228,6 +250,7 @@ impl SweepResult {
                 } else {
                     "-".into()
                 },
+                r.val_loss.map_or("-".into(), fmt_loss),
                 r.test_accuracy.map_or("-".into(), |a| format!("{a:.4}")),
                 r.steps_to_target.map_or("not reached".into(), |s| s.to_string()),
                 r.seconds_to_target.map_or("-".into(), |s| format!("{s:.1}")),
@@ -294,16 +317,18 @@ impl SweepResult {
     /// One row per rate.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "lr,final_train_loss,test_loss,test_accuracy,target_loss,steps_to_target,seconds_to_target,max_loss,\
+            "lr,final_train_loss,val_loss,val_accuracy,test_loss,test_accuracy,target_loss,steps_to_target,seconds_to_target,max_loss,\
              first_nonfinite_step,verdict,reason,timeline,seconds\n",
         );
         let opt = |v: Option<String>| v.unwrap_or_default();
         for r in &self.runs {
             let _ = writeln!(
                 out,
-                "{:e},{},{},{},{},{},{},{},{},{},{},{},{:.3}",
+                "{:e},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3}",
                 r.lr,
                 r.final_train_loss,
+                opt(r.val_loss.map(|v| v.to_string())),
+                opt(r.val_accuracy.map(|v| v.to_string())),
                 opt(r.test_loss.map(|v| v.to_string())),
                 opt(r.test_accuracy.map(|v| v.to_string())),
                 self.target_loss,
@@ -429,6 +454,7 @@ impl Callback for Recorder {
 pub fn sweep(
     mut make_model: impl FnMut(&VarMap) -> Result<Box<dyn Model>>,
     train: &Dataset,
+    val: Option<&Dataset>,
     test: Option<&Dataset>,
     config: &SweepConfig,
     mut on_run: impl FnMut(&SweepRun),
@@ -453,7 +479,7 @@ pub fn sweep(
     };
     let mut runs = Vec::with_capacity(config.lrs.len());
     for &lr in &config.lrs {
-        let run = run_one(&mut make_model, train, test, config, lr)?;
+        let run = run_one(&mut make_model, train, val, test, config, lr)?;
         on_run(&run);
         runs.push(run);
     }
@@ -508,6 +534,7 @@ fn initial_bound(
 fn run_one(
     make_model: &mut impl FnMut(&VarMap) -> Result<Box<dyn Model>>,
     train: &Dataset,
+    val: Option<&Dataset>,
     test: Option<&Dataset>,
     config: &SweepConfig,
     lr: f64,
@@ -542,7 +569,7 @@ fn run_one(
         model.as_ref(),
         optimizer.as_mut(),
         train,
-        test.map(|t| t as &dyn stride_data::Examples),
+        val.map(|v| v as &dyn stride_data::Examples),
     )?;
     let seconds = started.elapsed().as_secs_f64();
     let (step_losses, step_seconds) = steps.lock().map(|s| s.clone()).unwrap_or_default();
@@ -552,15 +579,15 @@ fn run_one(
         Some(e) if completed && first_nonfinite_step.is_none() => e.train_loss,
         _ => f64::NAN,
     };
+    let device = optimizer.vars().first().map_or(Device::Cpu, |v| v.device().clone());
     // A run stopped mid-epoch has no evaluation of its final weights yet.
-    let eval: Option<Eval> = match (test, history.last().and_then(|e| e.eval)) {
+    let val_eval: Option<Eval> = match (val, history.last().and_then(|e| e.eval)) {
         (Some(_), Some(e)) if completed => Some(e),
-        (Some(t), _) => {
-            let device = optimizer.vars().first().map_or(Device::Cpu, |v| v.device().clone());
-            Some(evaluate(model.as_ref(), t, &device, 1000)?)
-        }
+        (Some(v), _) => Some(evaluate(model.as_ref(), v, &device, 1000)?),
         (None, _) => None,
     };
+    // The test set, once, after training: reported, never chosen on.
+    let eval: Option<Eval> = test.map(|t| evaluate(model.as_ref(), t, &device, 1000)).transpose()?;
     let report = report.lock().map(|r| r.clone()).unwrap_or_default();
     let (verdict, reason, suggestion) = sweep_verdict(report.last.as_ref(), report.epoch_verdict.as_ref()).map_or_else(
         || (State::Insufficient, String::new(), String::new()),
@@ -576,6 +603,8 @@ fn run_one(
         step_losses,
         step_seconds,
         final_train_loss,
+        val_loss: val_eval.map(|e| e.loss),
+        val_accuracy: val_eval.map(|e| e.accuracy),
         test_loss: eval.map(|e| e.loss),
         test_accuracy: eval.map(|e| e.accuracy),
         steps_to_target: None,
