@@ -11,9 +11,9 @@ use stride_monitor::MonitorConfig;
 use stride_optim::schedule::parse_schedule;
 use stride_optim::OptimizerKind;
 use stride_train::{
-    evaluate, format_lr, AutoLr, Checkpoint, CheckpointConfig, Checkpointer, EarlyStopping, Eval, ExistingRun, History,
-    Interrupt, MetricsLog, ProgressBars, RunMonitor, RunReport, SharpnessConfig, SharpnessSchedule, StopReason,
-    TrainError, Trainer, TrainerConfig,
+    evaluate, format_loss, format_lr, AutoLr, Checkpoint, CheckpointConfig, Checkpointer, EarlyStopping, Eval,
+    ExistingRun, History, Interrupt, MetricsLog, ProgressBars, RunMonitor, RunReport, SharpnessConfig,
+    SharpnessSchedule, StopReason, TrainError, Trainer, TrainerConfig,
 };
 
 use crate::Error;
@@ -199,12 +199,12 @@ impl RunSummary {
         for e in &self.history.epochs {
             let (vl, va) = e
                 .eval
-                .map(|v| (format!("{:.4}", v.loss), format!("{:.4}", v.accuracy)))
+                .map(|v| (format_loss(v.loss), format!("{:.4}", v.accuracy)))
                 .unwrap_or_else(|| ("-".into(), "-".into()));
             out += &format!(
-                "{:>5}  {:>10.4}  {:>8}  {:>7}  {:>8.2}\n",
+                "{:>5}  {:>10}  {:>8}  {:>7}  {:>8.2}\n",
                 e.epoch + 1,
-                e.train_loss,
+                format_loss(e.train_loss),
                 vl,
                 va,
                 e.train_seconds

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod diagnose;
 mod error;
+pub mod eval;
 pub mod logging;
 pub mod sharpness;
 pub mod tune;

@@ -34,6 +34,8 @@ enum Command {
     LrFind(Box<stride::tune::LrFindArgs>),
     /// Train the same model from the same weights at several rates and compare speed and stability.
     Sweep(Box<stride::tune::SweepArgs>),
+    /// Evaluate a checkpoint on the test set: loss, accuracy, per-class accuracy, confusion matrix.
+    Eval(stride::eval::EvalArgs),
     /// Estimate the loss Hessian's top eigenvalue and the largest stable learning rate 2/lambda.
     Sharpness(Box<stride::sharpness::SharpnessArgs>),
 }
@@ -95,6 +97,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Sharpness(args) => print!("{}", stride::sharpness::run(&args)?),
+        Command::Eval(args) => print!("{}", stride::eval::run(&args)?.text()),
         Command::Schedule(args) => {
             let scheduler = parse_schedule(&args.spec, args.lr)?;
             let points = preview(&scheduler, args.steps);

@@ -161,7 +161,7 @@ pub fn run(args: &SharpnessArgs) -> Result<String, Error> {
             };
             let other = estimate_sharpness(&model, &vars, &xb, &yb, &c)?;
             out += &format!(
-                "step x{factor}: lambda {:.4} ({:+.3}% )\n",
+                "step x{factor}: lambda {:.4} ({:+.3}%)\n",
                 other.lambda,
                 100.0 * (other.lambda / e.lambda - 1.0)
             );

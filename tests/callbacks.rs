@@ -94,11 +94,11 @@ fn callbacks_observe_in_order_and_steer() {
     assert_eq!(lines[0], "kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds");
     assert_eq!(lines.len(), 1 + 5 + 2);
     assert!(
-        lines[3].starts_with("step,0,3,") && lines[3].contains(",0.2,"),
+        lines[3].starts_with("step,1,3,") && lines[3].contains(",0.2,"),
         "{}",
         lines[3]
     );
-    assert!(lines[5].starts_with("epoch,0,4,"), "{}", lines[5]);
+    assert!(lines[5].starts_with("epoch,1,4,"), "{}", lines[5]);
     let jsonl = std::fs::read_to_string(jsonl).unwrap();
     let last: serde_json::Value = serde_json::from_str(jsonl.lines().last().unwrap()).unwrap();
     assert_eq!(last["kind"], "epoch");

@@ -172,7 +172,7 @@ fn resume_after_one_epoch_and_mid_epoch_is_bit_identical() {
 
     // Mid-epoch: the straight run's step-40 checkpoint, into fresh objects.
     let mut mid = run(2, straight_dir.path(), Some(40), 7);
-    let ckpt = Checkpoint::load(&straight_dir.path().join("ckpt-s0000000040-e00000-b000040")).unwrap();
+    let ckpt = Checkpoint::load(&straight_dir.path().join("ckpt-s0000000040-e00001-b000040")).unwrap();
     mid.trainer.resume(&ckpt, &mid.varmap, mid.optimizer.as_mut()).unwrap();
     let rest = mid.fit(&data);
     assert_eq!(bits(&rest.step_losses), bits(&all.step_losses[40..]));
@@ -225,7 +225,7 @@ fn keeps_the_last_n_and_the_best() {
         .collect();
     names.sort();
     // Saved at 20, 40, 60, 63 (epoch 1 end), 80, 100, 120, 126 (epoch 2 end); 3 kept besides best.
-    let latest = "ckpt-s0000000126-e00002-b000000";
+    let latest = "ckpt-s0000000126-e00003-b000000";
     let best = std::fs::read_to_string(dir.path().join("best")).unwrap();
     assert_eq!(std::fs::read_to_string(dir.path().join(LATEST)).unwrap().trim(), latest);
     assert_eq!(best.trim(), latest, "the second epoch has the lower test loss");
@@ -233,8 +233,8 @@ fn keeps_the_last_n_and_the_best() {
         names,
         [
             "best",
-            "ckpt-s0000000100-e00001-b000037",
-            "ckpt-s0000000120-e00001-b000057",
+            "ckpt-s0000000100-e00002-b000037",
+            "ckpt-s0000000120-e00002-b000057",
             latest,
             "latest"
         ]

@@ -354,3 +354,55 @@ fn the_test_set_stays_out_of_training() {
     assert!(s.history.epochs.iter().all(|e| e.eval.is_none()));
     assert!(s.test.is_some());
 }
+
+/// `stride eval` rebuilds the network from a checkpoint and reports exactly the test
+/// accuracy the run reported, with per-class accuracies and a confusion matrix that add up.
+#[test]
+fn eval_of_a_checkpoint_reproduces_the_runs_test_accuracy() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        train: stride::cli::TrainArgs,
+    }
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/stride-data/mnist-sample");
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let args = Cli::parse_from([
+        "stride",
+        "--epochs",
+        "1",
+        "--no-monitor",
+        "--data-dir",
+        sample.to_str().unwrap(),
+        "--checkpoint-dir",
+        ck.to_str().unwrap(),
+    ])
+    .train;
+    let summary = stride::cli::train(&args).unwrap();
+    let out = stride::eval::run(&stride::eval::EvalArgs {
+        checkpoint: ck.join("latest"),
+        dataset: None,
+        data_dir: Some(sample.clone()),
+        batch_size: 333,
+    })
+    .unwrap();
+    let test = summary.test.unwrap();
+    assert!(
+        (out.report.accuracy - test.accuracy).abs() < 1e-12,
+        "{} vs {}",
+        out.report.accuracy,
+        test.accuracy
+    );
+    assert!(
+        (out.report.loss - test.loss).abs() < 1e-4,
+        "{} vs {}",
+        out.report.loss,
+        test.loss
+    );
+    let total: u64 = out.report.confusion.iter().flatten().sum();
+    assert_eq!(total, 2000);
+    assert_eq!(out.report.class_accuracy().len(), 10);
+    let text = out.text();
+    assert!(text.contains("confusion") && !text.contains("Trouser"), "{text}");
+}

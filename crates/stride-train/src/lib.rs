@@ -38,7 +38,7 @@ pub use loss::{Loss, LossFn};
 pub use lr_finder::{lr_find, FinderStop, LrFinderConfig, LrFinderResult, RampMode};
 pub use metrics::{MetricsFormat, MetricsLog};
 pub use monitor::{AutoLr, RunMonitor, RunReport, StabilityEntry, TimelineEntry};
-pub use progress::{colour_allowed, hide_bars, multi_progress, use_colour, ProgressBars};
+pub use progress::{colour_allowed, format_loss, hide_bars, multi_progress, use_colour, ProgressBars};
 pub use sharpness::{
     adam_preconditioner, estimate_sharpness, loss_gradients, stability_threshold, Curvature, HvpScheme, Operator,
     SharpnessConfig, SharpnessEstimate, SharpnessEstimator,
@@ -46,5 +46,6 @@ pub use sharpness::{
 pub use stability::{SharpnessReading, SharpnessSchedule};
 pub use sweep::{decade_grid, sweep, StabilityBound, SweepConfig, SweepResult, SweepRun};
 pub use trainer::{
-    check_finite_inputs, evaluate, EpochRecord, History, StopReason, Trainer, TrainerBuilder, TrainerConfig,
+    check_finite_inputs, evaluate, evaluate_classes, ClassReport, EpochRecord, History, StopReason, Trainer,
+    TrainerBuilder, TrainerConfig,
 };

@@ -31,7 +31,7 @@ impl MetricsFormat {
     }
 }
 
-/// Records every step (epoch, step, loss, lr) and every epoch (train loss,
+/// Records every step (epoch from 1, step, loss, lr) and every epoch (train loss,
 /// test loss and accuracy, lr, seconds) to a file, flushed after every row so a killed run
 /// loses at most the step in flight. A write that fails ends the run with an error naming
 /// the file and the OS reason.
@@ -145,22 +145,33 @@ fn keep_row(format: MetricsFormat, line: &str, step: u64, epoch: usize) -> bool 
     };
     match (kind.as_str(), row_epoch, row_step) {
         ("step", _, Some(s)) => s <= step,
-        ("epoch", Some(e), _) => e < epoch,
+        // Epoch rows are numbered from 1; `epoch` is the 0-based index of the epoch resumed in.
+        ("epoch", Some(e), _) => e <= epoch,
         _ => true,
     }
 }
 
 /// A number for CSV; empty when absent.
 fn cell(v: Option<f64>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
+    v.map(num).unwrap_or_default()
+}
+
+/// A float that reads back exactly, in exponent form when it is huge or tiny (a blown-up
+/// loss of 1e36 or a rate of 1e308 would otherwise be written out in 37 or 309 digits).
+fn num(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-5..1e7).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
 }
 
 impl Callback for MetricsLog {
     fn on_step_end(&mut self, s: &StepEnd) -> Result<Action> {
         let line = match self.format {
-            MetricsFormat::Csv => format!("step,{},{},{},{},,,", s.epoch, s.step, s.loss, s.lr),
+            MetricsFormat::Csv => format!("step,{},{},{},{},,,", s.epoch + 1, s.step, num(s.loss), num(s.lr)),
             MetricsFormat::JsonLines => {
-                json!({"kind": "step", "epoch": s.epoch, "step": s.step, "loss": s.loss, "lr": s.lr}).to_string()
+                json!({"kind": "step", "epoch": s.epoch + 1, "step": s.step, "loss": s.loss, "lr": s.lr}).to_string()
             }
         };
         self.write_line(line)?;
@@ -173,15 +184,15 @@ impl Callback for MetricsLog {
         let line = match self.format {
             MetricsFormat::Csv => format!(
                 "epoch,{},{},{},{},{},{},{seconds}",
-                e.epoch,
+                e.epoch + 1,
                 e.step,
-                e.train_loss,
-                e.lr,
+                num(e.train_loss),
+                num(e.lr),
                 cell(test_loss),
                 cell(test_accuracy)
             ),
             MetricsFormat::JsonLines => json!({
-                "kind": "epoch", "epoch": e.epoch, "step": e.step, "loss": e.train_loss, "lr": e.lr,
+                "kind": "epoch", "epoch": e.epoch + 1, "step": e.step, "loss": e.train_loss, "lr": e.lr,
                 "val_loss": test_loss, "val_accuracy": test_accuracy, "seconds": seconds,
             })
             .to_string(),
@@ -232,13 +243,13 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds\nstep,0,1,1.5,0.1,,,\nstep,0,2,1.5,0.1,,,\n"
+            "kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds\nstep,1,1,1.5,0.1,,,\nstep,1,2,1.5,0.1,,,\n"
         );
         // A resume drops the rows past its checkpoint (step 1, epoch 0 not finished).
         let mut again = MetricsLog::resume(&path, 1, 0).unwrap();
         again.on_step_end(&step(2)).unwrap();
         drop(again);
-        assert_eq!(std::fs::read_to_string(&path).unwrap().matches("step,0,2,").count(), 1);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().matches("step,1,2,").count(), 1);
         // A fresh run still truncates.
         drop(MetricsLog::create(&path).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);

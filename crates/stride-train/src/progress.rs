@@ -131,6 +131,10 @@ impl Callback for ProgressBars {
     }
 
     fn on_step_end(&mut self, s: &StepEnd) -> Result<Action> {
+        if let (Some(bar), 0) = (&self.epoch_bar, s.batch) {
+            // The epoch being trained, counted from 1: "epoch 2/3" during the second.
+            bar.set_position(s.epoch as u64 + 1);
+        }
         if let Some(bar) = &self.step_bar {
             if s.batch == 0 {
                 bar.reset();
@@ -139,8 +143,8 @@ impl Callback for ProgressBars {
             bar.set_position(s.batch as u64 + 1);
             if !bar.is_hidden() {
                 bar.set_message(format!(
-                    "loss {:.4}  lr {}{}",
-                    s.loss,
+                    "loss {}  lr {}{}",
+                    format_loss(s.loss),
                     format_lr(s.lr),
                     self.state_label()
                 ));
@@ -160,21 +164,21 @@ impl Callback for ProgressBars {
                     bar.set_message(format!("val acc {:.4}", eval.accuracy));
                 }
                 tracing::info!(
-                    "epoch {}/{}: train loss {:.4}, val loss {:.4}, val accuracy {:.4}, lr {}, {:.2}s",
+                    "epoch {}/{}: train loss {}, val loss {}, val accuracy {:.4}, lr {}, {:.2}s",
                     e.epoch + 1,
                     e.epochs,
-                    e.train_loss,
-                    eval.loss,
+                    format_loss(e.train_loss),
+                    format_loss(eval.loss),
                     eval.accuracy,
                     format_lr(e.lr),
                     secs
                 )
             }
             None => tracing::info!(
-                "epoch {}/{}: train loss {:.4}, lr {}, {:.2}s",
+                "epoch {}/{}: train loss {}, lr {}, {:.2}s",
                 e.epoch + 1,
                 e.epochs,
-                e.train_loss,
+                format_loss(e.train_loss),
                 format_lr(e.lr),
                 secs
             ),
@@ -191,9 +195,26 @@ impl Callback for ProgressBars {
     }
 }
 
+/// A loss for people: four decimals, or three significant digits in exponent form when it
+/// has blown up (`3.21e36`, not 37 digits) or is tiny.
+pub fn format_loss(loss: f64) -> String {
+    if loss.is_finite() && loss != 0.0 && !(1e-3..1e5).contains(&loss.abs()) {
+        format!("{loss:.2e}")
+    } else {
+        format!("{loss:.4}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::colour_allowed;
+
+    #[test]
+    fn losses_print_at_a_readable_precision() {
+        assert_eq!(super::format_loss(0.48761), "0.4876");
+        assert_eq!(super::format_loss(3.2123e36), "3.21e36");
+        assert_eq!(super::format_loss(f64::NAN), "NaN");
+    }
     use std::ffi::OsStr;
 
     #[test]

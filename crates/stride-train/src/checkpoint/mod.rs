@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! runs/a/
-//!   ckpt-s0000000126-e00002-b000000/   step 126, resume at epoch 2 (0-based), batch 0
+//!   ckpt-s0000000126-e00003-b000000/   step 126, continue in epoch 3 (1-based) at batch 0;
+//!                                      `state.json` keeps the 0-based index (`position.epoch` 2)
 //!     model.safetensors                the model's variables, by VarMap name (loadable by candle)
 //!     optimizer.safetensors            the optimizer's buffers (moments, momentum), canonical order
 //!     state.json                       everything else: position, optimizer scalars, plateau,

@@ -202,7 +202,8 @@ impl Checkpointer {
     pub(crate) fn save(&mut self, req: SaveRequest<'_>) -> Result<PathBuf> {
         let p = &req.position;
         let step = p.step;
-        let name = format!("ckpt-s{:010}-e{:05}-b{:06}", p.step, p.epoch, p.batch);
+        // Named for people: the (1-based) epoch it continues in and the batches of it done.
+        let name = format!("ckpt-s{:010}-e{:05}-b{:06}", p.step, p.epoch + 1, p.batch);
         let dir = self.config.dir.clone();
         let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
         if tmp.exists() {

@@ -81,3 +81,106 @@ pub(crate) fn evaluate_tensors(
         },
     })
 }
+
+/// A classifier's evaluation by class: loss, accuracy, and the confusion matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassReport {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Fraction of correct argmax predictions.
+    pub accuracy: f64,
+    /// `confusion[true][predicted]`: how many examples of each class went where.
+    pub confusion: Vec<Vec<u64>>,
+}
+
+impl ClassReport {
+    /// Accuracy within each class (NaN for a class with no examples).
+    pub fn class_accuracy(&self) -> Vec<f64> {
+        self.confusion
+            .iter()
+            .enumerate()
+            .map(|(c, row)| {
+                let total: u64 = row.iter().sum();
+                if total == 0 {
+                    f64::NAN
+                } else {
+                    row[c] as f64 / total as f64
+                }
+            })
+            .collect()
+    }
+
+    /// Per-class accuracy and the confusion matrix as text; `names` label the classes
+    /// (their indices when shorter).
+    pub fn table(&self, names: &[&str]) -> String {
+        let name = |c: usize| names.get(c).map_or_else(|| c.to_string(), |n| (*n).to_string());
+        let width = (0..self.confusion.len())
+            .map(|c| name(c).len())
+            .max()
+            .unwrap_or(1)
+            .max(5);
+        let mut out = format!("{:<width$}  {:>8}  {:>6}\n", "class", "accuracy", "count");
+        for (c, acc) in self.class_accuracy().iter().enumerate() {
+            let total: u64 = self.confusion[c].iter().sum();
+            out += &format!("{:<width$}  {:>8.4}  {:>6}\n", name(c), acc, total);
+        }
+        out += "\nconfusion (rows: true class, columns: predicted)\n";
+        out += &format!("{:>4}", "");
+        for c in 0..self.confusion.len() {
+            out += &format!(" {c:>5}");
+        }
+        out += "\n";
+        for (c, row) in self.confusion.iter().enumerate() {
+            out += &format!("{c:>4}");
+            for n in row {
+                out += &format!(" {n:>5}");
+            }
+            out += "\n";
+        }
+        out
+    }
+}
+
+/// Evaluates a classifier of `classes` classes on `data` in batches of `batch_size`: loss,
+/// accuracy and the confusion matrix.
+pub fn evaluate_classes(
+    model: &dyn Model,
+    data: &dyn Examples,
+    device: &Device,
+    batch_size: usize,
+    classes: usize,
+) -> Result<ClassReport> {
+    let (x, y) = data.to_tensors(device)?;
+    let n = y.dim(0)?;
+    let mut confusion = vec![vec![0u64; classes]; classes];
+    let mut loss_sum = 0.0f64;
+    let mut start = 0;
+    while start < n {
+        let len = batch_size.max(1).min(n - start);
+        let (xb, yb) = (x.narrow(0, start, len)?, y.narrow(0, start, len)?);
+        let logits = model.logits(&xb, false)?.detach();
+        let loss = Loss::CrossEntropy.compute(&logits, &yb)?;
+        loss_sum += f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?) * len as f64;
+        let predicted: Vec<u32> = logits.argmax(D::Minus1)?.to_vec1()?;
+        let truth: Vec<u32> = yb.to_vec1()?;
+        for (&t, &p) in truth.iter().zip(&predicted) {
+            let (t, p) = (t as usize, p as usize);
+            if t >= classes || p >= classes {
+                return Err(TrainError::Config {
+                    name: "classes",
+                    value: classes.to_string(),
+                    message: "expected more classes than the largest label and output",
+                });
+            }
+            confusion[t][p] += 1;
+        }
+        start += len;
+    }
+    let correct: u64 = (0..classes).map(|c| confusion[c][c]).sum();
+    let n = n.max(1) as f64;
+    Ok(ClassReport {
+        loss: loss_sum / n,
+        accuracy: correct as f64 / n,
+        confusion,
+    })
+}
