@@ -1,6 +1,6 @@
 //! Models for Stride.
 //!
-//! - [`Model`]: the plug-in point; every `candle_nn::ModuleT` is a model;
+//! - [`Model`]: the plug-in point; every `candle_nn::Module` is a model (one that behaves differently in training implements `Model::logits` with its `ModuleT::forward_t`);
 //! - [`Mlp`]: an MLP from a spec string such as `"784-128-10"`, with a fused CPU
 //!   training path ([`Model::fused_cross_entropy`]);
 //! - [`Cnn`]: a CNN from a spec such as `"c8k5-mp2-c16k5-mp2"` (preset `lenet`);

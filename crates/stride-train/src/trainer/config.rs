@@ -155,7 +155,7 @@ impl TrainerBuilder {
         self
     }
     /// Estimates sharpness on this schedule (default: never); `SharpnessSchedule::default()`
-    /// is once per epoch, at its first step, on a fixed batch of 256 training examples.
+    /// is once per epoch, at its first step, on a fixed batch of 128 training examples.
     pub fn sharpness(mut self, schedule: SharpnessSchedule) -> Self {
         self.config.sharpness = Some(schedule);
         self
