@@ -243,7 +243,8 @@ fn on_a_terminal_colour_unless_no_color_or_a_dumb_term_and_bars_with_stdout_redi
 }
 
 /// Each example and a phrase its `--help` must contain: what it does, in its own words.
-const EXAMPLES: [(&str, &str); 8] = [
+const EXAMPLES: [(&str, &str); 9] = [
+    ("custom_callback", "Write your own observer of the training loop"),
     ("custom_cnn", "Your own CNN"),
     ("custom_model", "Plug your own network into the Trainer"),
     ("lr_finder", "The LR range test on an MLP"),
