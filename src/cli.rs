@@ -193,8 +193,16 @@ impl RunSummary {
     /// A plain-text table of the epochs and a closing line.
     pub fn report(&self) -> String {
         let mut out = format!(
-            "data: {}\nmodel: {}\noptimizer: {}\n\n{:>5}  {:>10}  {:>8}  {:>7}  {:>8}\n",
-            self.loaded_from, self.arch, self.optimizer, "epoch", "train loss", "val loss", "val acc", "seconds"
+            "data: {}\nmodel: {}\noptimizer: {}\n\n{:>5}  {:>10}  {:>9}  {:>8}  {:>7}  {:>8}\n",
+            self.loaded_from,
+            self.arch,
+            self.optimizer,
+            "epoch",
+            "train loss",
+            "train acc",
+            "val loss",
+            "val acc",
+            "seconds"
         );
         for e in &self.history.epochs {
             let (vl, va) = e
@@ -202,9 +210,10 @@ impl RunSummary {
                 .map(|v| (format_loss(v.loss), format!("{:.4}", v.accuracy)))
                 .unwrap_or_else(|| ("-".into(), "-".into()));
             out += &format!(
-                "{:>5}  {:>10}  {:>8}  {:>7}  {:>8.2}\n",
+                "{:>5}  {:>10}  {:>9}  {:>8}  {:>7}  {:>8.2}\n",
                 e.epoch + 1,
                 format_loss(e.train_loss),
+                e.train_accuracy.map_or("-".into(), |a| format!("{a:.4}")),
                 vl,
                 va,
                 e.train_seconds

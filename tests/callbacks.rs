@@ -91,7 +91,10 @@ fn callbacks_observe_in_order_and_steer() {
 
     let csv = std::fs::read_to_string(csv).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds");
+    assert_eq!(
+        lines[0],
+        "kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds,train_accuracy"
+    );
     assert_eq!(lines.len(), 1 + 5 + 2);
     assert!(
         lines[3].starts_with("step,1,3,") && lines[3].contains(",0.2,"),

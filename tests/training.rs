@@ -149,6 +149,12 @@ fn fused_path_and_autograd_train_the_same_run() {
     assert!((fa.train_loss - aa.train_loss).abs() <= 1e-3 * aa.train_loss);
     let (x, y) = (fa.eval.unwrap().accuracy, aa.eval.unwrap().accuracy);
     assert!((x - y).abs() <= 0.005, "test accuracy fused {x} vs autograd {y}");
+    // Training accuracy, counted by the fused kernel and by argmax on the graph's logits.
+    let (tf, ta) = (fa.train_accuracy.unwrap(), aa.train_accuracy.unwrap());
+    assert!(
+        (tf - ta).abs() <= 0.005 && tf > 0.8,
+        "train accuracy fused {tf} vs autograd {ta}"
+    );
     // The fused path reports where its time went; autograd's forward includes the graph.
     assert!(fa.forward_seconds > 0.0 && fa.backward_seconds > 0.0 && fa.data_seconds > 0.0);
     assert!(fa.forward_seconds + fa.backward_seconds + fa.data_seconds <= fa.train_seconds);

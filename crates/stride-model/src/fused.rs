@@ -30,6 +30,8 @@ use stride_cpu::{team, DisjointMut};
 pub struct FusedGrads {
     /// Mean cross-entropy over the batch.
     pub loss: f32,
+    /// Rows whose largest logit is their label's (the first largest, as `argmax`).
+    pub correct: u32,
     /// Gradient of the loss for every weight and bias, keyed like candle's autograd.
     pub grads: GradStore,
     /// Sum of the squares of every gradient entry, formed while the gradients were in
@@ -230,20 +232,27 @@ fn activation_grad(delta: &mut [f32], pre: &[f32], act: &[f32], activation: Acti
 }
 
 /// Adds `bias` to every row of the logits, then forms the cross-entropy of each row and,
-/// in place, its gradient `(softmax - onehot) * scale`; returns the sum of the rows' losses.
+/// in place, its gradient `(softmax - onehot) * scale`; returns the sum of the rows' losses
+/// and how many rows were classified right.
 fn softmax_cross_entropy(
     logits: &mut [f32],
     bias: Option<&[f32]>,
     labels: &[usize],
     classes: usize,
     scale: f32,
-) -> f64 {
+) -> (f64, u32) {
     let mut total = 0.0f64;
+    let mut correct = 0u32;
     for (row, &label) in logits.chunks_exact_mut(classes).zip(labels) {
         if let Some(b) = bias {
             row.iter_mut().zip(b).for_each(|(z, &b)| *z += b);
         }
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let (argmax, max) =
+            row.iter().copied().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |best, (i, z)| if z > best.1 { (i, z) } else { best },
+            );
+        correct += u32::from(argmax == label);
         // log p = (z - max) - ln(sum), as candle's log_softmax: finite even when exp(z - max)
         // underflows to 0 (huge logits after a too-large step), where ln(p) would be -inf.
         let shifted = row[label] - max;
@@ -257,7 +266,7 @@ fn softmax_cross_entropy(
         row.iter_mut().for_each(|p| *p *= inv);
         row[label] -= scale;
     }
-    total
+    (total, correct)
 }
 
 /// A layer's weights (`out x inp`, row-major) and bias as slices.
@@ -366,6 +375,7 @@ pub(crate) fn step(
     let act: Vec<DisjointMut<'_, f32>> = ws.act.iter_mut().map(|v| DisjointMut::new(v)).collect();
     let delta: Vec<DisjointMut<'_, f32>> = ws.delta.iter_mut().map(|v| DisjointMut::new(v)).collect();
     let losses: Vec<Mutex<f64>> = (0..parts).map(|_| Mutex::new(0.0)).collect();
+    let hits: Vec<Mutex<f64>> = (0..parts).map(|_| Mutex::new(0.0)).collect();
     let squares: Vec<Mutex<f64>> = (0..parts).map(|_| Mutex::new(0.0)).collect();
     let marks: Mutex<[Option<Instant>; 2]> = Mutex::new([None; 2]);
     let scale = 1.0 / batch as f32;
@@ -421,8 +431,9 @@ pub(crate) fn step(
             let last = &params[depth - 1];
             let d = delta[depth - 1].range(r0 * last.out, r1 * last.out);
             d.copy_from_slice(pre[depth - 1].range(r0 * last.out, r1 * last.out));
-            let loss = softmax_cross_entropy(d, last.b, &labels[r0..r1], classes, scale);
+            let (loss, correct) = softmax_cross_entropy(d, last.b, &labels[r0..r1], classes, scale);
             *losses[part].lock().unwrap_or_else(|p| p.into_inner()) = loss;
+            *hits[part].lock().unwrap_or_else(|p| p.into_inner()) = f64::from(correct);
             if part == 0 {
                 *marks.lock().unwrap_or_else(|p| p.into_inner()) = [Some(gathered), Some(Instant::now())];
             }
@@ -523,7 +534,7 @@ pub(crate) fn step(
 
     let total =
         |parts: &[Mutex<f64>]| -> f64 { parts.iter().map(|v| *v.lock().unwrap_or_else(|p| p.into_inner())).sum() };
-    let (loss, grad_sq_norm) = (total(&losses), total(&squares));
+    let (loss, grad_sq_norm, correct) = (total(&losses), total(&squares), total(&hits));
     let mut grads = GradStore::default();
     for ((layer, dw), db) in layers.iter().zip(dws).zip(dbs) {
         let (out, inp) = layer.weight.dims2()?;
@@ -541,6 +552,7 @@ pub(crate) fn step(
     };
     Ok(Some(FusedGrads {
         loss: (loss * f64::from(scale)) as f32,
+        correct: correct as u32,
         grads,
         grad_sq_norm,
         times,

@@ -79,6 +79,9 @@ pub struct EpochEnd {
     pub step: u64,
     /// Mean training loss over the epoch's batches.
     pub train_loss: f64,
+    /// Fraction of the epoch's training examples classified right, as the batches were
+    /// seen (before each update, like the training loss); `None` for other losses.
+    pub train_accuracy: Option<f64>,
     /// Held-out loss and accuracy, when a test set was given.
     pub eval: Option<Eval>,
     /// Learning rate at the end of the epoch.

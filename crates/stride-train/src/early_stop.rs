@@ -104,6 +104,7 @@ mod tests {
             epochs: 100,
             step: 0,
             train_loss: 1.0,
+            train_accuracy: None,
             eval: Some(Eval {
                 loss: val,
                 accuracy: 0.5,

@@ -497,6 +497,7 @@ fn decode(v: &serde_json::Value) -> Result<Replay> {
             epochs: 0,
             step: int(2)?,
             train_loss: float(3)?,
+            train_accuracy: None,
             eval: opt(4)?.map(|loss| crate::Eval {
                 loss,
                 accuracy: f64::NAN,

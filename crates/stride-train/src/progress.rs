@@ -164,10 +164,11 @@ impl Callback for ProgressBars {
                     bar.set_message(format!("val acc {:.4}", eval.accuracy));
                 }
                 tracing::info!(
-                    "epoch {}/{}: train loss {}, val loss {}, val accuracy {:.4}, lr {}, {:.2}s",
+                    "epoch {}/{}: train loss {}{}, val loss {}, val accuracy {:.4}, lr {}, {:.2}s",
                     e.epoch + 1,
                     e.epochs,
                     format_loss(e.train_loss),
+                    train_accuracy(e.train_accuracy),
                     format_loss(eval.loss),
                     eval.accuracy,
                     format_lr(e.lr),
@@ -175,10 +176,11 @@ impl Callback for ProgressBars {
                 )
             }
             None => tracing::info!(
-                "epoch {}/{}: train loss {}, lr {}, {:.2}s",
+                "epoch {}/{}: train loss {}{}, lr {}, {:.2}s",
                 e.epoch + 1,
                 e.epochs,
                 format_loss(e.train_loss),
+                train_accuracy(e.train_accuracy),
                 format_lr(e.lr),
                 secs
             ),
@@ -193,6 +195,11 @@ impl Callback for ProgressBars {
         }
         Ok(())
     }
+}
+
+/// ` (accuracy 0.8123)` after the training loss, when there is one.
+fn train_accuracy(a: Option<f64>) -> String {
+    a.map(|a| format!(" (accuracy {a:.4})")).unwrap_or_default()
 }
 
 /// A loss for people: four decimals, or three significant digits in exponent form when it

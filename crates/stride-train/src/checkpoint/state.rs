@@ -21,6 +21,12 @@ pub struct Position {
     pub loss_sum: f64,
     /// Number of those batches that were counted in `loss_sum`.
     pub epoch_steps: usize,
+    /// Examples of those batches classified right, for the epoch's training accuracy.
+    #[serde(default)]
+    pub correct: u64,
+    /// Examples counted in `correct`.
+    #[serde(default)]
+    pub seen: u64,
 }
 
 /// Name and shape of one model variable, the manifest `model.safetensors` is checked against.

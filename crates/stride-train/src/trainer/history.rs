@@ -12,6 +12,8 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// Mean training loss.
     pub train_loss: f64,
+    /// Training accuracy over the epoch's batches, for a classification loss.
+    pub train_accuracy: Option<f64>,
     /// Held-out loss and accuracy, if evaluated.
     pub eval: Option<Eval>,
     /// Learning rate at the end of the epoch.

@@ -270,6 +270,10 @@ impl Trainer {
                     at.step += 1;
                     at.loss_sum += s.loss;
                     at.epoch_steps += 1;
+                    if let Some(c) = s.correct {
+                        at.correct += u64::from(c);
+                        at.seen += rows.len() as u64;
+                    }
                 }
                 let event = StepEnd {
                     // A non-finite step took no update: it is reported as the step it would have been.
@@ -329,6 +333,7 @@ impl Trainer {
                 } else {
                     at.loss_sum / at.epoch_steps as f64
                 },
+                train_accuracy: (at.seen > 0).then(|| at.correct as f64 / at.seen as f64),
                 eval,
                 lr: optimizer.learning_rate(),
                 train_time: epoch_start.elapsed(),
@@ -336,6 +341,7 @@ impl Trainer {
             history.epochs.push(EpochRecord {
                 epoch,
                 train_loss: event.train_loss,
+                train_accuracy: event.train_accuracy,
                 eval,
                 lr: event.lr,
                 train_seconds: event.train_time.as_secs_f64(),

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Tensor, D};
 use stride_model::Model;
 use stride_monitor::stats::median_in_place;
 use stride_optim::{clip_grad_norm, grad_norm, l2_norm, Optimizer};
@@ -30,6 +30,8 @@ pub(crate) struct StepOptions<'a> {
 pub(crate) struct StepOutcome {
     /// The batch's loss before the update.
     pub loss: f64,
+    /// Examples of the batch classified right (before the update), for a classification loss.
+    pub correct: Option<u32>,
     /// The gradients came from the model's fused path.
     pub fused: bool,
     /// Global gradient norm before clipping, when computed.
@@ -54,9 +56,10 @@ pub(crate) fn train_step(
     probe: Option<&mut SharpnessProbe>,
     times: &mut StepTimes,
 ) -> Result<StepOutcome> {
-    let (pass, loss) = Pass::forward(model, opts.loss, x, y, rows, opts.fused, times)?;
+    let (pass, loss, correct) = Pass::forward(model, opts.loss, x, y, rows, opts.fused, times)?;
     let mut out = StepOutcome {
         loss,
+        correct,
         fused: matches!(pass, Pass::Fused(..)),
         grad_norm: None,
         update_ratio: None,
@@ -136,7 +139,7 @@ impl Pass {
         rows: &[u32],
         fused: bool,
         times: &mut StepTimes,
-    ) -> Result<(Self, f64)> {
+    ) -> Result<(Self, f64, Option<u32>)> {
         if fused && loss_fn.is_classification() {
             if let Some(f) = model.fused_cross_entropy(x, y, rows)? {
                 times.data += f.times.data;
@@ -144,6 +147,7 @@ impl Pass {
                 return Ok((
                     Self::Fused(f.grads, f.grad_sq_norm, f.times.backward),
                     f64::from(f.loss),
+                    Some(f.correct),
                 ));
             }
         }
@@ -153,9 +157,15 @@ impl Pass {
         let logits = model.logits(&xb, true)?;
         let loss = loss_fn.compute(&logits, &yb)?;
         let value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+        let correct = if loss_fn.is_classification() {
+            let hits = logits.detach().argmax(D::Minus1)?.eq(&yb)?.to_dtype(DType::U32)?;
+            Some(hits.sum_all()?.to_scalar::<u32>()?)
+        } else {
+            None
+        };
         times.data += gathered - started;
         times.forward += gathered.elapsed();
-        Ok((Self::Graph { loss, xb, yb }, value))
+        Ok((Self::Graph { loss, xb, yb }, value, correct))
     }
 
     /// The gradients, and the batch tensors if the forward pass built them; adds the
