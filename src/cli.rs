@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
-use stride_data::{DatasetName, Examples, Loaded, Resolver};
+use stride_data::{DatasetName, Examples, Loaded};
 use stride_model::{reset_parameters, Activation, Architecture, Network};
 use stride_monitor::MonitorConfig;
 use stride_optim::schedule::parse_schedule;
@@ -16,14 +16,20 @@ use stride_train::{
     SharpnessSchedule, StopReason, TrainError, Trainer, TrainerConfig,
 };
 
+use crate::args::{DataArgs, NetArgs};
 use crate::Error;
 
 /// Options of an MLP training run on MNIST or Fashion-MNIST.
 #[derive(Debug, Clone, clap::Args, serde::Serialize)]
 pub struct TrainArgs {
-    /// Dataset: mnist or fashion-mnist.
-    #[arg(long, default_value = "mnist")]
-    pub dataset: String,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub net: NetArgs,
     /// Passes over the training set.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -49,26 +55,6 @@ pub struct TrainArgs {
     /// Examples per step.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// Network: mlp (hidden widths from --hidden) or cnn (layers from --conv).
-    #[arg(long, default_value = "mlp")]
-    pub model: String,
-    /// MLP hidden layer widths joined by '-', e.g. 128 or 256-128.
-    #[arg(long, default_value = "128")]
-    pub hidden: String,
-    /// CNN layers before the classifier, e.g. c8k5-mp2-c16k5-mp2 (conv 8 channels 5x5,
-    /// max-pool 2, ...; c<out>k<k>[s<stride>][p<pad>], mp<k>, ap<k>, f<width>), or a preset:
-    /// lenet (that one), lenet5.
-    #[arg(long, default_value = "lenet")]
-    pub conv: String,
-    /// Activation between layers: relu, gelu, silu, tanh, sigmoid, leaky-relu.
-    #[arg(long, default_value = "relu")]
-    pub activation: String,
-    /// Seed of the initialisation and of the shuffle.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Directory with the IDX files (overrides STRIDE_DATA_DIR).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
     /// Write per-step and per-epoch metrics here (.csv, otherwise JSON lines).
     #[arg(long)]
     pub metrics: Option<PathBuf>,
@@ -252,11 +238,11 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         epochs: args.epochs,
         batch_size: args.batch_size,
         lr,
-        seed: args.seed,
+        seed: args.net.seed,
         clip_grad_norm: args.clip_grad_norm,
         ..TrainerConfig::default()
     })?;
-    let name: DatasetName = args.dataset.parse()?;
+    let name: DatasetName = args.data.name()?;
     // The optimizer's own checks (momentum in [0, 1), betas, decay), on no variables yet.
     kind.build(Vec::new(), lr, args.momentum, args.weight_decay)?;
     if !(0.0..1.0).contains(&args.val_split) {
@@ -273,9 +259,8 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     if args.threads == Some(0) {
         return Err(Error::Usage("--threads 0: expected at least 1 thread".into()));
     }
-    let activation: Activation = args.activation.parse()?;
-    // Both datasets are 1x28x28 with 10 classes; the real shape is used once loaded.
-    Architecture::from_args(&args.model, &args.hidden, &args.conv, (1, 28, 28), 10)?;
+    let activation: Activation = args.net.activation()?;
+    args.net.check()?;
     if let Some(spec) = &args.schedule {
         parse_schedule(spec, lr)?;
     }
@@ -298,9 +283,9 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         crate::set_threads(threads)?;
     }
     let started = Instant::now();
-    let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
+    let Loaded { splits, source } = args.data.load()?;
     let load_seconds = started.elapsed().as_secs_f64();
-    let (train_set, val_set) = splits.train.split_validation(args.val_split, args.seed)?;
+    let (train_set, val_set) = splits.train.split_validation(args.val_split, args.net.seed)?;
     if val_set.is_empty() {
         tracing::info!(
             "no validation split (--val-split 0): the best checkpoint, the plateau rule, --auto-lr and --early-stop \
@@ -308,20 +293,19 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         );
     }
     let test_set = Counted::new(&splits.test);
-    let input = (1, splits.train.rows(), splits.train.cols());
-    let arch = Architecture::from_args(&args.model, &args.hidden, &args.conv, input, splits.train.classes())?;
+    let arch = args.net.architecture_for(&splits.train)?;
 
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let model = Network::new(&arch, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
-    reset_parameters(&varmap, args.seed)?;
+    reset_parameters(&varmap, args.net.seed)?;
 
     let mut optimizer = kind.build(varmap.all_vars(), lr, args.momentum, args.weight_decay)?;
     let mut builder = Trainer::builder()
         .epochs(args.epochs)
         .batch_size(args.batch_size)
         .lr(lr)
-        .seed(args.seed)
+        .seed(args.net.seed)
         .fused(!args.no_fused);
     let mut described = format!(
         "{kind} lr {}{}",
@@ -349,7 +333,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
             every,
             batch: args.sharpness_batch,
             estimator: SharpnessConfig {
-                seed: args.seed,
+                seed: args.net.seed,
                 ..SharpnessConfig::default()
             },
         });

@@ -4,6 +4,7 @@
 //! binary and the examples share. Most programs need only the [`prelude`].
 #![deny(missing_docs)]
 
+pub mod args;
 pub mod cli;
 pub mod diagnose;
 mod error;

@@ -1,43 +1,27 @@
 //! `stride sharpness`: the top Hessian eigenvalue of an MLP's loss and the largest stable
 //! learning rate `2 / lambda`, at the initial weights or after some SGD steps.
 
-use std::path::PathBuf;
-
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
-use stride_data::{Batcher, DatasetName, Loaded, Resolver};
-use stride_model::{reset_parameters, Activation, Architecture, Network};
+use stride_data::{Batcher, Loaded};
+use stride_model::{reset_parameters, Activation, Network};
 use stride_train::{
     estimate_sharpness, format_lr, Action, Callback, Curvature, HvpScheme, SharpnessConfig, SharpnessEstimate, StepEnd,
     Trainer,
 };
 
+use crate::args::{DataArgs, NetArgs};
 use crate::Error;
 
 /// Options of `stride sharpness`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SharpnessArgs {
-    /// Dataset: mnist or fashion-mnist.
-    #[arg(long, default_value = "mnist")]
-    pub dataset: String,
-    /// Network: mlp (hidden widths from --hidden) or cnn (layers from --conv).
-    #[arg(long, default_value = "mlp")]
-    pub model: String,
-    /// MLP hidden layer widths joined by '-', e.g. 128 or 256-128.
-    #[arg(long, default_value = "128")]
-    pub hidden: String,
-    /// CNN layers before the classifier, e.g. c8k5-mp2-c16k5-mp2, or a preset (lenet, lenet5).
-    #[arg(long, default_value = "lenet")]
-    pub conv: String,
-    /// Activation between layers.
-    #[arg(long, default_value = "relu")]
-    pub activation: String,
-    /// Seed of the initialisation, the shuffle, the batch and the start vector.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Directory with the IDX files (overrides STRIDE_DATA_DIR).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub net: NetArgs,
     /// Training examples in the fixed batch the Hessian is taken on.
     #[arg(long, default_value_t = 1024)]
     pub batch: usize,
@@ -86,22 +70,21 @@ pub fn run(args: &SharpnessArgs) -> Result<String, Error> {
     crate::positive("--lr", args.lr)?;
     crate::positive("--rel-step", args.rel_step)?;
     crate::positive("--tol", args.tol)?;
-    let name: DatasetName = args.dataset.parse()?;
-    let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
-    let input = (1, splits.train.rows(), splits.train.cols());
-    let arch = Architecture::from_args(&args.model, &args.hidden, &args.conv, input, splits.train.classes())?;
-    let activation: Activation = args.activation.parse()?;
+    args.net.check()?;
+    let Loaded { splits, source } = args.data.load()?;
+    let arch = args.net.architecture_for(&splits.train)?;
+    let activation: Activation = args.net.activation()?;
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let model = Network::new(&arch, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
-    reset_parameters(&varmap, args.seed)?;
+    reset_parameters(&varmap, args.net.seed)?;
     let mut out = format!("data: {source}\nmodel: {arch} ({activation})\n");
     if args.steps > 0 {
         let epochs = args.steps.div_ceil(splits.train.len().div_ceil(128) as u64) as usize;
         let history = Trainer::builder()
             .epochs(epochs)
             .lr(args.lr)
-            .seed(args.seed)
+            .seed(args.net.seed)
             .callback(StopAfter(args.steps))
             .build()?
             .fit(&model, &varmap, &splits.train, None)?;
@@ -115,7 +98,7 @@ pub fn run(args: &SharpnessArgs) -> Result<String, Error> {
         out += "at the initial weights\n";
     }
     let n = args.batch.clamp(1, splits.train.len());
-    let order = Batcher::new(splits.train.len(), n, args.seed)?.order(0);
+    let order = Batcher::new(splits.train.len(), n, args.net.seed)?.order(0);
     // Only the batch's images are converted, not the whole training set.
     let (xb, yb) = splits.train.gather_tensors(&order[..n], &device)?;
     let vars = varmap.all_vars();
@@ -128,7 +111,7 @@ pub fn run(args: &SharpnessArgs) -> Result<String, Error> {
         } else {
             HvpScheme::Central
         },
-        seed: args.seed,
+        seed: args.net.seed,
         curvature: match args.curvature.as_str() {
             "hessian" => Curvature::Hessian,
             "gauss-newton" | "ggn" => Curvature::GaussNewton,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_nn::VarMap;
-use stride_data::{DatasetName, Loaded, Resolver, Source, Splits};
+use stride_data::{DatasetName, Loaded, Source, Splits};
 use stride_model::{Activation, Architecture, Model, Network};
 use stride_monitor::MonitorConfig;
 use stride_optim::OptimizerKind;
@@ -14,29 +14,18 @@ use stride_train::{
     SweepRun, TrainError,
 };
 
+use crate::args::{DataArgs, NetArgs};
 use crate::Error;
 
 /// Data, model and optimizer options shared by the LR tools.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SetupArgs {
-    /// Dataset: mnist or fashion-mnist.
-    #[arg(long, default_value = "mnist")]
-    pub dataset: String,
-    /// Directory with the IDX files (overrides STRIDE_DATA_DIR).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Network: mlp (hidden widths from --hidden) or cnn (layers from --conv).
-    #[arg(long, default_value = "mlp")]
-    pub model: String,
-    /// MLP hidden layer widths joined by '-', e.g. 128 or 256-128.
-    #[arg(long, default_value = "128")]
-    pub hidden: String,
-    /// CNN layers before the classifier, e.g. c8k5-mp2-c16k5-mp2, or a preset (lenet, lenet5).
-    #[arg(long, default_value = "lenet")]
-    pub conv: String,
-    /// Activation between layers: relu, gelu, silu, tanh, sigmoid, leaky-relu.
-    #[arg(long, default_value = "relu")]
-    pub activation: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub net: NetArgs,
     /// Optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, radam.
     #[arg(long, default_value = "sgd")]
     pub optimizer: String,
@@ -49,9 +38,6 @@ pub struct SetupArgs {
     /// Examples per step.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// Seed of the initialisation and of the batch order.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
 }
 
 /// Loaded data and a model recipe.
@@ -75,15 +61,14 @@ pub struct Setup {
 impl Setup {
     /// Loads the data and checks the model and optimizer options.
     pub fn load(args: &SetupArgs) -> Result<Self, Error> {
-        let name: DatasetName = args.dataset.parse()?;
+        let name: DatasetName = args.data.name()?;
         let kind: OptimizerKind = args.optimizer.parse()?;
-        let activation: Activation = args.activation.parse()?;
-        Architecture::from_args(&args.model, &args.hidden, &args.conv, (1, 28, 28), 10)?;
+        let activation: Activation = args.net.activation()?;
+        args.net.check()?;
         // The optimizer's own checks of momentum and decay (the rate is the caller's, checked there).
         kind.build(Vec::new(), 1e-3, args.momentum, args.weight_decay)?;
-        let Loaded { splits, source } = Resolver::from_env().with_data_dir(args.data_dir.clone()).load(name)?;
-        let input = (1, splits.train.rows(), splits.train.cols());
-        let arch = Architecture::from_args(&args.model, &args.hidden, &args.conv, input, splits.train.classes())?;
+        let Loaded { splits, source } = args.data.load()?;
+        let arch = args.net.architecture_for(&splits.train)?;
         Ok(Self {
             splits,
             source,
@@ -97,7 +82,12 @@ impl Setup {
 
     /// A fresh network in `varmap`, initialised from the seed (the same weights every call).
     pub fn model(&self, varmap: &VarMap) -> Result<Network, Error> {
-        Ok(Network::seeded(&self.arch, self.activation, varmap, self.args.seed)?)
+        Ok(Network::seeded(
+            &self.arch,
+            self.activation,
+            varmap,
+            self.args.net.seed,
+        )?)
     }
 
     /// `MLP 784-128-10 (relu) on fashion-mnist, sgd, batch 128`.
@@ -164,7 +154,7 @@ impl LrFindArgs {
             },
             stop_factor: (!self.no_stop).then_some(4.0),
             batch_size: self.setup.batch_size,
-            seed: self.setup.seed,
+            seed: self.setup.net.seed,
             ..LrFinderConfig::default()
         }
     }
@@ -329,7 +319,10 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
         )));
     }
     let setup = Setup::load(&args.setup)?;
-    let (train, val) = setup.splits.train.split_validation(args.val_split, setup.args.seed)?;
+    let (train, val) = setup
+        .splits
+        .train
+        .split_validation(args.val_split, setup.args.net.seed)?;
     let lrs = match given {
         Some(lrs) => lrs,
         None if setup.kind == OptimizerKind::Sgd => decade_grid(-5, 1),
@@ -337,7 +330,7 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
     };
     let mut config = SweepConfig::new(lrs, setup.kind, args.epochs);
     config.batch_size = setup.args.batch_size;
-    config.seed = setup.args.seed;
+    config.seed = setup.args.net.seed;
     config.momentum = setup.args.momentum;
     config.weight_decay = setup.args.weight_decay;
     config.target_loss = args.target_loss;
@@ -354,7 +347,7 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
     let started = Instant::now();
     let result = sweep(
         |varmap| {
-            let network = Network::seeded(&setup.arch, setup.activation, varmap, setup.args.seed)?;
+            let network = Network::seeded(&setup.arch, setup.activation, varmap, setup.args.net.seed)?;
             Ok(Box::new(network) as Box<dyn Model>)
         },
         &train,
@@ -376,7 +369,7 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
     let finder = if args.finder {
         let config = LrFinderConfig {
             batch_size: setup.args.batch_size,
-            seed: setup.args.seed,
+            seed: setup.args.net.seed,
             ..LrFinderConfig::default()
         };
         Some(find_lr(&setup, &config)?)

@@ -1,0 +1,87 @@
+//! Flags every subcommand that trains or loads a network shares, defined once so their
+//! names, defaults and help cannot drift apart.
+
+use std::path::PathBuf;
+
+use stride_data::{DatasetName, Loaded, Resolver};
+use stride_model::{Activation, Architecture};
+
+use crate::Error;
+
+/// Which data: `--dataset`, `--data-dir`.
+#[derive(Debug, Clone, clap::Args, serde::Serialize)]
+pub struct DataArgs {
+    /// Dataset: mnist or fashion-mnist.
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// Directory with the IDX files (overrides STRIDE_DATA_DIR).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DataArgs {
+    /// The dataset named, checked.
+    pub fn name(&self) -> Result<DatasetName, Error> {
+        Ok(self.dataset.parse()?)
+    }
+
+    /// Loads it from the first source that has it (see the README's data section).
+    pub fn load(&self) -> Result<Loaded, Error> {
+        Ok(Resolver::from_env()
+            .with_data_dir(self.data_dir.clone())
+            .load(self.name()?)?)
+    }
+}
+
+/// Which network: `--model`, `--hidden`, `--conv`, `--activation`, `--seed`.
+#[derive(Debug, Clone, clap::Args, serde::Serialize)]
+pub struct NetArgs {
+    /// Network: mlp (hidden widths from --hidden) or cnn (layers from --conv).
+    #[arg(long, default_value = "mlp")]
+    pub model: String,
+    /// MLP hidden layer widths joined by '-', e.g. 128 or 256-128.
+    #[arg(long, default_value = "128")]
+    pub hidden: String,
+    /// CNN layers before the classifier, e.g. c8k5-mp2-c16k5-mp2 (conv 8 channels 5x5,
+    /// max-pool 2, ...; c<out>k<k>[s<stride>][p<pad>], mp<k>, ap<k>, f<width>), or a preset:
+    /// lenet (that one), lenet5.
+    #[arg(long, default_value = "lenet")]
+    pub conv: String,
+    /// Activation between layers: relu, gelu, silu, tanh, sigmoid, leaky-relu.
+    #[arg(long, default_value = "relu")]
+    pub activation: String,
+    /// Seed of the initialisation, the shuffle and everything else drawn at random.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl NetArgs {
+    /// The activation named, checked.
+    pub fn activation(&self) -> Result<Activation, Error> {
+        Ok(self.activation.parse()?)
+    }
+
+    /// Checks the network flags before any data is loaded (both datasets are 1x28x28 with 10
+    /// classes; the real shape is used once loaded).
+    pub fn check(&self) -> Result<(), Error> {
+        self.activation()?;
+        self.architecture((1, 28, 28), 10)?;
+        Ok(())
+    }
+
+    /// The network for inputs of shape `input` (channels, rows, columns) and `classes` classes.
+    pub fn architecture(&self, input: (usize, usize, usize), classes: usize) -> Result<Architecture, Error> {
+        Ok(Architecture::from_args(
+            &self.model,
+            &self.hidden,
+            &self.conv,
+            input,
+            classes,
+        )?)
+    }
+
+    /// The network for a loaded dataset.
+    pub fn architecture_for(&self, data: &stride_data::Dataset) -> Result<Architecture, Error> {
+        self.architecture((1, data.rows(), data.cols()), data.classes())
+    }
+}
