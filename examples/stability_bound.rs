@@ -79,14 +79,23 @@ fn main() -> anyhow::Result<()> {
         let first = losses.first().copied().unwrap_or(f64::NAN);
         let last = losses.last().copied().unwrap_or(f64::NAN);
         let max = losses.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        // Diverged: a non-finite loss, or no net progress (a ReLU net blown to chance level).
+        // Diverged: a non-finite loss, or no net progress. A ReLU net blown to chance level ends
+        // at ln 10 = 2.3026, which can sit a hair below the initial 2.311 and must not count as
+        // progress: anything within 2% of the start is "no progress".
         let diverged = !last.is_finite() || last >= first;
+        let stalled = !diverged && last > 0.98 * first;
         let end = estimate_sharpness(&model, &varmap.all_vars(), &x, &y, &SharpnessConfig::default())
             .map(|e| e.lambda)
             .unwrap_or(f64::NAN);
         println!(
             "| {factor} | {lr:.4} | {first:.4} | {max:.4} | {last:.4} | {} | {end:.3} | {:.2} |",
-            if diverged { "diverged" } else { "converging" },
+            if diverged {
+                "diverged"
+            } else if stalled {
+                "no progress (at chance)"
+            } else {
+                "converging"
+            },
             lr * end / 2.0
         );
     }
