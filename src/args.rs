@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use candle_core::Device;
 use stride_data::{DatasetName, Loaded, Resolver};
 use stride_model::{Activation, Architecture};
 
@@ -83,5 +84,50 @@ impl NetArgs {
     /// The network for a loaded dataset.
     pub fn architecture_for(&self, data: &stride_data::Dataset) -> Result<Architecture, Error> {
         self.architecture((1, data.rows(), data.cols()), data.classes())
+    }
+}
+
+/// Where tensors live: `--device cpu|cuda|cuda:N|metal`.
+#[derive(Debug, Clone, clap::Args, serde::Serialize)]
+pub struct DeviceArgs {
+    /// Device: cpu, cuda (GPU 0), cuda:N, or metal. GPUs need a build with `--features cuda`
+    /// (or `metal`); the CPU's fast paths (fused kernels, thread team) are CPU-only.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+impl DeviceArgs {
+    /// The device named, or an error saying why it cannot be used and what to do.
+    pub fn device(&self) -> Result<Device, Error> {
+        let spec = self.device.trim().to_ascii_lowercase();
+        let (kind, index) = match spec.split_once(':') {
+            Some((kind, n)) => (
+                kind.to_string(),
+                n.parse::<usize>()
+                    .map_err(|_| Error::Usage(format!("--device {}: {n:?} is not a GPU index", self.device)))?,
+            ),
+            None => (spec.clone(), 0),
+        };
+        match kind.as_str() {
+            "cpu" if !spec.contains(':') => Ok(Device::Cpu),
+            "cuda" if !cfg!(feature = "cuda") => Err(Error::Usage(format!(
+                "--device {}: this build of Stride has no CUDA support; rebuild with `cargo build --release \
+                 --features cuda` (needs the CUDA toolkit), or train on the cpu",
+                self.device
+            ))),
+            "metal" if !cfg!(feature = "metal") => Err(Error::Usage(format!(
+                "--device {}: this build of Stride has no Metal support; rebuild with `cargo build --release \
+                 --features metal` (macOS), or train on the cpu",
+                self.device
+            ))),
+            "cuda" => Device::new_cuda(index)
+                .map_err(|e| Error::Usage(format!("--device {}: no usable CUDA GPU {index}: {e}", self.device))),
+            "metal" => Device::new_metal(index)
+                .map_err(|e| Error::Usage(format!("--device {}: no usable Metal GPU {index}: {e}", self.device))),
+            _ => Err(Error::Usage(format!(
+                "--device {}: expected cpu, cuda, cuda:N or metal",
+                self.device
+            ))),
+        }
     }
 }

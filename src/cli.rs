@@ -16,7 +16,7 @@ use stride_train::{
     SharpnessSchedule, StopReason, TrainError, Trainer, TrainerConfig,
 };
 
-use crate::args::{DataArgs, NetArgs};
+use crate::args::{DataArgs, DeviceArgs, NetArgs};
 use crate::Error;
 
 /// Options of an MLP training run on MNIST or Fashion-MNIST.
@@ -30,6 +30,10 @@ pub struct TrainArgs {
     #[serde(flatten)]
     #[allow(missing_docs)]
     pub net: NetArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub device: DeviceArgs,
     /// Passes over the training set.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -261,6 +265,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     }
     let activation: Activation = args.net.activation()?;
     args.net.check()?;
+    let device = args.device.device()?;
     if let Some(spec) = &args.schedule {
         parse_schedule(spec, lr)?;
     }
@@ -295,7 +300,6 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     let test_set = Counted::new(&splits.test);
     let arch = args.net.architecture_for(&splits.train)?;
 
-    let device = Device::Cpu;
     let varmap = VarMap::new();
     let model = Network::new(&arch, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
     reset_parameters(&varmap, args.net.seed)?;

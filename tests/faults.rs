@@ -285,3 +285,29 @@ fn schedule_csv_has_every_step() {
     assert_eq!(text.lines().count(), 300_001);
     assert!(text.lines().nth(123_457).unwrap().starts_with("123456,"));
 }
+
+#[test]
+fn a_device_this_build_cannot_use_is_a_clear_error() {
+    for (device, says) in [
+        (
+            "cuda",
+            "no CUDA support; rebuild with `cargo build --release --features cuda`",
+        ),
+        ("cuda:1", "no CUDA support"),
+        ("metal", "no Metal support"),
+        ("tpu", "expected cpu, cuda, cuda:N or metal"),
+        ("cuda:x", "is not a GPU index"),
+    ] {
+        if cfg!(feature = "cuda") && device.starts_with("cuda") {
+            continue;
+        }
+        let out = run(&["--device", device]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{device}: {err}");
+        assert!(err.contains(says), "{device}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("dataset loaded"),
+            "{device}: {err}"
+        );
+    }
+}
