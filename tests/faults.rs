@@ -311,3 +311,31 @@ fn a_device_this_build_cannot_use_is_a_clear_error() {
         );
     }
 }
+
+#[test]
+fn a_second_process_on_the_same_checkpoint_directory_fails_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let ck = ck.to_str().unwrap();
+    let first = stride_train(&["--checkpoint-dir", ck, "--epochs", "30", "--batch-size", "16"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = Path::new(ck).join(".lock");
+    let started = Instant::now();
+    while !lock.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the first run took no lock"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = run(&["--checkpoint-dir", ck]);
+    let err = stderr(&out);
+    let mut first = first;
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("in use by process {}", first.id())), "{err}");
+}
