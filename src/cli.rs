@@ -249,12 +249,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     let name: DatasetName = args.data.name()?;
     // The optimizer's own checks (momentum in [0, 1), betas, decay), on no variables yet.
     kind.build(Vec::new(), lr, args.momentum, args.weight_decay)?;
-    if !(0.0..1.0).contains(&args.val_split) {
-        return Err(Error::Usage(format!(
-            "--val-split {}: expected a fraction 0 <= f < 1 of the training set",
-            args.val_split
-        )));
-    }
+    crate::fraction("--val-split", args.val_split)?;
     if args.early_stop == Some(0) {
         return Err(Error::Usage(
             "--early-stop 0: expected a patience of at least 1 epoch".into(),

@@ -25,6 +25,17 @@ pub fn positive(flag: &str, value: f64) -> Result<f64, Error> {
     }
 }
 
+/// Fails unless `value` is a fraction in [0, 1), naming the flag (a validation share).
+pub fn fraction(flag: &str, value: f64) -> Result<f64, Error> {
+    if (0.0..1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(Error::Usage(format!(
+            "{flag} {value}: expected a fraction 0 <= f < 1 of the training set"
+        )))
+    }
+}
+
 /// Runs the tensor kernels on `threads` threads (Stride's own team and rayon's pool, which
 /// candle and the GEMM kernels use); call it before training starts.
 pub fn set_threads(threads: usize) -> Result<(), Error> {

@@ -22,6 +22,9 @@ pub struct SharpnessArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub net: NetArgs,
+    /// Threads for the tensor kernels (default: the cores this process may use).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Training examples in the fixed batch the Hessian is taken on.
     #[arg(long, default_value_t = 1024)]
     pub batch: usize,
@@ -71,6 +74,9 @@ pub fn run(args: &SharpnessArgs) -> Result<String, Error> {
     crate::positive("--rel-step", args.rel_step)?;
     crate::positive("--tol", args.tol)?;
     args.net.check()?;
+    if let Some(threads) = args.threads {
+        crate::set_threads(threads)?;
+    }
     let Loaded { splits, source } = args.data.load()?;
     let arch = args.net.architecture_for(&splits.train)?;
     let activation: Activation = args.net.activation()?;

@@ -26,6 +26,9 @@ pub struct SetupArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub net: NetArgs,
+    /// Threads for the tensor kernels (default: the cores this process may use).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, radam.
     #[arg(long, default_value = "sgd")]
     pub optimizer: String,
@@ -61,6 +64,9 @@ pub struct Setup {
 impl Setup {
     /// Loads the data and checks the model and optimizer options.
     pub fn load(args: &SetupArgs) -> Result<Self, Error> {
+        if let Some(threads) = args.threads {
+            crate::set_threads(threads)?;
+        }
         let name: DatasetName = args.data.name()?;
         let kind: OptimizerKind = args.optimizer.parse()?;
         let activation: Activation = args.net.activation()?;
@@ -312,12 +318,7 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
     if let Some(target) = args.target_loss {
         crate::positive("--target-loss", target)?;
     }
-    if !(0.0..1.0).contains(&args.val_split) {
-        return Err(Error::Usage(format!(
-            "--val-split {}: expected a fraction 0 <= f < 1 of the training set",
-            args.val_split
-        )));
-    }
+    crate::fraction("--val-split", args.val_split)?;
     let setup = Setup::load(&args.setup)?;
     let (train, val) = setup
         .splits
