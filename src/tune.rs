@@ -10,8 +10,8 @@ use stride_model::{Activation, Architecture, Model, Network};
 use stride_monitor::MonitorConfig;
 use stride_optim::OptimizerKind;
 use stride_train::{
-    decade_grid, format_lr, lr_find, sweep, LrFinderConfig, LrFinderResult, RampMode, SweepConfig, SweepResult,
-    SweepRun, TrainError,
+    decade_grid, format_lr, lr_find, lr_find_repeated, sweep, LrFinderConfig, LrFinderResult, RampMode, SweepConfig,
+    SweepResult, SweepRun, TrainError,
 };
 
 use crate::Error;
@@ -148,6 +148,10 @@ pub struct LrFindArgs {
     /// Write the whole result as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Run the test this many times, batch-order seeds --seed, --seed + 1, ..., from the same
+    /// initial weights, and report how far each suggestion moves (max/min and interval).
+    #[arg(long, default_value_t = 1)]
+    pub repeats: usize,
 }
 
 impl LrFindArgs {
@@ -187,8 +191,37 @@ pub fn find_lr(setup: &Setup, config: &LrFinderConfig) -> Result<LrFinderResult,
 pub fn lr_find_job(args: &LrFindArgs) -> Result<String, Error> {
     // Bad flags are reported before the data loads.
     args.config().validate()?;
+    if args.repeats == 0 {
+        return Err(Error::Train(TrainError::Config {
+            name: "repeats",
+            value: "0".into(),
+            message: "expected at least 1 repeat",
+        }));
+    }
     let setup = Setup::load(&args.setup)?;
     tracing::info!("LR range test: {} (data: {})", setup.describe(), setup.source);
+    if args.repeats > 1 {
+        let config = args.config();
+        let varmap = VarMap::new();
+        let model = setup.model(&varmap)?;
+        let mut optimizer = setup.kind.build(
+            varmap.all_vars(),
+            config.start_lr,
+            setup.args.momentum,
+            setup.args.weight_decay,
+        )?;
+        let result = lr_find_repeated(&model, optimizer.as_mut(), &setup.splits.train, &config, args.repeats)?;
+        if let Some(path) = &args.svg {
+            write(path, &result.to_svg())?;
+        }
+        if let Some(path) = &args.csv {
+            write(path, &result.to_csv())?;
+        }
+        if let Some(path) = &args.json {
+            write(path, &to_json(&result)?)?;
+        }
+        return Ok(format!("{}\n\n{}", setup.describe(), result.table()));
+    }
     let result = find_lr(&setup, &args.config())?;
     if let Some(path) = &args.svg {
         write(path, &result.to_svg())?;

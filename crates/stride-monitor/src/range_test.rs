@@ -693,6 +693,7 @@ mod tests {
         assert_eq!(default_index(&lrs, &falling, &config), Some(70));
         assert_eq!(default_index(&lrs, &valley, &config), Some(28));
         let (on_falling, on_valley) = (noisy_hit_rate(&falling, &config), noisy_hit_rate(&valley, &config));
+        eprintln!("noisy parabola hit rates: falling {on_falling}, valley {on_valley}");
         assert!(on_falling >= 0.95, "{on_falling}");
         assert!(on_valley >= 0.95, "{on_valley}");
         // Without the centred smoothing (the rule before issue 18) the valley curve misses:
