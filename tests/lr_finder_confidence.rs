@@ -4,7 +4,7 @@
 use candle_core::Tensor;
 use candle_nn::VarMap;
 use stride::prelude::*;
-use stride::train::{lr_find, lr_find_repeated, LrFinderConfig, TrainError};
+use stride::train::{lr_find, lr_find_repeated, sgd_stability_bound, LrFinderConfig, StabilityBound, TrainError};
 use stride_optim::OptimizerKind;
 
 fn mlp(varmap: &VarMap, seed: u64) -> Mlp {
@@ -85,4 +85,46 @@ fn zero_repeats_is_a_config_error() {
         Err(TrainError::Config { name, .. }) => assert_eq!(name, "repeats"),
         other => panic!("expected a config error, got {other:?}"),
     }
+}
+
+/// The stability limit caps the suggestion only where the valley lies above it: on the MNIST
+/// sample the limit from the real sharpness (about 2) is far above the valley; a curvature
+/// 100x as sharp puts the limit below every repeat's valley, which then all give the limit.
+#[test]
+fn the_stability_limit_caps_the_suggestion() {
+    let data = Resolver::local().load(DatasetName::Mnist).unwrap().splits;
+    let varmap = VarMap::new();
+    let model = mlp(&varmap, 0);
+    let mut sgd = OptimizerKind::Sgd.build(varmap.all_vars(), 0.1, None, None).unwrap();
+    let before = weights(&varmap);
+    let bound = sgd_stability_bound(&model, &varmap.all_vars(), &data.train, 512, 0, None).unwrap();
+    assert_eq!(weights(&varmap), before, "the estimate leaves the weights alone");
+    assert!(
+        bound.lambda > 0.0 && (bound.limit - 2.0 / bound.lambda).abs() < 1e-12,
+        "{bound:?}"
+    );
+    let mut single = lr_find(&model, sgd.as_mut(), &data.train, &LrFinderConfig::default()).unwrap();
+    let valley = single.valley().unwrap();
+    assert!(bound.limit > valley, "{bound:?} vs valley {valley}");
+    single.cap_at_stability_limit(bound);
+    assert_eq!(single.suggestion(), Some(valley));
+    assert!(!single.capped() && single.table().contains("is below it"));
+
+    let lambda = bound.lambda * 100.0;
+    let sharp = StabilityBound {
+        lambda,
+        limit: bound.theta / lambda,
+        ..bound
+    };
+    let mut repeated = lr_find_repeated(&model, sgd.as_mut(), &data.train, &LrFinderConfig::default(), 2).unwrap();
+    assert!(repeated.default.values.iter().flatten().all(|&v| v > sharp.limit));
+    repeated.cap_at_stability_limit(sharp);
+    assert_eq!(repeated.default.values, vec![Some(sharp.limit); 2]);
+    assert_eq!(repeated.default.spread, Some(1.0));
+    assert!(
+        repeated.table().contains("it lowered 2 of 2 valleys"),
+        "{}",
+        repeated.table()
+    );
+    assert!(repeated.runs[0].table().contains("suggested lr: ") && repeated.runs[0].capped());
 }

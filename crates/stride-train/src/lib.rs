@@ -36,8 +36,8 @@ pub use error::{CheckpointProblem, Result, TrainError};
 pub use interrupt::Interrupt;
 pub use loss::{Loss, LossFn};
 pub use lr_finder::{
-    lr_find, lr_find_repeated, FinderStop, LrFinderConfig, LrFinderResult, RampMode, RepeatedFinderResult,
-    SuggestionSpread,
+    lr_find, lr_find_repeated, sgd_stability_bound, FinderStop, LrFinderConfig, LrFinderResult, RampMode,
+    RepeatedFinderResult, SuggestionSpread,
 };
 pub use metrics::{MetricsFormat, MetricsLog};
 pub use monitor::{AutoLr, RunMonitor, RunReport, StabilityEntry, TimelineEntry};

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::time::Instant;
 
-use candle_core::Device;
+use candle_core::{Device, Var};
 use serde::Serialize;
 use stride_data::{Batcher, Examples};
 
@@ -18,6 +18,8 @@ use stride_optim::Optimizer;
 use crate::callback::format_lr;
 use crate::error::{Result, TrainError};
 use crate::plot::{Axis, Chart, Figure, Marker, Series};
+use crate::sharpness::{estimate_sharpness, SharpnessConfig};
+use crate::sweep::StabilityBound;
 use crate::trainer::step::{train_step, StepOptions, StepTimes};
 
 /// How the rate grows from step to step.
@@ -150,15 +152,36 @@ pub struct LrFinderResult {
     pub analysis: Analysis,
     /// Wall time of the test, restoring included.
     pub seconds: f64,
+    /// The stability limit the suggestion is capped at, when a sharpness estimate was given
+    /// ([`LrFinderResult::cap_at_stability_limit`]).
+    pub stability: Option<StabilityBound>,
 }
 
 impl LrFinderResult {
-    /// The rate to train with: the valley, unless the curve has no clear valley.
+    /// The rate to train with: the valley, unless the curve has no clear valley, and no
+    /// higher than the stability limit when one is set.
     pub fn suggestion(&self) -> Option<f64> {
+        let valley = self.valley()?;
+        Some(self.stability.map_or(valley, |b| valley.min(b.limit)))
+    }
+
+    /// The valley, when the curve has a clear one, whatever the stability limit says.
+    pub fn valley(&self) -> Option<f64> {
         self.analysis
             .clear()
             .then_some(self.analysis.suggestions.valley)
             .flatten()
+    }
+
+    /// Caps [`LrFinderResult::suggestion`] at `bound.limit` (`theta / lambda`): a rate above
+    /// the stability limit makes the loss oscillate however the range test's curve looks.
+    pub fn cap_at_stability_limit(&mut self, bound: StabilityBound) {
+        self.stability = Some(bound);
+    }
+
+    /// Whether the stability limit lowered the valley.
+    pub fn capped(&self) -> bool {
+        matches!((self.valley(), self.stability), (Some(v), Some(b)) if v > b.limit)
     }
 
     /// Smoothed loss at the step whose rate is nearest (on a log scale) to `lr`.
@@ -236,7 +259,24 @@ impl LrFinderResult {
                 let _ = writeln!(out, "no clear valley: {why}");
             }
             (None, Some(lr)) => {
-                let _ = writeln!(out, "suggested lr: {} (valley)", format_lr(lr));
+                if let Some(b) = self.stability {
+                    let _ = writeln!(
+                        out,
+                        "stability limit {}/lambda = {} (lambda {:.3} on {} examples): the valley {} is {}",
+                        b.theta,
+                        format_lr(b.limit),
+                        b.lambda,
+                        b.examples,
+                        format_lr(self.valley().unwrap_or(lr)),
+                        if self.capped() { "above it" } else { "below it" }
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "suggested lr: {} ({})",
+                    format_lr(lr),
+                    if self.capped() { "the stability limit" } else { "valley" }
+                );
             }
             (None, None) => {}
         }
@@ -376,6 +416,39 @@ pub fn lr_find(
         stop,
         analysis,
         seconds: started.elapsed().as_secs_f64(),
+        stability: None,
+    })
+}
+
+/// The stability limit of plain or momentum SGD at `model`'s current weights: the sharpness
+/// (top curvature eigenvalue, [`estimate_sharpness`]) on the first `examples` of a `seed`ed
+/// shuffle of `train`, and `2(1 + momentum) / lambda`.
+pub fn sgd_stability_bound(
+    model: &dyn Model,
+    vars: &[Var],
+    train: &dyn Examples,
+    examples: usize,
+    seed: u64,
+    momentum: Option<f64>,
+) -> Result<StabilityBound> {
+    if train.is_empty() {
+        return Err(TrainError::EmptyTrainingSet);
+    }
+    let device = vars
+        .first()
+        .map(|v| v.device().clone())
+        .ok_or(TrainError::NoVariables)?;
+    let order = Batcher::new(train.len(), examples.max(1), seed)?.order(0);
+    let used = examples.clamp(1, order.len());
+    let (x, y) = train.gather_tensors(&order[..used], &device)?;
+    let estimate = estimate_sharpness(model, vars, &x, &y, &SharpnessConfig::default())?;
+    let theta = 2.0 * (1.0 + momentum.unwrap_or(0.0));
+    Ok(StabilityBound {
+        lambda: estimate.lambda,
+        theta,
+        limit: theta / estimate.lambda,
+        examples: used,
+        seconds: estimate.seconds,
     })
 }
 
@@ -497,6 +570,15 @@ pub struct RepeatedFinderResult {
 }
 
 impl RepeatedFinderResult {
+    /// Caps every repeat's suggestion at `bound.limit` (the repeats share the initial
+    /// weights, so one estimate serves them all) and recomputes the default's spread.
+    pub fn cap_at_stability_limit(&mut self, bound: StabilityBound) {
+        for run in &mut self.runs {
+            run.cap_at_stability_limit(bound);
+        }
+        self.default = SuggestionSpread::new("default", self.runs.iter().map(LrFinderResult::suggestion).collect());
+    }
+
     fn new(seeds: Vec<u64>, runs: Vec<LrFinderResult>, seconds: f64) -> Self {
         let default = SuggestionSpread::new("default", runs.iter().map(LrFinderResult::suggestion).collect());
         let suggestions = ["valley", "steep", "minimum/10", "slide"]
@@ -588,6 +670,18 @@ impl RepeatedFinderResult {
             _ => {
                 let _ = writeln!(out, "no repeat found a clear valley");
             }
+        }
+        if let Some(b) = self.runs.first().and_then(|r| r.stability) {
+            let capped = self.runs.iter().filter(|r| r.capped()).count();
+            let _ = writeln!(
+                out,
+                "stability limit {}/lambda = {} (lambda {:.3} on {} examples): it lowered {capped} of {} valleys",
+                b.theta,
+                format_lr(b.limit),
+                b.lambda,
+                b.examples,
+                self.runs.len()
+            );
         }
         for (i, run) in self.runs.iter().enumerate() {
             if let Some(why) = &run.analysis.no_valley {
