@@ -221,7 +221,8 @@ pub fn lr_find_job(args: &LrFindArgs) -> Result<String, Error> {
             &varmap.all_vars(),
             &setup.splits.train,
             n,
-            setup.args.seed,
+            // The batch-order seed is the set-up's seed; it also picks the examples.
+            config.seed,
             setup.args.momentum,
         )?),
         (_, kind) => {
