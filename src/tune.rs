@@ -10,8 +10,8 @@ use stride_model::{Activation, Architecture, Model, Network};
 use stride_monitor::MonitorConfig;
 use stride_optim::OptimizerKind;
 use stride_train::{
-    decade_grid, format_lr, lr_find, sweep, LrFinderConfig, LrFinderResult, RampMode, SweepConfig, SweepResult,
-    SweepRun, TrainError,
+    decade_grid, format_lr, lr_find, lr_find_repeated, sgd_stability_bound, sweep, LrFinderConfig, LrFinderResult,
+    RampMode, SweepConfig, SweepResult, SweepRun, TrainError,
 };
 
 use crate::args::{DataArgs, NetArgs};
@@ -144,6 +144,14 @@ pub struct LrFindArgs {
     /// Write the whole result as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Run the test this many times, batch-order seeds --seed, --seed + 1, ..., from the same
+    /// initial weights, and report how far each suggestion moves (max/min and interval).
+    #[arg(long, default_value_t = 1)]
+    pub repeats: usize,
+    /// SGD: estimate the sharpness lambda of the initial weights on this many training
+    /// examples and cap the suggestion at the stability limit 2(1 + momentum)/lambda (0: no cap).
+    #[arg(long, default_value_t = 0)]
+    pub sharpness_examples: usize,
 }
 
 impl LrFindArgs {
@@ -183,19 +191,64 @@ pub fn find_lr(setup: &Setup, config: &LrFinderConfig) -> Result<LrFinderResult,
 pub fn lr_find_job(args: &LrFindArgs) -> Result<String, Error> {
     // Bad flags are reported before the data loads.
     args.config().validate()?;
+    if args.repeats == 0 {
+        return Err(Error::Train(TrainError::Config {
+            name: "repeats",
+            value: "0".into(),
+            message: "expected at least 1 repeat",
+        }));
+    }
     let setup = Setup::load(&args.setup)?;
     tracing::info!("LR range test: {} (data: {})", setup.describe(), setup.source);
-    let result = find_lr(&setup, &args.config())?;
+    let config = args.config();
+    let varmap = VarMap::new();
+    let model = setup.model(&varmap)?;
+    let mut optimizer = setup.kind.build(
+        varmap.all_vars(),
+        config.start_lr,
+        setup.args.momentum,
+        setup.args.weight_decay,
+    )?;
+    let mut note = String::new();
+    let bound = match (args.sharpness_examples, setup.kind) {
+        (0, _) => None,
+        (n, OptimizerKind::Sgd) => Some(sgd_stability_bound(
+            &model,
+            &varmap.all_vars(),
+            &setup.splits.train,
+            n,
+            // The batch-order seed is the set-up's seed; it also picks the examples.
+            config.seed,
+            setup.args.momentum,
+        )?),
+        (_, kind) => {
+            note = format!("\n(--sharpness-examples: the limit 2(1 + momentum)/lambda is SGD's; no cap for {kind})\n");
+            None
+        }
+    };
+    let (table, svg, csv, json) = if args.repeats > 1 {
+        let mut result = lr_find_repeated(&model, optimizer.as_mut(), &setup.splits.train, &config, args.repeats)?;
+        if let Some(b) = bound {
+            result.cap_at_stability_limit(b);
+        }
+        (result.table(), result.to_svg(), result.to_csv(), to_json(&result)?)
+    } else {
+        let mut result = lr_find(&model, optimizer.as_mut(), &setup.splits.train, &config)?;
+        if let Some(b) = bound {
+            result.cap_at_stability_limit(b);
+        }
+        (result.table(), result.to_svg(), result.to_csv(), to_json(&result)?)
+    };
     if let Some(path) = &args.svg {
-        write(path, &result.to_svg())?;
+        write(path, &svg)?;
     }
     if let Some(path) = &args.csv {
-        write(path, &result.to_csv())?;
+        write(path, &csv)?;
     }
     if let Some(path) = &args.json {
-        write(path, &to_json(&result)?)?;
+        write(path, &json)?;
     }
-    Ok(format!("{}\n\n{}", setup.describe(), result.table()))
+    Ok(format!("{}\n\n{table}{note}", setup.describe()))
 }
 
 /// Options of `stride sweep`.

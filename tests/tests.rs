@@ -7,6 +7,7 @@ mod faults;
 mod first_contact;
 mod fuzz_props;
 mod hub;
+mod lr_finder_confidence;
 mod lr_tools;
 mod monitor;
 mod sharpness;

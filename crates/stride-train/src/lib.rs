@@ -35,7 +35,10 @@ pub use early_stop::EarlyStopping;
 pub use error::{CheckpointProblem, Result, TrainError};
 pub use interrupt::Interrupt;
 pub use loss::{Loss, LossFn};
-pub use lr_finder::{lr_find, FinderStop, LrFinderConfig, LrFinderResult, RampMode};
+pub use lr_finder::{
+    lr_find, lr_find_repeated, sgd_stability_bound, FinderStop, LrFinderConfig, LrFinderResult, RampMode,
+    RepeatedFinderResult, SuggestionSpread,
+};
 pub use metrics::{MetricsFormat, MetricsLog};
 pub use monitor::{AutoLr, RunMonitor, RunReport, StabilityEntry, TimelineEntry};
 pub use progress::{colour_allowed, format_loss, hide_bars, multi_progress, use_colour, ProgressBars};

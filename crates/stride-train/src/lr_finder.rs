@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::time::Instant;
 
-use candle_core::Device;
+use candle_core::{Device, Var};
 use serde::Serialize;
 use stride_data::{Batcher, Examples};
 
@@ -18,6 +18,8 @@ use stride_optim::Optimizer;
 use crate::callback::format_lr;
 use crate::error::{Result, TrainError};
 use crate::plot::{Axis, Chart, Figure, Marker, Series};
+use crate::sharpness::{estimate_sharpness, SharpnessConfig};
+use crate::sweep::StabilityBound;
 use crate::trainer::step::{train_step, StepOptions, StepTimes};
 
 /// How the rate grows from step to step.
@@ -44,7 +46,8 @@ pub struct LrFinderConfig {
     /// EMA factor of the loss smoothing, bias-corrected (default 0.98).
     pub beta: f64,
     /// Stop once the smoothed loss exceeds this multiple of its minimum (default 4; `None`
-    /// runs every step).
+    /// runs every step). Not applied while the minimum is not positive: a multiple of a
+    /// negative loss lies below it and would stop the test at its first step.
     pub stop_factor: Option<f64>,
     /// Examples per step (default 128).
     pub batch_size: usize,
@@ -149,15 +152,36 @@ pub struct LrFinderResult {
     pub analysis: Analysis,
     /// Wall time of the test, restoring included.
     pub seconds: f64,
+    /// The stability limit the suggestion is capped at, when a sharpness estimate was given
+    /// ([`LrFinderResult::cap_at_stability_limit`]).
+    pub stability: Option<StabilityBound>,
 }
 
 impl LrFinderResult {
-    /// The rate to train with: the valley, unless the curve has no clear valley.
+    /// The rate to train with: the valley, unless the curve has no clear valley, and no
+    /// higher than the stability limit when one is set.
     pub fn suggestion(&self) -> Option<f64> {
+        let valley = self.valley()?;
+        Some(self.stability.map_or(valley, |b| valley.min(b.limit)))
+    }
+
+    /// The valley, when the curve has a clear one, whatever the stability limit says.
+    pub fn valley(&self) -> Option<f64> {
         self.analysis
             .clear()
             .then_some(self.analysis.suggestions.valley)
             .flatten()
+    }
+
+    /// Caps [`LrFinderResult::suggestion`] at `bound.limit` (`theta / lambda`): a rate above
+    /// the stability limit makes the loss oscillate however the range test's curve looks.
+    pub fn cap_at_stability_limit(&mut self, bound: StabilityBound) {
+        self.stability = Some(bound);
+    }
+
+    /// Whether the stability limit lowered the valley.
+    pub fn capped(&self) -> bool {
+        matches!((self.valley(), self.stability), (Some(v), Some(b)) if v > b.limit)
     }
 
     /// Smoothed loss at the step whose rate is nearest (on a log scale) to `lr`.
@@ -222,12 +246,37 @@ impl LrFinderResult {
                 }
             );
         }
+        if self.analysis.denoise_half_width > 0 {
+            let _ = writeln!(
+                out,
+                "the valley is read through a centred mean of {} points (loss noise sd {:.4})",
+                2 * self.analysis.denoise_half_width + 1,
+                self.analysis.noise.unwrap_or(f64::NAN)
+            );
+        }
         match (&self.analysis.no_valley, self.suggestion()) {
             (Some(why), _) => {
                 let _ = writeln!(out, "no clear valley: {why}");
             }
             (None, Some(lr)) => {
-                let _ = writeln!(out, "suggested lr: {} (valley)", format_lr(lr));
+                if let Some(b) = self.stability {
+                    let _ = writeln!(
+                        out,
+                        "stability limit {}/lambda = {} (lambda {:.3} on {} examples): the valley {} is {}",
+                        b.theta,
+                        format_lr(b.limit),
+                        b.lambda,
+                        b.examples,
+                        format_lr(self.valley().unwrap_or(lr)),
+                        if self.capped() { "above it" } else { "below it" }
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "suggested lr: {} ({})",
+                    format_lr(lr),
+                    if self.capped() { "the stability limit" } else { "valley" }
+                );
             }
             (None, None) => {}
         }
@@ -367,6 +416,39 @@ pub fn lr_find(
         stop,
         analysis,
         seconds: started.elapsed().as_secs_f64(),
+        stability: None,
+    })
+}
+
+/// The stability limit of plain or momentum SGD at `model`'s current weights: the sharpness
+/// (top curvature eigenvalue, [`estimate_sharpness`]) on the first `examples` of a `seed`ed
+/// shuffle of `train`, and `2(1 + momentum) / lambda`.
+pub fn sgd_stability_bound(
+    model: &dyn Model,
+    vars: &[Var],
+    train: &dyn Examples,
+    examples: usize,
+    seed: u64,
+    momentum: Option<f64>,
+) -> Result<StabilityBound> {
+    if train.is_empty() {
+        return Err(TrainError::EmptyTrainingSet);
+    }
+    let device = vars
+        .first()
+        .map(|v| v.device().clone())
+        .ok_or(TrainError::NoVariables)?;
+    let order = Batcher::new(train.len(), examples.max(1), seed)?.order(0);
+    let used = examples.clamp(1, order.len());
+    let (x, y) = train.gather_tensors(&order[..used], &device)?;
+    let estimate = estimate_sharpness(model, vars, &x, &y, &SharpnessConfig::default())?;
+    let theta = 2.0 * (1.0 + momentum.unwrap_or(0.0));
+    Ok(StabilityBound {
+        lambda: estimate.lambda,
+        theta,
+        limit: theta / estimate.lambda,
+        examples: used,
+        seconds: estimate.seconds,
     })
 }
 
@@ -414,7 +496,7 @@ fn ramp(
             best = smoothed;
         }
         if let Some(factor) = config.stop_factor {
-            if smoothed > factor * best {
+            if best > 0.0 && smoothed > factor * best {
                 return Ok((
                     lrs,
                     losses,
@@ -428,4 +510,276 @@ fn ramp(
         }
     }
     Ok((lrs, losses, FinderStop::Completed))
+}
+
+/// One suggestion's values over repeats of the range test.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SuggestionSpread {
+    /// `valley`, `steep`, `minimum/10`, `slide`, or `default` (the valley where the curve has one).
+    pub name: String,
+    /// Its value in each repeat; `None` where that repeat had none.
+    pub values: Vec<Option<f64>>,
+    /// Smallest and largest value: the interval the repeats span.
+    pub interval: Option<(f64, f64)>,
+    /// Largest over smallest (1 when every repeat agrees).
+    pub spread: Option<f64>,
+    /// Geometric mean of the values.
+    pub geometric_mean: Option<f64>,
+}
+
+impl SuggestionSpread {
+    /// The spread of `values` under `name`.
+    pub fn new(name: impl Into<String>, values: Vec<Option<f64>>) -> Self {
+        let present: Vec<f64> = values.iter().flatten().copied().filter(|v| *v > 0.0).collect();
+        let interval = (!present.is_empty()).then(|| {
+            (
+                present.iter().copied().fold(f64::INFINITY, f64::min),
+                present.iter().copied().fold(0.0, f64::max),
+            )
+        });
+        let geometric_mean =
+            (!present.is_empty()).then(|| (present.iter().map(|v| v.ln()).sum::<f64>() / present.len() as f64).exp());
+        Self {
+            name: name.into(),
+            spread: interval.map(|(lo, hi)| hi / lo),
+            interval,
+            geometric_mean,
+            values,
+        }
+    }
+
+    /// How many repeats gave a value.
+    pub fn count(&self) -> usize {
+        self.values.iter().flatten().count()
+    }
+}
+
+/// What [`lr_find_repeated`] measured: every run and how far their suggestions move.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepeatedFinderResult {
+    /// Batch-order seed of each repeat: the config's seed, then seed + 1, ...
+    pub seeds: Vec<u64>,
+    /// The range tests, in order.
+    pub runs: Vec<LrFinderResult>,
+    /// The default suggestion ([`LrFinderResult::suggestion`]) across the repeats.
+    pub default: SuggestionSpread,
+    /// The four named suggestions across the repeats.
+    pub suggestions: Vec<SuggestionSpread>,
+    /// Wall time of all repeats.
+    pub seconds: f64,
+}
+
+impl RepeatedFinderResult {
+    /// Caps every repeat's suggestion at `bound.limit` (the repeats share the initial
+    /// weights, so one estimate serves them all) and recomputes the default's spread.
+    pub fn cap_at_stability_limit(&mut self, bound: StabilityBound) {
+        for run in &mut self.runs {
+            run.cap_at_stability_limit(bound);
+        }
+        self.default = SuggestionSpread::new("default", self.runs.iter().map(LrFinderResult::suggestion).collect());
+    }
+
+    fn new(seeds: Vec<u64>, runs: Vec<LrFinderResult>, seconds: f64) -> Self {
+        let default = SuggestionSpread::new("default", runs.iter().map(LrFinderResult::suggestion).collect());
+        let suggestions = ["valley", "steep", "minimum/10", "slide"]
+            .into_iter()
+            .map(|name| {
+                let values = runs
+                    .iter()
+                    .map(|r| {
+                        r.analysis
+                            .suggestions
+                            .named()
+                            .into_iter()
+                            .find(|(n, _)| *n == name)
+                            .map(|(_, v)| v)
+                    })
+                    .collect();
+                SuggestionSpread::new(name, values)
+            })
+            .collect();
+        Self {
+            seeds,
+            runs,
+            default,
+            suggestions,
+            seconds,
+        }
+    }
+
+    /// A plain-text report: each repeat's suggestions, each suggestion's spread and interval,
+    /// and how far a rerun moves the default.
+    pub fn table(&self) -> String {
+        let show = |v: Option<f64>| v.map_or("-".to_string(), format_lr);
+        let mut out = format!(
+            "LR range test, {} repeats (batch-order seeds {}), same initial weights ({:.2} s)\n\n",
+            self.runs.len(),
+            self.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            self.seconds
+        );
+        let _ = write!(out, "{:<8} {:>6}", "repeat", "seed");
+        for s in &self.suggestions {
+            let _ = write!(out, " {:>13}", s.name);
+        }
+        let _ = writeln!(out, " {:>13}", "default");
+        for (i, (run, seed)) in self.runs.iter().zip(&self.seeds).enumerate() {
+            let _ = write!(out, "{:<8} {seed:>6}", i + 1);
+            for s in &self.suggestions {
+                let _ = write!(out, " {:>13}", show(s.values[i]));
+            }
+            let _ = writeln!(
+                out,
+                " {:>13}",
+                run.suggestion().map_or("no valley".to_string(), format_lr)
+            );
+        }
+        let all = self.suggestions.iter().chain(std::iter::once(&self.default));
+        let _ = write!(out, "{:<15}", "spread max/min");
+        for s in all.clone() {
+            let _ = write!(out, " {:>13}", s.spread.map_or("-".into(), |v| format!("{v:.2}x")));
+        }
+        let _ = write!(out, "\n{:<15}", "interval");
+        for s in all {
+            let _ = write!(
+                out,
+                " {:>13}",
+                s.interval
+                    .map_or("-".into(), |(lo, hi)| format!("{}..{}", format_lr(lo), format_lr(hi)))
+            );
+        }
+        out.push_str("\n\n");
+        let d = &self.default;
+        match (d.spread, d.interval, d.geometric_mean) {
+            (Some(spread), Some((lo, hi)), Some(mean)) => {
+                let _ = writeln!(
+                    out,
+                    "default suggestion (valley): {} of {} repeats found one; lr {} to {} (geometric mean {}), spread \
+                     {spread:.2}x{}",
+                    d.count(),
+                    d.values.len(),
+                    format_lr(lo),
+                    format_lr(hi),
+                    format_lr(mean),
+                    if spread <= 2.0 {
+                        ": a rerun moves it by at most 2x"
+                    } else {
+                        ": a rerun moves it by more than 2x, check with a short sweep"
+                    }
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "no repeat found a clear valley");
+            }
+        }
+        if let Some(b) = self.runs.first().and_then(|r| r.stability) {
+            let capped = self.runs.iter().filter(|r| r.capped()).count();
+            let _ = writeln!(
+                out,
+                "stability limit {}/lambda = {} (lambda {:.3} on {} examples): it lowered {capped} of {} valleys",
+                b.theta,
+                format_lr(b.limit),
+                b.lambda,
+                b.examples,
+                self.runs.len()
+            );
+        }
+        for (i, run) in self.runs.iter().enumerate() {
+            if let Some(why) = &run.analysis.no_valley {
+                let _ = writeln!(out, "repeat {}: no clear valley: {why}", i + 1);
+            }
+        }
+        out
+    }
+
+    /// `repeat,seed,step,lr,loss,smoothed` rows.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("repeat,seed,step,lr,loss,smoothed\n");
+        for (r, (run, seed)) in self.runs.iter().zip(&self.seeds).enumerate() {
+            for (i, ((lr, l), s)) in run.lrs.iter().zip(&run.losses).zip(&run.smoothed).enumerate() {
+                let _ = writeln!(out, "{},{seed},{},{lr:e},{l},{s}", r + 1, i + 1);
+            }
+        }
+        out
+    }
+
+    /// Every repeat's smoothed loss against the rate, each default suggestion marked.
+    pub fn chart(&self) -> Chart {
+        let title = match (self.default.interval, self.default.spread) {
+            (Some((lo, hi)), Some(spread)) => format!(
+                "LR range test, {} repeats: valley {}..{} ({spread:.2}x)",
+                self.runs.len(),
+                format_lr(lo),
+                format_lr(hi)
+            ),
+            _ => format!("LR range test, {} repeats: no clear valley", self.runs.len()),
+        };
+        let mut chart = Chart::new(
+            title,
+            Axis::log("learning rate"),
+            Axis::linear("smoothed training loss"),
+        );
+        let finite = self
+            .runs
+            .iter()
+            .flat_map(|r| &r.smoothed)
+            .copied()
+            .filter(|v| v.is_finite());
+        let lo = finite.fold(f64::INFINITY, f64::min);
+        let first = self
+            .runs
+            .iter()
+            .filter_map(|r| r.smoothed.first().copied())
+            .fold(f64::NEG_INFINITY, f64::max);
+        if lo.is_finite() && first.is_finite() {
+            // Clipped like the single test's plot, so the blow-ups do not flatten the valleys.
+            let hi = first.max(lo) * 1.6;
+            chart.y = chart.y.with_range(lo - 0.05 * (hi - lo), hi);
+        }
+        for (i, (run, seed)) in self.runs.iter().zip(&self.seeds).enumerate() {
+            chart.series.push(Series::line(
+                format!("repeat {} (seed {seed})", i + 1),
+                run.lrs.iter().copied().zip(run.smoothed.iter().copied()).collect(),
+            ));
+            if let Some(lr) = run.suggestion() {
+                chart.markers.push(Marker {
+                    x: lr,
+                    label: format!("{} {}", i + 1, format_lr(lr)),
+                    color: "#d62728".into(),
+                });
+            }
+        }
+        chart
+    }
+
+    /// [`RepeatedFinderResult::chart`] as an SVG document.
+    pub fn to_svg(&self) -> String {
+        Figure::single(self.chart(), 820.0, 460.0).to_svg()
+    }
+}
+
+/// Runs the range test `repeats` times with batch-order seeds `config.seed`, `config.seed + 1`,
+/// ..., each from the same initial weights and optimizer state (every test restores them),
+/// and reports how far the suggestions move between repeats.
+pub fn lr_find_repeated(
+    model: &dyn Model,
+    optimizer: &mut dyn Optimizer,
+    train: &dyn Examples,
+    config: &LrFinderConfig,
+    repeats: usize,
+) -> Result<RepeatedFinderResult> {
+    if repeats == 0 {
+        return Err(TrainError::Config {
+            name: "repeats",
+            value: "0".into(),
+            message: "expected at least 1 repeat",
+        });
+    }
+    config.validate()?;
+    let started = Instant::now();
+    let seeds: Vec<u64> = (0..repeats as u64).map(|k| config.seed.wrapping_add(k)).collect();
+    let runs = seeds
+        .iter()
+        .map(|&seed| lr_find(model, optimizer, train, &LrFinderConfig { seed, ..*config }))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RepeatedFinderResult::new(seeds, runs, started.elapsed().as_secs_f64()))
 }
