@@ -280,7 +280,9 @@ impl LrFinderResult {
             }
             (None, None) => {}
         }
-        if self.analysis.still_falling {
+        // Only a ramp that ran out while the loss still fell needs a higher end: one stopped by
+        // the loss blowing up has shown where training breaks down.
+        if self.analysis.still_falling && matches!(self.stop, FinderStop::Completed) {
             let _ = writeln!(
                 out,
                 "the loss was still falling at the last analysed rate: raise end_lr to see where training breaks down"
