@@ -1,0 +1,134 @@
+//! The learning-rate tools, `stride lr-find` ([`lr_find`]) and `stride sweep` ([`sweep`]):
+//! the data and model set-up they share, and writing their tables and plots.
+
+use std::path::Path;
+
+use candle_nn::VarMap;
+use stride_data::{DatasetName, Loaded, Source, Splits};
+use stride_model::{Activation, Architecture, Network};
+use stride_monitor::MonitorConfig;
+use stride_optim::OptimizerKind;
+use stride_train::TrainError;
+
+mod lr_find;
+mod sweep;
+
+pub use lr_find::{find_lr, lr_find_job, LrFindArgs};
+pub use sweep::{parse_lrs, sweep_job, SweepArgs, SweepOutcome};
+
+use crate::args::{DataArgs, NetArgs};
+use crate::Error;
+
+/// Data, model and optimizer options shared by the LR tools.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SetupArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub net: NetArgs,
+    /// Threads for the tensor kernels (default: the cores this process may use).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, radam.
+    #[arg(long, default_value = "sgd")]
+    pub optimizer: String,
+    /// Momentum (SGD, RMSprop) or beta1 (Adam family); PyTorch's default when absent.
+    #[arg(long, allow_negative_numbers = true)]
+    pub momentum: Option<f64>,
+    /// Weight decay; PyTorch's default when absent.
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight_decay: Option<f64>,
+    /// Examples per step.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+}
+
+/// Loaded data and a model recipe.
+pub struct Setup {
+    /// Train and test splits.
+    pub splits: Splits,
+    /// Where they came from.
+    pub source: Source,
+    /// Which dataset.
+    pub name: DatasetName,
+    /// The network.
+    pub arch: Architecture,
+    /// Its activation.
+    pub activation: Activation,
+    /// The optimizer.
+    pub kind: OptimizerKind,
+    /// The options it was made from.
+    pub args: SetupArgs,
+}
+
+impl Setup {
+    /// Loads the data and checks the model and optimizer options.
+    pub fn load(args: &SetupArgs) -> Result<Self, Error> {
+        if let Some(threads) = args.threads {
+            crate::set_threads(threads)?;
+        }
+        let name: DatasetName = args.data.name()?;
+        let kind: OptimizerKind = args.optimizer.parse()?;
+        let activation: Activation = args.net.activation()?;
+        args.net.check()?;
+        // The optimizer's own checks of momentum and decay (the rate is the caller's, checked there).
+        kind.build(Vec::new(), 1e-3, args.momentum, args.weight_decay)?;
+        let Loaded { splits, source } = args.data.load()?;
+        let arch = args.net.architecture_for(&splits.train)?;
+        Ok(Self {
+            splits,
+            source,
+            name,
+            arch,
+            activation,
+            kind,
+            args: args.clone(),
+        })
+    }
+
+    /// A fresh network in `varmap`, initialised from the seed (the same weights every call).
+    pub fn model(&self, varmap: &VarMap) -> Result<Network, Error> {
+        Ok(Network::seeded(
+            &self.arch,
+            self.activation,
+            varmap,
+            self.args.net.seed,
+        )?)
+    }
+
+    /// `MLP 784-128-10 (relu) on fashion-mnist, sgd, batch 128`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}) on {}, {}, batch {}",
+            self.arch, self.activation, self.name, self.kind, self.args.batch_size
+        )
+    }
+
+    /// The monitor settings for this data.
+    pub fn monitor_config(&self) -> MonitorConfig {
+        MonitorConfig {
+            num_classes: u32::try_from(self.splits.train.classes()).ok(),
+            eval_every: 8,
+            ..MonitorConfig::default()
+        }
+    }
+}
+
+/// Pretty JSON of a result, for `--json` outputs.
+pub(crate) fn to_json(value: &impl serde::Serialize) -> Result<String, Error> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Json(e.to_string()))
+}
+
+/// Writes an output file the user asked for, naming it in the error and the log.
+pub(crate) fn write(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|source| {
+        Error::Train(TrainError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
+    tracing::info!("wrote {}", path.display());
+    Ok(())
+}
