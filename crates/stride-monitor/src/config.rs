@@ -1,10 +1,10 @@
-//! [`MonitorConfig`]: every constant of MONITOR.md §2.3 (and the §7 refinements) as a field.
+//! [`MonitorConfig`]: every threshold of the rules as a field (docs/monitor.md#changing-the-thresholds-library).
 
 use crate::error::MonitorError;
 use serde::{Deserialize, Serialize};
 
-/// Thresholds and options of the [`Monitor`](crate::Monitor). `Default` gives the values of
-/// MONITOR.md §2.3, which the tests of §5 are written against; validate with [`MonitorConfig::validate`].
+/// Thresholds and options of the [`Monitor`](crate::Monitor). `Default` gives the values
+/// docs/monitor.md quotes, which the tests are written against; validate with [`MonitorConfig::validate`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MonitorConfig {
@@ -121,7 +121,7 @@ pub struct MonitorConfig {
     /// 38 (Adam with preconditioned sharpness). Default 2.0.
     pub stability_threshold: f64,
     /// Stability margin `lr * sharpness / theta` above which the rate is called unstable (an
-    /// `UnstableRate` event and a warning). Default 1.1 (MONITOR.md §3.4).
+    /// `UnstableRate` event and a warning). Default 1.1.
     pub unstable_margin: f64,
     /// Adam's beta2, if Adam is used (warmup length `2 / (1 - beta2)`). Default `None` (SGD).
     pub adam_beta2: Option<f64>,

@@ -1,4 +1,4 @@
-//! The EPOCH stream (MONITOR.md §3.1): per-epoch mean training losses, O(1) state plus a
+//! The EPOCH stream (its rules: the epoch rows of docs/monitor.md#reason-codes): per-epoch mean training losses, O(1) state plus a
 //! window of the last 6 epochs.
 
 use crate::config::MonitorConfig;
@@ -9,23 +9,32 @@ use crate::record::{is_finite_loss, positive_loss, EpochRecord};
 use crate::state::{Reason, State, Stream};
 use crate::stats::{mann_kendall_z, median};
 use crate::suggestion_rules::{suggest, Context};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// Incremental state of the EPOCH stream for one segment.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct EpochStream {
     n: u64,
     /// Last `epoch_window` finite (epoch, loss) pairs.
+    #[serde(with = "crate::exact")]
     recent: VecDeque<(u64, f64)>,
+    #[serde(with = "crate::exact")]
     x1: f64,
+    #[serde(with = "crate::exact")]
     min: f64,
     min_epoch: u64,
     min_n: u64,
+    #[serde(with = "crate::exact")]
     max_after_first: f64,
+    #[serde(with = "crate::exact")]
     best: f64,
     bad: u32,
+    #[serde(with = "crate::exact")]
     r_peak: f64,
+    #[serde(with = "crate::exact")]
     last_lr: Option<f64>,
+    #[serde(with = "crate::exact")]
     lr0: Option<f64>,
     since_change: Option<u64>,
     latched: Option<Diagnosis>,

@@ -9,6 +9,7 @@ use crate::record::{EpochRecord, StepRecord};
 use crate::state::{Reason, State, Stream};
 use crate::step_stream::StepStream;
 use crate::validation::ValStream;
+use serde::{Deserialize, Serialize};
 
 /// The run-health monitor. Feed it [`StepRecord`]s and/or [`EpochRecord`]s; each call returns
 /// the raw verdict of that stream; [`Monitor::overall`] gives the most severe of all streams.
@@ -143,6 +144,35 @@ impl Monitor {
         self.epoch.new_segment();
     }
 
+    /// Everything the monitor has learnt from its observations, for a checkpoint: bounded (its
+    /// windows, not the run), and serialised exactly, so [`Monitor::from_state`] continues bit
+    /// for bit.
+    pub fn state(&self) -> MonitorState {
+        MonitorState {
+            step: self.step.clone(),
+            epoch: self.epoch.clone(),
+            val: self.val.clone(),
+            last_step: self.last_step.clone(),
+            last_epoch: self.last_epoch.clone(),
+            last_val: self.last_val.clone(),
+        }
+    }
+
+    /// A monitor that continues from a saved [`MonitorState`]. The configuration is not part of
+    /// the state: a resumed run may pass a changed one (a new schedule), which applies from here.
+    pub fn from_state(cfg: MonitorConfig, state: MonitorState) -> Result<Self, MonitorError> {
+        cfg.validate()?;
+        Ok(Monitor {
+            cfg,
+            step: state.step,
+            epoch: state.epoch,
+            val: state.val,
+            last_step: state.last_step,
+            last_epoch: state.last_epoch,
+            last_val: state.last_val,
+        })
+    }
+
     /// Forgets everything (after a rollback): the non-finite latch included.
     pub fn reset(&mut self) {
         *self = Monitor {
@@ -151,6 +181,19 @@ impl Monitor {
             ..Monitor::default()
         };
     }
+}
+
+/// A [`Monitor`]'s observations, without its configuration: what a checkpoint keeps
+/// ([`Monitor::state`], [`Monitor::from_state`]). Its size does not grow with the run: windows of
+/// at most 200 steps and 6 epochs, and the run's history in at most 64 block medians.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MonitorState {
+    step: StepStream,
+    epoch: EpochStream,
+    val: ValStream,
+    last_step: Option<Diagnosis>,
+    last_epoch: Option<Diagnosis>,
+    last_val: Option<Diagnosis>,
 }
 
 /// The more severe of two verdicts; on a tie a validation PLATEAU or an overfit verdict wins,

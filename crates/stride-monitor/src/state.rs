@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Health state of a run, ordered by severity (`Insufficient` least, `Exploded` most; MONITOR.md §2.1).
+/// Health state of a run, ordered by severity (`Insufficient` least, `Exploded` most; docs/monitor.md#states).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
@@ -24,7 +24,7 @@ pub enum State {
 }
 
 impl State {
-    /// One-letter code used in trajectories (`.` H S P O D X, MONITOR.md §5).
+    /// One-letter code used in trajectories (`.` H S P O D X).
     pub fn letter(self) -> char {
         match self {
             State::Insufficient => '.',
@@ -62,7 +62,7 @@ impl fmt::Display for State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stream {
-    /// Per-step minibatch losses (MONITOR.md §3.2).
+    /// Per-step minibatch losses.
     Step,
     /// Per-epoch mean training losses (§3.1).
     Epoch,
@@ -70,7 +70,7 @@ pub enum Stream {
     Validation,
 }
 
-/// Why a verdict was given: the rule that fired (MONITOR.md §3; §7 for the real-run refinements).
+/// Why a verdict was given: the rule that fired (each code is explained in docs/monitor.md#reason-codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

@@ -1,4 +1,4 @@
-//! The STEP classifier (MONITOR.md §3.2, rules 3-15, with the §7 refinements), as a pure
+//! The STEP classifier (the step rows of docs/monitor.md#reason-codes), as a pure
 //! function of the facts the [`StepStream`](crate::step_stream) keeps.
 
 use crate::config::MonitorConfig;

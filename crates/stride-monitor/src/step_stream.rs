@@ -14,6 +14,7 @@ use crate::stats::{mann_kendall_z, median, Ema};
 use crate::step_rules::{classify, OpenEpisode, StepFacts};
 use crate::suggestion_rules::{suggest, Context};
 use crate::window::{block_len, trend_centred_cv, window_len, window_stats, BLOCKS};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 const RING: usize = 200;
@@ -22,32 +23,46 @@ const D_MAX: usize = 20;
 const STEADY_BEFORE_JUMP: u64 = 10;
 
 /// Incremental state of the STEP stream for one segment (reset on LR changes and `reset`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StepStream {
     n: u64,
+    #[serde(with = "crate::exact")]
     ring: VecDeque<(f64, bool)>,
+    #[serde(with = "crate::exact")]
     first: Vec<(f64, bool)>,
     ema: Ema,
+    #[serde(with = "crate::exact")]
     ema_hist: VecDeque<f64>,
+    #[serde(with = "crate::exact")]
     min_ema: f64,
     min_ema_n: u64,
     min_ema_step: u64,
+    #[serde(with = "crate::exact")]
     min_ema_post: Option<f64>,
+    #[serde(with = "crate::exact")]
     max_ema: f64,
+    #[serde(with = "crate::exact")]
     max_raw: f64,
     spikes: SpikeDetector,
     grad_spikes: SpikeDetector,
+    #[serde(with = "crate::exact")]
     grad_ring: VecDeque<f64>,
+    #[serde(with = "crate::exact")]
     k_peak: f64,
+    #[serde(with = "crate::exact")]
     base: Option<(f64, f64)>,
     ur_ema: Ema,
     tiny_run: u64,
+    #[serde(with = "crate::exact")]
     sharpness: Option<f64>,
     /// Theta of the last sharpness record (the config's until one says otherwise).
+    #[serde(with = "crate::exact")]
     theta: Option<f64>,
     /// Rate of the previous observation (any segment).
+    #[serde(with = "crate::exact")]
     last_lr: Option<f64>,
     /// First rate ever seen (floor for decays).
+    #[serde(with = "crate::exact")]
     lr0: Option<f64>,
     /// Observations since the last segment start (for the cooldown).
     since_change: Option<u64>,

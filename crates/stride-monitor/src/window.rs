@@ -1,4 +1,4 @@
-//! STEP window statistics (MONITOR.md §3.2-7 and -10): block means, OLS on their log, the
+//! STEP window statistics: block means, OLS on their log, the
 //! trend-centred noise `cv`, the lag-1 autocorrelation of residuals and Mann-Kendall on blocks.
 
 use crate::stats::{mann_kendall_z, median, ols};
