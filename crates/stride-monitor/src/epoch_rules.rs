@@ -58,6 +58,12 @@ impl EpochStream {
         self.since_change = Some(0);
     }
 
+    /// Trims a restored window to `cfg.epoch_window` (it is kept at that length by one pop
+    /// per push, so a longer one would never shrink).
+    pub fn fit_to(&mut self, cfg: &MonitorConfig) {
+        crate::step_stream::trim_front(&mut self.recent, cfg.epoch_window);
+    }
+
     /// Records the rate the next observation is compared with (after `notify_lr_change`).
     pub fn set_lr(&mut self, lr: f64) {
         self.last_lr = Some(lr);

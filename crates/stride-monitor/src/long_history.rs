@@ -77,6 +77,13 @@ impl LongHistory {
         }
     }
 
+    /// Trims a restored state to the history's sizes (older medians go first).
+    pub fn fit(&mut self) {
+        let extra = self.medians.len().saturating_sub(MAX_BLOCKS - 1);
+        self.medians.drain(..extra);
+        self.current.truncate(MAX_KEPT);
+    }
+
     /// The trend, once there are enough blocks.
     pub fn trend(&self) -> Option<LongTrend> {
         if self.medians.len() < MIN_BLOCKS {

@@ -162,7 +162,7 @@ impl Monitor {
     /// the state: a resumed run may pass a changed one (a new schedule), which applies from here.
     pub fn from_state(cfg: MonitorConfig, state: MonitorState) -> Result<Self, MonitorError> {
         cfg.validate()?;
-        Ok(Monitor {
+        let mut m = Monitor {
             cfg,
             step: state.step,
             epoch: state.epoch,
@@ -170,7 +170,13 @@ impl Monitor {
             last_step: state.last_step,
             last_epoch: state.last_epoch,
             last_val: state.last_val,
-        })
+        };
+        // What keeps the memory bounded is one pop per push: a state saved under another
+        // configuration (or edited) is trimmed to this one's sizes first.
+        m.step.fit_to(&m.cfg);
+        m.epoch.fit_to(&m.cfg);
+        m.val.fit();
+        Ok(m)
     }
 
     /// Forgets everything (after a rollback): the non-finite latch included.
@@ -209,4 +215,61 @@ fn combine(a: Diagnosis, b: Diagnosis) -> Diagnosis {
         }
     }
     win
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(m: &mut Monitor, steps: std::ops::Range<u64>) -> Vec<Diagnosis> {
+        let mut out = Vec::new();
+        for i in steps {
+            let noise = ((i * 7919) % 101) as f64 / 101.0 - 0.5;
+            let loss = (2.0 * (-(i as f64) / 400.0).exp() + 0.3) * (1.0 + 0.3 * noise);
+            out.push(m.observe_step(&StepRecord::new(i, loss, 0.1)));
+            if i % 100 == 0 {
+                let rec = EpochRecord {
+                    val_loss: Some(loss * 1.1),
+                    ..EpochRecord::new(i / 100, loss, 0.1)
+                };
+                out.push(m.observe_epoch(&rec));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_state_through_json_continues_exactly() {
+        let cfg = MonitorConfig::default();
+        let mut straight = Monitor::new(cfg.clone()).unwrap();
+        feed(&mut straight, 1..1_234);
+        let text = serde_json::to_string(&straight.state()).unwrap();
+        let state: MonitorState = serde_json::from_str(&text).unwrap();
+        let mut resumed = Monitor::from_state(cfg, state).unwrap();
+        assert_eq!(feed(&mut resumed, 1_234..2_000), feed(&mut straight, 1_234..2_000));
+        assert_eq!(resumed.overall(), straight.overall());
+    }
+
+    #[test]
+    fn a_state_restored_under_smaller_buffers_is_trimmed_to_them() {
+        let mut m = Monitor::default();
+        feed(&mut m, 1..1_000);
+        let small = MonitorConfig {
+            epoch_window: 3,
+            outlier_run: 2,
+            cv_base_len: 20,
+            ..MonitorConfig::default()
+        };
+        let mut r = Monitor::from_state(small, m.state()).unwrap();
+        let window = |m: &Monitor| {
+            let v = serde_json::to_value(m.state()).unwrap();
+            (
+                v["epoch"]["recent"].as_array().map(Vec::len),
+                v["step"]["ema_hist"].as_array().map(Vec::len),
+            )
+        };
+        assert_eq!(window(&r), (Some(3), Some(3)));
+        feed(&mut r, 1_000..1_500);
+        assert_eq!(window(&r), (Some(3), Some(3)));
+    }
 }

@@ -104,6 +104,12 @@ impl SpikeDetector {
         out
     }
 
+    /// Trims a restored state to the detector's buffer sizes.
+    pub fn fit(&mut self) {
+        crate::step_stream::trim_front(&mut self.accepted, ACCEPTED_LEN);
+        crate::step_stream::trim_front(&mut self.starts, EPISODE_MEMORY as usize);
+    }
+
     /// The open episode, if any.
     pub fn open(&self) -> Option<Episode> {
         self.open

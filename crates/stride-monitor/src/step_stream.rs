@@ -18,6 +18,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 const RING: usize = 200;
+
+/// Drops the oldest values beyond `len`.
+pub(crate) fn trim_front<T>(v: &mut VecDeque<T>, len: usize) {
+    while v.len() > len {
+        v.pop_front();
+    }
+}
 const D_MAX: usize = 20;
 /// Observations at one rate before a change of rate counts as a jump that starts a new segment.
 const STEADY_BEFORE_JUMP: u64 = 10;
@@ -139,6 +146,19 @@ impl StepStream {
     /// Records the rate the next observation is compared with (after `notify_lr_change`).
     pub fn set_lr(&mut self, lr: f64) {
         self.last_lr = Some(lr);
+    }
+
+    /// Trims a restored state to the buffers' sizes under `cfg`: the rings are kept at their
+    /// length by one pop per push, so a longer one (another configuration, an edited file)
+    /// would never shrink.
+    pub fn fit_to(&mut self, cfg: &MonitorConfig) {
+        trim_front(&mut self.ring, RING);
+        trim_front(&mut self.grad_ring, RING);
+        trim_front(&mut self.ema_hist, cfg.outlier_run + 1);
+        self.first.truncate(cfg.cv_base_len);
+        self.spikes.fit();
+        self.grad_spikes.fit();
+        self.long.fit();
     }
 
     pub fn observe(&mut self, rec: &StepRecord, cfg: &MonitorConfig) -> Diagnosis {
@@ -382,7 +402,8 @@ impl StepStream {
         let head: Vec<f64> = self.first.iter().take(m_d).map(|(x, _)| *x).collect();
         let recent: Vec<f64> = tail.iter().rev().take(m_d).map(|(x, _)| *x).collect();
         let open = self.spikes.open().map(|ep| {
-            let age = n - ep.start_n + 1;
+            // Saturating: a restored state is a file's word, not an invariant.
+            let age = n.saturating_sub(ep.start_n) + 1;
             let since: Vec<f64> = tail.iter().rev().take(age as usize).map(|(x, _)| *x).collect();
             OpenEpisode {
                 age,

@@ -30,6 +30,11 @@ pub(crate) struct ValStream {
 }
 
 impl ValStream {
+    /// Trims a restored window to its 4 values.
+    pub fn fit(&mut self) {
+        crate::step_stream::trim_front(&mut self.recent, 4);
+    }
+
     /// Feeds one validation loss; `train_decreased` says whether the last training change was a
     /// decrease. Non-finite validation losses are skipped (they never drive DIVERGING).
     pub fn observe(

@@ -406,11 +406,11 @@ impl Callback for RunMonitor {
         let format = state.get("format").and_then(serde_json::Value::as_u64);
         if format != Some(u64::from(SAVED_FORMAT)) {
             return Err(bad_state(&format!(
-                "format {} (this build reads {SAVED_FORMAT} and the older journal)",
+                "state format {} is not one this build reads ({SAVED_FORMAT}, or the older journal)",
                 format.map_or_else(|| "missing".to_string(), |f| f.to_string())
             )));
         }
-        let saved: Saved = serde_json::from_value(state.clone()).map_err(|e| bad_state(&e.to_string()))?;
+        let saved = Saved::deserialize(state).map_err(|e| bad_state(&e.to_string()))?;
         self.monitor =
             Monitor::from_state(self.monitor.config().clone(), saved.monitor).map_err(|e| bad_state(&e.to_string()))?;
         self.display = saved.display;
