@@ -50,7 +50,7 @@ struct Verdict {
 }
 
 impl EpochStream {
-    /// Starts a new segment (§3.5-5) keeping the LR bookkeeping.
+    /// Starts a new segment keeping the LR bookkeeping.
     pub fn new_segment(&mut self) {
         let keep = (self.last_lr, self.lr0, self.latched.take());
         *self = EpochStream::default();
@@ -305,7 +305,7 @@ impl EpochStream {
         if jump {
             return out(State::Oscillating, Reason::Jump, ev);
         }
-        // §7 fix 3: a blow-up, then no net progress below the first epoch.
+        // A blow-up, then no net progress below the first epoch.
         if self.max_after_first >= cfg.blowup_ratio * self.x1 && xn >= 0.97 * self.x1 {
             return out(State::Diverging, Reason::DeadNetwork, ev);
         }
@@ -334,7 +334,7 @@ impl EpochStream {
         }
         if self.bad >= cfg.plateau_patience && d >= cfg.progress_min {
             if cfg.chance_level().is_some_and(|c| (xn - c).abs() <= 0.03 * c) {
-                // §7 fix 3: "progress" that ends at chance level is a recovery from a blow-up.
+                // "progress" that ends at chance level is a recovery from a blow-up.
                 return out(State::Diverging, Reason::DeadNetwork, ev);
             }
             return out(State::Plateau, Reason::NoImprovement, ev);

@@ -23,7 +23,7 @@ pub enum Event {
         /// Step at which it recovered.
         step: u64,
     },
-    /// A gradient-norm spike opening an episode (§3.4), counted with loss spikes for the spike rate.
+    /// A gradient-norm spike opening an episode, counted with loss spikes for the spike rate.
     GradNormSpike {
         /// Step of the spike.
         step: u64,
@@ -50,7 +50,7 @@ pub enum Event {
         #[serde(with = "crate::exact")]
         margin: f64,
     },
-    /// The learning rate changed by more than 10 %: a new segment started (§3.5-5).
+    /// The learning rate changed by more than 10 %: a new segment started.
     LrChange {
         /// Step (or epoch) of the change.
         at: u64,
@@ -61,7 +61,7 @@ pub enum Event {
         #[serde(with = "crate::exact")]
         new_lr: f64,
     },
-    /// Validation loss rising while training loss falls (§3.3).
+    /// Validation loss rising while training loss falls.
     Overfit {
         /// Epoch of the observation.
         epoch: u64,

@@ -92,7 +92,7 @@ impl Monitor {
         }
     }
 
-    /// The most severe verdict over the STEP, EPOCH and validation streams (§2.1), with the
+    /// The most severe verdict over the STEP, EPOCH and validation streams, with the
     /// events of all three.
     pub fn overall(&self) -> Diagnosis {
         let mut best: Option<Diagnosis> = None;
@@ -127,7 +127,7 @@ impl Monitor {
         }
     }
 
-    /// Starts a new segment after an LR change (§3.5-5): windows, spike buffers, `k_peak`,
+    /// Starts a new segment after an LR change: windows, spike buffers, `k_peak`,
     /// `cv_base`, the progress reference and the EMA restart; PLATEAU/SLOW suggestions are
     /// withheld for 40 steps / 2 epochs.
     pub fn notify_lr_change(&mut self, new_lr: f64) {

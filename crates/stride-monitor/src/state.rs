@@ -64,9 +64,9 @@ impl fmt::Display for State {
 pub enum Stream {
     /// Per-step minibatch losses.
     Step,
-    /// Per-epoch mean training losses (§3.1).
+    /// Per-epoch mean training losses.
     Epoch,
-    /// Per-epoch validation losses (§3.3).
+    /// Per-epoch validation losses.
     Validation,
 }
 
@@ -132,12 +132,12 @@ pub enum Reason {
     GradnormRising,
     /// Update/weight ratio below 1e-4 over the whole window.
     TinyUpdates,
-    /// §7 fix 2: after hundreds of steps the loss is still within a small fraction of its start
+    /// After hundreds of steps the loss is still within a small fraction of its start
     /// (or near chance level).
     LittleProgress,
-    /// §7 fix 3: the loss blew up, then sat at or above its initial value (dead ReLU network).
+    /// The loss blew up, then sat at or above its initial value (dead ReLU network).
     DeadNetwork,
-    /// §7 fix 3: after real training time the loss is above its initial value, at a finite value.
+    /// After real training time the loss is above its initial value, at a finite value.
     NoNetProgressHigh,
     /// Whole run: the loss rose significantly after its minimum (by half its progress, or by a
     /// tenth with a rising trend).

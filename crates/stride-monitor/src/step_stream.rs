@@ -119,7 +119,7 @@ impl StepStream {
         }
     }
 
-    /// Starts a new segment (§3.5-5): everything but the LR bookkeeping and the latch is reset.
+    /// Starts a new segment: everything but the LR bookkeeping and the latch is reset.
     pub fn new_segment(&mut self, cfg: &MonitorConfig) {
         let keep = (
             self.last_lr,
@@ -460,7 +460,7 @@ impl StepStream {
         (cv, level)
     }
 
-    /// Mann-Kendall Z of the block medians of ln G over the window (§3.4).
+    /// Mann-Kendall Z of the block medians of ln G over the window.
     fn grad_trend(&self, n: u64, cfg: &MonitorConfig) -> Option<f64> {
         let b = block_len(window_len(n, cfg.window_min, cfg.window_max));
         let len = BLOCKS * b;

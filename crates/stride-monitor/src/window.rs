@@ -40,7 +40,7 @@ pub(crate) struct WindowStats {
     /// Median of the window's values.
     pub level: f64,
     /// Variance of the block means around the line over what the within-block noise predicts
-    /// (about 1 for independent noise; §7 fix 1).
+    /// (about 1 for independent noise).
     pub dispersion: f64,
 }
 

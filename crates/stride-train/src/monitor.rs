@@ -338,7 +338,7 @@ impl Callback for RunMonitor {
             }
         }
         let record = StepRecord {
-            // Only a non-finite norm is passed on (rule 1). The §3.4 grad-norm spike rule,
+            // Only a non-finite norm is passed on (rule 1). The grad-norm spike rule,
             // run on real Fashion-MNIST at SGD 0.1 (the best rate), called the run
             // oscillating for 200 steps (minibatch grad norms spike routinely); the
             // loss-only rules are the ones the real-run fixture validates.
