@@ -584,3 +584,31 @@ fn resume_refuses_another_dataset_and_applies_a_changed_rate() {
         &history.step_lrs[..3]
     );
 }
+
+/// Issue 15: the run monitor's part of a checkpoint is its bounded state, not a journal of
+/// every step (about 175 B a step before), so `state.json` stops growing once the monitor's
+/// 200-step window is full.
+#[test]
+fn state_json_does_not_grow_with_the_steps() {
+    let data = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = run_keeping(8, dir.path(), None, 0, 8);
+    let history = r.fit(&data);
+    let mut ckpts: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ckpt-")))
+        .collect();
+    ckpts.sort();
+    let sizes: Vec<u64> = ckpts
+        .iter()
+        .map(|c| std::fs::metadata(c.join(STATE_FILE)).unwrap().len())
+        .collect();
+    assert_eq!(sizes.len(), 8, "{ckpts:?}");
+    let steps = history.step_losses.len();
+    eprintln!("state.json after each of 8 epochs ({steps} steps): {sizes:?} B");
+    // From epoch 4 (252 steps: the window is full) to epoch 8, twice the steps: the report's
+    // timeline may still gain a change of state or two.
+    assert!(sizes[7] < sizes[3] + sizes[3] / 10, "{sizes:?} B");
+    assert!(sizes[7] < 60_000, "{sizes:?} B");
+}

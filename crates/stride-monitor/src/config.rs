@@ -1,10 +1,10 @@
-//! [`MonitorConfig`]: every constant of MONITOR.md §2.3 (and the §7 refinements) as a field.
+//! [`MonitorConfig`]: every threshold of the rules as a field (docs/monitor.md#changing-the-thresholds-library).
 
 use crate::error::MonitorError;
 use serde::{Deserialize, Serialize};
 
-/// Thresholds and options of the [`Monitor`](crate::Monitor). `Default` gives the values of
-/// MONITOR.md §2.3, which the tests of §5 are written against; validate with [`MonitorConfig::validate`].
+/// Thresholds and options of the [`Monitor`](crate::Monitor). `Default` gives the values
+/// docs/monitor.md quotes, which the tests are written against; validate with [`MonitorConfig::validate`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MonitorConfig {
@@ -88,27 +88,27 @@ pub struct MonitorConfig {
     /// 4x hard rule, spikes, non-finite values, rate changes) still see every step and
     /// force an evaluation. A trainer uses 8 to keep the monitor under 1% of a step.
     pub eval_every: u64,
-    // ---- §7 refinements ----
-    /// §7 fix 1: `noisy_flat` after progress needs a signature noise lacks: residual lag-1
+    // ---- real-run refinements ----
+    /// `noisy_flat` after progress needs a signature noise lacks: residual lag-1
     /// autocorrelation at most this ... Default -0.25.
     pub noise_signature_ac1: f64,
     /// ... or block means dispersed at least this many times more (in variance) than the
     /// within-block noise predicts. Default 4.0.
     pub noise_dispersion_ratio: f64,
-    /// §7 fix 2: steps after which the progress-so-far criterion applies. Default 200.
+    /// Steps after which the progress-so-far criterion applies. Default 200.
     pub slow_progress_min_steps: u64,
-    /// §7 fix 2: SLOW (`little_progress`) when `D` is below this after `slow_progress_min_steps`. Default 0.2.
+    /// SLOW (`little_progress`) when `D` is below this after `slow_progress_min_steps`. Default 0.2.
     pub slow_progress_frac: f64,
     /// REAL_RUNS.md: SLOW (`little_progress`) also when `D` is below this after
     /// `slow_progress_min_steps` steps while the rate is still near its peak ... Default 0.5.
     pub linear_progress_frac: f64,
     /// ... i.e. `rho = k / k_peak` at least this (no diminishing returns yet). Default 0.2.
     pub linear_rho_min: f64,
-    /// §7 fix 2/3: "near chance level" means within this fraction of `ln C`. Default 0.1.
+    /// "near chance level" means within this fraction of `ln C`. Default 0.1.
     pub chance_band: f64,
-    /// §7 fix 3: steps after which a loss at or above its start counts as no net progress. Default 100.
+    /// Steps after which a loss at or above its start counts as no net progress. Default 100.
     pub net_progress_min_steps: u64,
-    /// §7 fix 3: a blow-up is a smoothed loss at least this times the initial level. Default 1.5.
+    /// A blow-up is a smoothed loss at least this times the initial level. Default 1.5.
     pub blowup_ratio: f64,
     // ---- context ----
     /// Number of classes of a classification loss (for the chance level `ln C`). Default `None`.
@@ -121,7 +121,7 @@ pub struct MonitorConfig {
     /// 38 (Adam with preconditioned sharpness). Default 2.0.
     pub stability_threshold: f64,
     /// Stability margin `lr * sharpness / theta` above which the rate is called unstable (an
-    /// `UnstableRate` event and a warning). Default 1.1 (MONITOR.md §3.4).
+    /// `UnstableRate` event and a warning). Default 1.1.
     pub unstable_margin: f64,
     /// Adam's beta2, if Adam is used (warmup length `2 / (1 - beta2)`). Default `None` (SGD).
     pub adam_beta2: Option<f64>,

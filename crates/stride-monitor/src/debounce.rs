@@ -1,6 +1,7 @@
 use crate::state::State;
+use serde::{Deserialize, Serialize};
 
-/// Display-layer hysteresis (MONITOR.md §2.2): what a user is shown, live.
+/// Display-layer hysteresis (docs/monitor.md#how-the-live-display-smooths-the-verdicts): what a user is shown, live.
 ///
 /// Divergence and explosions are shown at once; any other change of state
 /// only once the new state has held for `confirm` observations in a row, or
@@ -9,7 +10,7 @@ use crate::state::State;
 /// plateau taking turns near a floor for tens of steps at batch 8-64) is not
 /// reported at every flicker.
 /// The classifier's raw verdicts are unchanged; tests of the rules use those.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Debounce {
     confirm: u32,
     shown: State,

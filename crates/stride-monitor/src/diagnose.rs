@@ -43,7 +43,7 @@ pub fn diagnose_epoch_records(records: &[EpochRecord], cfg: MonitorConfig) -> Re
     Ok(records.iter().map(|r| m.observe_epoch(r)).collect())
 }
 
-/// The trajectory as one letter per verdict (`.` H S P O D X, MONITOR.md §5).
+/// The trajectory as one letter per verdict (`.` H S P O D X, [`State::letter`](crate::State::letter)).
 pub fn trajectory(diagnoses: &[Diagnosis]) -> String {
     diagnoses.iter().map(|d| d.state.letter()).collect()
 }

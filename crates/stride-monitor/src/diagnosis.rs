@@ -7,7 +7,7 @@ use crate::suggestion::Suggestion;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The monitor's answer to one observation (MONITOR.md §2.2). The raw verdict: no hysteresis.
+/// The monitor's answer to one observation. The raw verdict: no hysteresis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diagnosis {
     /// The stream whose rules produced the verdict.

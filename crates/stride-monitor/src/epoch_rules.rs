@@ -1,4 +1,4 @@
-//! The EPOCH stream (MONITOR.md §3.1): per-epoch mean training losses, O(1) state plus a
+//! The EPOCH stream (its rules: the epoch rows of docs/monitor.md#reason-codes): per-epoch mean training losses, O(1) state plus a
 //! window of the last 6 epochs.
 
 use crate::config::MonitorConfig;
@@ -9,23 +9,32 @@ use crate::record::{is_finite_loss, positive_loss, EpochRecord};
 use crate::state::{Reason, State, Stream};
 use crate::stats::{mann_kendall_z, median};
 use crate::suggestion_rules::{suggest, Context};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// Incremental state of the EPOCH stream for one segment.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct EpochStream {
     n: u64,
     /// Last `epoch_window` finite (epoch, loss) pairs.
+    #[serde(with = "crate::exact")]
     recent: VecDeque<(u64, f64)>,
+    #[serde(with = "crate::exact")]
     x1: f64,
+    #[serde(with = "crate::exact")]
     min: f64,
     min_epoch: u64,
     min_n: u64,
+    #[serde(with = "crate::exact")]
     max_after_first: f64,
+    #[serde(with = "crate::exact")]
     best: f64,
     bad: u32,
+    #[serde(with = "crate::exact")]
     r_peak: f64,
+    #[serde(with = "crate::exact")]
     last_lr: Option<f64>,
+    #[serde(with = "crate::exact")]
     lr0: Option<f64>,
     since_change: Option<u64>,
     latched: Option<Diagnosis>,
@@ -41,12 +50,18 @@ struct Verdict {
 }
 
 impl EpochStream {
-    /// Starts a new segment (§3.5-5) keeping the LR bookkeeping.
+    /// Starts a new segment keeping the LR bookkeeping.
     pub fn new_segment(&mut self) {
         let keep = (self.last_lr, self.lr0, self.latched.take());
         *self = EpochStream::default();
         (self.last_lr, self.lr0, self.latched) = keep;
         self.since_change = Some(0);
+    }
+
+    /// Trims a restored window to `cfg.epoch_window` (it is kept at that length by one pop
+    /// per push, so a longer one would never shrink).
+    pub fn fit_to(&mut self, cfg: &MonitorConfig) {
+        crate::step_stream::trim_front(&mut self.recent, cfg.epoch_window);
     }
 
     /// Records the rate the next observation is compared with (after `notify_lr_change`).
@@ -290,7 +305,7 @@ impl EpochStream {
         if jump {
             return out(State::Oscillating, Reason::Jump, ev);
         }
-        // §7 fix 3: a blow-up, then no net progress below the first epoch.
+        // A blow-up, then no net progress below the first epoch.
         if self.max_after_first >= cfg.blowup_ratio * self.x1 && xn >= 0.97 * self.x1 {
             return out(State::Diverging, Reason::DeadNetwork, ev);
         }
@@ -319,7 +334,7 @@ impl EpochStream {
         }
         if self.bad >= cfg.plateau_patience && d >= cfg.progress_min {
             if cfg.chance_level().is_some_and(|c| (xn - c).abs() <= 0.03 * c) {
-                // §7 fix 3: "progress" that ends at chance level is a recovery from a blow-up.
+                // "progress" that ends at chance level is a recovery from a blow-up.
                 return out(State::Diverging, Reason::DeadNetwork, ev);
             }
             return out(State::Plateau, Reason::NoImprovement, ev);

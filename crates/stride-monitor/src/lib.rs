@@ -1,4 +1,4 @@
-//! Run-health monitor for Stride (MONITOR.md): classifies a training run from plain numbers as
+//! Run-health monitor for Stride (every state, reason code and threshold: docs/monitor.md): classifies a training run from plain numbers as
 //! healthy, slow, plateau, oscillating, diverging or exploded, with the evidence and a concrete
 //! learning-rate suggestion. No candle: it can diagnose a log from any framework.
 //!
@@ -20,6 +20,7 @@ mod epoch_rules;
 mod error;
 mod event;
 mod evidence;
+pub mod exact;
 mod log_columns;
 mod log_diagnosis;
 mod log_json;
@@ -53,7 +54,7 @@ pub use log_diagnosis::{
     diagnose_loss_log, LogDiagnosis, LogOptions, StateChange, StreamChoice, MAX_CHANGES, MAX_TRAJECTORY,
 };
 pub use log_reader::{read_log, LogFormat, LogPoint, LossLog, ReadOptions, ValPoint, XUnit};
-pub use monitor::Monitor;
+pub use monitor::{Monitor, MonitorState};
 pub use record::{is_finite_loss, EpochRecord, StepRecord};
 pub use run_verdict::{judge_run, Confidence, RunInput, RunVerdict, MIN_POINTS};
 pub use state::{Reason, State, Stream};

@@ -2,15 +2,22 @@
 //! cannot tell a noisy small-batch run that is still improving from a stall (at batch 8 the
 //! loss's noise over 200 steps is larger than its decrease), but the run's own history can.
 //! Blocks start at 8 steps and double when full, so memory stays bounded (64 medians and one
-//! block of raw values) and a trend is judged against the noise of the block medians themselves.
+//! block of raw values, at most [`MAX_KEPT`] of them) and a trend is judged against the noise of
+//! the block medians themselves.
 
 use crate::run_curve::Curve;
 use crate::stats::median_in_place;
+use serde::{Deserialize, Serialize};
 
 const MAX_BLOCKS: usize = 64;
 const FIRST_BLOCK: usize = 8;
 /// Blocks needed before the history has an opinion.
 const MIN_BLOCKS: usize = 8;
+/// Raw values kept of one block. Blocks double as the run grows (to about a 32nd of it), so a
+/// larger block's median is taken on every `block / MAX_KEPT`-th value: the memory, and a
+/// checkpoint of it, stay bounded. Blocks reach this size after about 16,000 steps; shorter
+/// runs are judged on every value, as before.
+pub(crate) const MAX_KEPT: usize = 512;
 
 /// What the long history says about the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,11 +34,16 @@ pub(crate) struct LongTrend {
 }
 
 /// Block medians of the run so far.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct LongHistory {
     block: usize,
+    /// Values of the current block seen so far (kept or not).
+    seen: usize,
+    /// The kept values of the current block.
+    #[serde(with = "crate::exact")]
     current: Vec<f64>,
     /// `(x, median)` per complete block.
+    #[serde(with = "crate::exact")]
     medians: Vec<(f64, f64)>,
 }
 
@@ -41,11 +53,17 @@ impl LongHistory {
         if self.block == 0 {
             self.block = FIRST_BLOCK;
         }
-        self.current.push(loss);
-        if self.current.len() >= self.block {
+        // Powers of two: the stride divides the block, so every block keeps the same count.
+        let stride = (self.block / MAX_KEPT).max(1);
+        if self.seen % stride == 0 {
+            self.current.push(loss);
+        }
+        self.seen += 1;
+        if self.seen >= self.block {
             let m = median_in_place(&mut self.current);
             self.medians.push((x, m));
             self.current.clear();
+            self.seen = 0;
             if self.medians.len() == MAX_BLOCKS {
                 // Merge pairs: the mean of two neighbouring medians stands for the median of
                 // the double block (exact for a locally linear trend).
@@ -57,6 +75,13 @@ impl LongHistory {
                 self.block *= 2;
             }
         }
+    }
+
+    /// Trims a restored state to the history's sizes (older medians go first).
+    pub fn fit(&mut self) {
+        let extra = self.medians.len().saturating_sub(MAX_BLOCKS - 1);
+        self.medians.drain(..extra);
+        self.current.truncate(MAX_KEPT);
     }
 
     /// The trend, once there are enough blocks.
@@ -91,7 +116,8 @@ mod tests {
             let noise = 2.0 * (r as f64 / (1u64 << 31) as f64) - 1.0;
             h.push(t as f64, (2.0 - 1e-5 * t as f64) * (1.0 + 0.5 * noise));
         }
-        assert!(h.medians.len() < MAX_BLOCKS && h.current.len() < h.block);
+        assert!(h.medians.len() < MAX_BLOCKS && h.current.len() <= MAX_KEPT && h.seen < h.block);
+        assert!(h.block > MAX_KEPT, "the test reaches subsampled blocks");
         assert_eq!(
             h.trend(),
             Some(LongTrend {

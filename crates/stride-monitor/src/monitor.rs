@@ -9,6 +9,7 @@ use crate::record::{EpochRecord, StepRecord};
 use crate::state::{Reason, State, Stream};
 use crate::step_stream::StepStream;
 use crate::validation::ValStream;
+use serde::{Deserialize, Serialize};
 
 /// The run-health monitor. Feed it [`StepRecord`]s and/or [`EpochRecord`]s; each call returns
 /// the raw verdict of that stream; [`Monitor::overall`] gives the most severe of all streams.
@@ -91,7 +92,7 @@ impl Monitor {
         }
     }
 
-    /// The most severe verdict over the STEP, EPOCH and validation streams (§2.1), with the
+    /// The most severe verdict over the STEP, EPOCH and validation streams, with the
     /// events of all three.
     pub fn overall(&self) -> Diagnosis {
         let mut best: Option<Diagnosis> = None;
@@ -126,7 +127,7 @@ impl Monitor {
         }
     }
 
-    /// Starts a new segment after an LR change (§3.5-5): windows, spike buffers, `k_peak`,
+    /// Starts a new segment after an LR change: windows, spike buffers, `k_peak`,
     /// `cv_base`, the progress reference and the EMA restart; PLATEAU/SLOW suggestions are
     /// withheld for 40 steps / 2 epochs.
     pub fn notify_lr_change(&mut self, new_lr: f64) {
@@ -143,6 +144,41 @@ impl Monitor {
         self.epoch.new_segment();
     }
 
+    /// Everything the monitor has learnt from its observations, for a checkpoint: bounded (its
+    /// windows, not the run), and serialised exactly, so [`Monitor::from_state`] continues bit
+    /// for bit.
+    pub fn state(&self) -> MonitorState {
+        MonitorState {
+            step: self.step.clone(),
+            epoch: self.epoch.clone(),
+            val: self.val.clone(),
+            last_step: self.last_step.clone(),
+            last_epoch: self.last_epoch.clone(),
+            last_val: self.last_val.clone(),
+        }
+    }
+
+    /// A monitor that continues from a saved [`MonitorState`]. The configuration is not part of
+    /// the state: a resumed run may pass a changed one (a new schedule), which applies from here.
+    pub fn from_state(cfg: MonitorConfig, state: MonitorState) -> Result<Self, MonitorError> {
+        cfg.validate()?;
+        let mut m = Monitor {
+            cfg,
+            step: state.step,
+            epoch: state.epoch,
+            val: state.val,
+            last_step: state.last_step,
+            last_epoch: state.last_epoch,
+            last_val: state.last_val,
+        };
+        // What keeps the memory bounded is one pop per push: a state saved under another
+        // configuration (or edited) is trimmed to this one's sizes first.
+        m.step.fit_to(&m.cfg);
+        m.epoch.fit_to(&m.cfg);
+        m.val.fit();
+        Ok(m)
+    }
+
     /// Forgets everything (after a rollback): the non-finite latch included.
     pub fn reset(&mut self) {
         *self = Monitor {
@@ -151,6 +187,19 @@ impl Monitor {
             ..Monitor::default()
         };
     }
+}
+
+/// A [`Monitor`]'s observations, without its configuration: what a checkpoint keeps
+/// ([`Monitor::state`], [`Monitor::from_state`]). Its size does not grow with the run: windows of
+/// at most 200 steps and 6 epochs, and the run's history in at most 64 block medians.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MonitorState {
+    step: StepStream,
+    epoch: EpochStream,
+    val: ValStream,
+    last_step: Option<Diagnosis>,
+    last_epoch: Option<Diagnosis>,
+    last_val: Option<Diagnosis>,
 }
 
 /// The more severe of two verdicts; on a tie a validation PLATEAU or an overfit verdict wins,
@@ -166,4 +215,61 @@ fn combine(a: Diagnosis, b: Diagnosis) -> Diagnosis {
         }
     }
     win
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(m: &mut Monitor, steps: std::ops::Range<u64>) -> Vec<Diagnosis> {
+        let mut out = Vec::new();
+        for i in steps {
+            let noise = ((i * 7919) % 101) as f64 / 101.0 - 0.5;
+            let loss = (2.0 * (-(i as f64) / 400.0).exp() + 0.3) * (1.0 + 0.3 * noise);
+            out.push(m.observe_step(&StepRecord::new(i, loss, 0.1)));
+            if i % 100 == 0 {
+                let rec = EpochRecord {
+                    val_loss: Some(loss * 1.1),
+                    ..EpochRecord::new(i / 100, loss, 0.1)
+                };
+                out.push(m.observe_epoch(&rec));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_state_through_json_continues_exactly() {
+        let cfg = MonitorConfig::default();
+        let mut straight = Monitor::new(cfg.clone()).unwrap();
+        feed(&mut straight, 1..1_234);
+        let text = serde_json::to_string(&straight.state()).unwrap();
+        let state: MonitorState = serde_json::from_str(&text).unwrap();
+        let mut resumed = Monitor::from_state(cfg, state).unwrap();
+        assert_eq!(feed(&mut resumed, 1_234..2_000), feed(&mut straight, 1_234..2_000));
+        assert_eq!(resumed.overall(), straight.overall());
+    }
+
+    #[test]
+    fn a_state_restored_under_smaller_buffers_is_trimmed_to_them() {
+        let mut m = Monitor::default();
+        feed(&mut m, 1..1_000);
+        let small = MonitorConfig {
+            epoch_window: 3,
+            outlier_run: 2,
+            cv_base_len: 20,
+            ..MonitorConfig::default()
+        };
+        let mut r = Monitor::from_state(small, m.state()).unwrap();
+        let window = |m: &Monitor| {
+            let v = serde_json::to_value(m.state()).unwrap();
+            (
+                v["epoch"]["recent"].as_array().map(Vec::len),
+                v["step"]["ema_hist"].as_array().map(Vec::len),
+            )
+        };
+        assert_eq!(window(&r), (Some(3), Some(3)));
+        feed(&mut r, 1_000..1_500);
+        assert_eq!(window(&r), (Some(3), Some(3)));
+    }
 }

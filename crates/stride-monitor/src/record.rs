@@ -61,7 +61,7 @@ impl EpochRecord {
     }
 }
 
-/// `finite(x)` of MONITOR.md §3.0: not NaN, not infinite, and `|x| < 1e30`.
+/// A loss the rules can use: not NaN, not infinite, and `|x| < 1e30`.
 pub fn is_finite_loss(x: f64) -> bool {
     x.is_finite() && x.abs() < 1e30
 }

@@ -1,7 +1,8 @@
-//! Causal spike detector with episodes (MONITOR.md §3.2-5), used on the loss and the grad norm.
+//! Causal spike detector with episodes ("spike" in docs/monitor.md#what-it-reads), used on the loss and the grad norm.
 
 use crate::config::MonitorConfig;
 use crate::stats::{median, median_in_place};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// Accepted values kept for the level (last 5) and the noise scale (last 32).
@@ -12,13 +13,14 @@ const MIN_ACCEPTED: usize = 10;
 const EPISODE_MEMORY: u64 = 200;
 
 /// An open spike episode.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Episode {
     /// Observation count (1-based) of the opening spike.
     pub start_n: u64,
     /// Step of the opening spike.
     pub start_step: u64,
     /// Level before the spike.
+    #[serde(with = "crate::exact")]
     pub pre_level: f64,
 }
 
@@ -36,11 +38,14 @@ pub(crate) struct SpikeOutcome {
 }
 
 /// Spike detector state: bounded (32 accepted values, episode starts of the last 200 observations).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct SpikeDetector {
+    #[serde(with = "crate::exact")]
     accepted: VecDeque<f64>,
     open: Option<Episode>,
     starts: VecDeque<u64>,
+    /// Reused buffer, cleared before each use: not state.
+    #[serde(skip)]
     scratch: Vec<f64>,
 }
 
@@ -97,6 +102,12 @@ impl SpikeDetector {
             self.starts.pop_front();
         }
         out
+    }
+
+    /// Trims a restored state to the detector's buffer sizes.
+    pub fn fit(&mut self) {
+        crate::step_stream::trim_front(&mut self.accepted, ACCEPTED_LEN);
+        crate::step_stream::trim_front(&mut self.starts, EPISODE_MEMORY as usize);
     }
 
     /// The open episode, if any.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Health state of a run, ordered by severity (`Insufficient` least, `Exploded` most; MONITOR.md §2.1).
+/// Health state of a run, ordered by severity (`Insufficient` least, `Exploded` most; docs/monitor.md#states).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
@@ -24,7 +24,7 @@ pub enum State {
 }
 
 impl State {
-    /// One-letter code used in trajectories (`.` H S P O D X, MONITOR.md §5).
+    /// One-letter code used in trajectories (`.` H S P O D X).
     pub fn letter(self) -> char {
         match self {
             State::Insufficient => '.',
@@ -62,15 +62,15 @@ impl fmt::Display for State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stream {
-    /// Per-step minibatch losses (MONITOR.md §3.2).
+    /// Per-step minibatch losses.
     Step,
-    /// Per-epoch mean training losses (§3.1).
+    /// Per-epoch mean training losses.
     Epoch,
-    /// Per-epoch validation losses (§3.3).
+    /// Per-epoch validation losses.
     Validation,
 }
 
-/// Why a verdict was given: the rule that fired (MONITOR.md §3; §7 for the real-run refinements).
+/// Why a verdict was given: the rule that fired (each code is explained in docs/monitor.md#reason-codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -132,12 +132,12 @@ pub enum Reason {
     GradnormRising,
     /// Update/weight ratio below 1e-4 over the whole window.
     TinyUpdates,
-    /// §7 fix 2: after hundreds of steps the loss is still within a small fraction of its start
+    /// After hundreds of steps the loss is still within a small fraction of its start
     /// (or near chance level).
     LittleProgress,
-    /// §7 fix 3: the loss blew up, then sat at or above its initial value (dead ReLU network).
+    /// The loss blew up, then sat at or above its initial value (dead ReLU network).
     DeadNetwork,
-    /// §7 fix 3: after real training time the loss is above its initial value, at a finite value.
+    /// After real training time the loss is above its initial value, at a finite value.
     NoNetProgressHigh,
     /// Whole run: the loss rose significantly after its minimum (by half its progress, or by a
     /// tenth with a rising trend).

@@ -120,8 +120,11 @@ pub fn ols(t: &[f64], y: &[f64]) -> Option<Ols> {
 /// value `m_t / (1 - beta^t)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Ema {
+    #[serde(with = "crate::exact")]
     beta: f64,
+    #[serde(with = "crate::exact")]
     m: f64,
+    #[serde(with = "crate::exact")]
     pow: f64,
     count: u64,
 }

@@ -1,4 +1,4 @@
-//! The STEP classifier (MONITOR.md §3.2, rules 3-15, with the §7 refinements), as a pure
+//! The STEP classifier (the step rows of docs/monitor.md#reason-codes), as a pure
 //! function of the facts the [`StepStream`](crate::step_stream) keeps.
 
 use crate::config::MonitorConfig;
@@ -67,7 +67,7 @@ pub(crate) struct Derived {
     pub d: f64,
     pub progressed: bool,
     pub flat_sig: bool,
-    /// §7 fix 3: the loss blew up and is not below its start (never suggest a raise).
+    /// The loss blew up and is not below its start (never suggest a raise).
     pub no_raise: bool,
     /// The loss blew up at some point of this segment.
     pub blew_up: bool,
@@ -123,7 +123,7 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
     };
     let n = f.n as f64;
     let dec_sig = s.dec_sig();
-    // 10 (computed early: the §7 rules need D).
+    // 10 (computed early: the real-run rules need D).
     dv.rho = if f.k_peak > 0.0 { s.k / f.k_peak } else { 1.0 };
     dv.t_half = if s.k > 0.0 {
         std::f64::consts::LN_2 / s.k
@@ -149,7 +149,7 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
     dv.no_raise = blowup && not_below_start;
     // A single raw loss past the hard threshold is a blow-up too, even when the EMA smooths it away.
     dv.blew_up = blowup || f.max_raw >= cfg.hard_ratio * f.level_start;
-    // §7 fix 3: no net progress after real training time, at a finite value.
+    // No net progress after real training time, at a finite value.
     if f.n >= cfg.net_progress_min_steps && !dec_sig {
         // Real runs: flat at chance level after the smoothed loss moved (rose 10 % above its
         // start, or had been 10 % below where it is now) is a network that died; a rate too
@@ -205,11 +205,11 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
     if s.ac1 <= cfg.period2_ac1 && s.cv >= cfg.period2_cv && (!dec_sig || slow_like) {
         return (State::Oscillating, Reason::Period2, dv);
     }
-    // 12b (§3.4). grad norm growing while the loss is not decreasing.
+    // 12b. grad norm growing while the loss is not decreasing.
     if f.grad_mk.is_some_and(|z| z >= cfg.mk_up_z) && !dec_sig {
         return (State::Oscillating, Reason::GradnormRising, dv);
     }
-    // §7 fix 2: progress so far.
+    // Progress so far.
     // Real runs: a rate 10-100x too small is still decreasing at (near) its fastest rate
     // after hundreds of steps, without having halved the loss; a good rate reaches
     // diminishing returns (rho well below 0.3) long before.
@@ -229,7 +229,7 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
     }
     // 14. no progress.
     if dv.flat_sig || f.n >= cfg.n_long {
-        // §7 fix 1: the noise reference follows the loss level (absolute noise), and noise
+        // The noise reference follows the loss level (absolute noise), and noise
         // after progress only counts as oscillation with a signature independent noise lacks.
         let grew = s.cv * s.level >= cfg.cv_growth * f.cv_base * f.level_base
             && (s.ac1 <= cfg.noise_signature_ac1 || s.dispersion >= cfg.noise_dispersion_ratio);
@@ -244,7 +244,7 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
         }
         return (State::Slow, Reason::Stalled, dv);
     }
-    // 15. inconclusive (upgraded by tiny updates or, §7 fix 2, by little progress).
+    // 15. inconclusive (upgraded by tiny updates or by little progress).
     if f.tiny_updates {
         return (State::Slow, Reason::TinyUpdates, dv);
     }

@@ -14,40 +14,62 @@ use crate::stats::{mann_kendall_z, median, Ema};
 use crate::step_rules::{classify, OpenEpisode, StepFacts};
 use crate::suggestion_rules::{suggest, Context};
 use crate::window::{block_len, trend_centred_cv, window_len, window_stats, BLOCKS};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 const RING: usize = 200;
+
+/// Drops the oldest values beyond `len`.
+pub(crate) fn trim_front<T>(v: &mut VecDeque<T>, len: usize) {
+    while v.len() > len {
+        v.pop_front();
+    }
+}
 const D_MAX: usize = 20;
 /// Observations at one rate before a change of rate counts as a jump that starts a new segment.
 const STEADY_BEFORE_JUMP: u64 = 10;
 
 /// Incremental state of the STEP stream for one segment (reset on LR changes and `reset`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StepStream {
     n: u64,
+    #[serde(with = "crate::exact")]
     ring: VecDeque<(f64, bool)>,
+    #[serde(with = "crate::exact")]
     first: Vec<(f64, bool)>,
     ema: Ema,
+    #[serde(with = "crate::exact")]
     ema_hist: VecDeque<f64>,
+    #[serde(with = "crate::exact")]
     min_ema: f64,
     min_ema_n: u64,
     min_ema_step: u64,
+    #[serde(with = "crate::exact")]
     min_ema_post: Option<f64>,
+    #[serde(with = "crate::exact")]
     max_ema: f64,
+    #[serde(with = "crate::exact")]
     max_raw: f64,
     spikes: SpikeDetector,
     grad_spikes: SpikeDetector,
+    #[serde(with = "crate::exact")]
     grad_ring: VecDeque<f64>,
+    #[serde(with = "crate::exact")]
     k_peak: f64,
+    #[serde(with = "crate::exact")]
     base: Option<(f64, f64)>,
     ur_ema: Ema,
     tiny_run: u64,
+    #[serde(with = "crate::exact")]
     sharpness: Option<f64>,
     /// Theta of the last sharpness record (the config's until one says otherwise).
+    #[serde(with = "crate::exact")]
     theta: Option<f64>,
     /// Rate of the previous observation (any segment).
+    #[serde(with = "crate::exact")]
     last_lr: Option<f64>,
     /// First rate ever seen (floor for decays).
+    #[serde(with = "crate::exact")]
     lr0: Option<f64>,
     /// Observations since the last segment start (for the cooldown).
     since_change: Option<u64>,
@@ -97,7 +119,7 @@ impl StepStream {
         }
     }
 
-    /// Starts a new segment (§3.5-5): everything but the LR bookkeeping and the latch is reset.
+    /// Starts a new segment: everything but the LR bookkeeping and the latch is reset.
     pub fn new_segment(&mut self, cfg: &MonitorConfig) {
         let keep = (
             self.last_lr,
@@ -124,6 +146,19 @@ impl StepStream {
     /// Records the rate the next observation is compared with (after `notify_lr_change`).
     pub fn set_lr(&mut self, lr: f64) {
         self.last_lr = Some(lr);
+    }
+
+    /// Trims a restored state to the buffers' sizes under `cfg`: the rings are kept at their
+    /// length by one pop per push, so a longer one (another configuration, an edited file)
+    /// would never shrink.
+    pub fn fit_to(&mut self, cfg: &MonitorConfig) {
+        trim_front(&mut self.ring, RING);
+        trim_front(&mut self.grad_ring, RING);
+        trim_front(&mut self.ema_hist, cfg.outlier_run + 1);
+        self.first.truncate(cfg.cv_base_len);
+        self.spikes.fit();
+        self.grad_spikes.fit();
+        self.long.fit();
     }
 
     pub fn observe(&mut self, rec: &StepRecord, cfg: &MonitorConfig) -> Diagnosis {
@@ -367,7 +402,8 @@ impl StepStream {
         let head: Vec<f64> = self.first.iter().take(m_d).map(|(x, _)| *x).collect();
         let recent: Vec<f64> = tail.iter().rev().take(m_d).map(|(x, _)| *x).collect();
         let open = self.spikes.open().map(|ep| {
-            let age = n - ep.start_n + 1;
+            // Saturating: a restored state is a file's word, not an invariant.
+            let age = n.saturating_sub(ep.start_n) + 1;
             let since: Vec<f64> = tail.iter().rev().take(age as usize).map(|(x, _)| *x).collect();
             OpenEpisode {
                 age,
@@ -424,7 +460,7 @@ impl StepStream {
         (cv, level)
     }
 
-    /// Mann-Kendall Z of the block medians of ln G over the window (§3.4).
+    /// Mann-Kendall Z of the block medians of ln G over the window.
     fn grad_trend(&self, n: u64, cfg: &MonitorConfig) -> Option<f64> {
         let b = block_len(window_len(n, cfg.window_min, cfg.window_max));
         let len = BLOCKS * b;

@@ -1,4 +1,4 @@
-//! [`Suggestion`]s: what to do about a verdict, with numbers (MONITOR.md §4).
+//! [`Suggestion`]s: what to do about a verdict, with numbers (the "what to do" column of docs/monitor.md#reason-codes).
 
 use crate::numfmt::{num, round_sig};
 use serde::{Deserialize, Serialize};
@@ -31,10 +31,13 @@ pub struct Suggestion {
     /// What to do.
     pub action: Action,
     /// The rate to use next (`None` when the rate is not the point).
+    #[serde(default, with = "crate::exact")]
     pub new_lr: Option<f64>,
     /// Fallback rate ("if it diverges again" / "if the raise turns unstable").
+    #[serde(default, with = "crate::exact")]
     pub alt_lr: Option<f64>,
     /// `new_lr / lr`.
+    #[serde(default, with = "crate::exact")]
     pub factor: Option<f64>,
     /// Step or epoch of the checkpoint to restore.
     pub rollback_to: Option<u64>,
@@ -59,7 +62,7 @@ impl Suggestion {
     }
 }
 
-/// Known caps on how far a rate may be raised (MONITOR.md §4.2); the smallest wins.
+/// Known caps on how far a rate may be raised; the smallest wins.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct RaiseCaps {
     /// Smoothed update/weight ratio `R~`: cap `lr * 1e-3 / R~`.
@@ -74,7 +77,7 @@ pub struct RaiseCaps {
     pub lr_hi: Option<f64>,
 }
 
-/// The sentence for a rate above the stability limit `theta / lambda` (MONITOR.md §3.4), e.g.
+/// The sentence for a rate above the stability limit `theta / lambda` (docs/monitor.md#the-stability-warning), e.g.
 /// "lr 1.0 is 3.0x the stability limit 2/lambda = 0.33 for this model (lambda = 6.0): expect the
 /// loss to oscillate or diverge; use at most 0.17".
 pub fn stability_warning(lr: f64, lambda: f64, theta: f64) -> String {

@@ -1,4 +1,4 @@
-//! The suggestion rules of MONITOR.md §4: from a verdict and its context to a [`Suggestion`].
+//! The suggestion rules (the "what to do" column of docs/monitor.md#reason-codes): from a verdict and its context to a [`Suggestion`].
 
 use crate::config::MonitorConfig;
 use crate::evidence::Evidence;
@@ -82,7 +82,7 @@ fn with_lr(action: Action, lr: f64, new: f64, text: String) -> Suggestion {
     }
 }
 
-/// The suggestion for a verdict (MONITOR.md §4).
+/// The suggestion for a verdict.
 pub(crate) fn suggest(c: &Context<'_>) -> Suggestion {
     let mut s = suggest_unbounded(c);
     // Real runs (issue 14): an exponential schedule at 1e19 was told "use lr 1.476e18", a run

@@ -1,4 +1,4 @@
-//! Validation losses (MONITOR.md §3.3): PLATEAU (`val_no_improvement`) and the overfit event,
+//! Validation losses (the validation rows of docs/monitor.md#reason-codes): PLATEAU (`val_no_improvement`) and the overfit event,
 //! never DIVERGING/SLOW.
 
 use crate::config::MonitorConfig;
@@ -8,22 +8,33 @@ use crate::evidence::Evidence;
 use crate::record::{is_finite_loss, positive_loss};
 use crate::state::{Reason, State, Stream};
 use crate::suggestion_rules::{suggest, Context};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// Incremental state of the validation stream: O(1) counters and the last 4 values.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct ValStream {
     n: u64,
+    #[serde(with = "crate::exact")]
     first: f64,
+    #[serde(with = "crate::exact")]
     best: f64,
     best_epoch: u64,
+    #[serde(with = "crate::exact")]
     min: f64,
     bad: u32,
+    #[serde(with = "crate::exact")]
     recent: VecDeque<f64>,
+    #[serde(with = "crate::exact")]
     lr0: Option<f64>,
 }
 
 impl ValStream {
+    /// Trims a restored window to its 4 values.
+    pub fn fit(&mut self) {
+        crate::step_stream::trim_front(&mut self.recent, 4);
+    }
+
     /// Feeds one validation loss; `train_decreased` says whether the last training change was a
     /// decrease. Non-finite validation losses are skipped (they never drive DIVERGING).
     pub fn observe(

@@ -1,4 +1,4 @@
-//! STEP window statistics (MONITOR.md §3.2-7 and -10): block means, OLS on their log, the
+//! STEP window statistics: block means, OLS on their log, the
 //! trend-centred noise `cv`, the lag-1 autocorrelation of residuals and Mann-Kendall on blocks.
 
 use crate::stats::{mann_kendall_z, median, ols};
@@ -40,7 +40,7 @@ pub(crate) struct WindowStats {
     /// Median of the window's values.
     pub level: f64,
     /// Variance of the block means around the line over what the within-block noise predicts
-    /// (about 1 for independent noise; §7 fix 1).
+    /// (about 1 for independent noise).
     pub dispersion: f64,
 }
 

@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stride_monitor::{
-    stability_warning, Action as Advice, Debounce, Diagnosis, EpochRecord, Monitor, MonitorConfig, MonitorError, State,
-    StepRecord,
+    stability_warning, Action as Advice, Debounce, Diagnosis, EpochRecord, Monitor, MonitorConfig, MonitorError,
+    MonitorState, State, StepRecord,
 };
 
 use crate::callback::{format_lr, Action, Callback, EpochEnd, StepEnd, TrainBegin};
@@ -34,7 +34,7 @@ impl Default for AutoLr {
 }
 
 /// One change of state, or an intervention, in the run report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     /// Optimizer step (after the step) at which it happened.
     pub step: u64,
@@ -51,26 +51,30 @@ pub struct TimelineEntry {
 }
 
 /// One sharpness estimate in the run report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StabilityEntry {
     /// Steps taken before the estimate.
     pub step: u64,
     /// The rate at that step.
+    #[serde(with = "stride_monitor::exact")]
     pub lr: f64,
     /// The estimate.
     pub reading: SharpnessReading,
-    /// Largest stable rate `theta / lambda`.
+    /// Largest stable rate `theta / lambda` (infinite for a flat direction).
+    #[serde(with = "stride_monitor::exact")]
     pub limit: f64,
     /// `lr / limit`.
+    #[serde(with = "stride_monitor::exact")]
     pub margin: f64,
 }
 
 /// What the monitor saw over a run, printed as a table and saved as JSON.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     /// Sharpness estimates and stability limits, when the trainer estimated them.
     pub stability: Vec<StabilityEntry>,
     /// Seconds spent estimating sharpness, and in training steps altogether.
+    #[serde(with = "stride_monitor::exact")]
     pub sharpness_cost: Option<(f64, f64)>,
     /// Every change of state and every intervention, in order.
     pub timeline: Vec<TimelineEntry>,
@@ -163,12 +167,25 @@ pub struct RunMonitor {
     state: Arc<Mutex<State>>,
     report: Arc<Mutex<RunReport>>,
     quiet: bool,
-    /// Every event observed, so a checkpoint can rebuild this exact state by replaying them
-    /// (kept as events, encoded only when saved: a JSON value per step cost more than the
-    /// monitor's own rules).
-    journal: Vec<Replay>,
-    /// True while replaying a journal: no log lines, no new journal entries.
+    /// True while replaying the journal of a checkpoint written before [`SAVED_FORMAT`]: no log
+    /// lines.
     replaying: bool,
+}
+
+/// Version of [`Saved`]. Checkpoints before it kept a journal of every event (about 175 bytes
+/// a step) and are still read by replaying it.
+const SAVED_FORMAT: u32 = 2;
+
+/// What a checkpoint keeps of a [`RunMonitor`]: the monitor's bounded state, the display's
+/// hysteresis and the report (which grows with changes of state, not with steps).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    format: u32,
+    monitor: MonitorState,
+    display: Debounce,
+    epoch: usize,
+    shown: State,
+    report: RunReport,
 }
 
 impl RunMonitor {
@@ -189,7 +206,6 @@ impl RunMonitor {
             state: Arc::new(Mutex::new(State::Insufficient)),
             report: Arc::new(Mutex::new(RunReport::default())),
             quiet: false,
-            journal: Vec::new(),
             replaying: false,
         })
     }
@@ -260,7 +276,8 @@ impl RunMonitor {
             if self.quiet || self.replaying {
                 tracing::debug!("{} ({}): {}", d.state, d.reason.code(), d.suggestion.text);
             } else if d.state != State::Healthy {
-                tracing::warn!("{} ({}): {}", d.state, d.reason.code(), d.suggestion.text);
+                let code = d.reason.code();
+                tracing::warn!("{} ({code}): {} [{}]", d.state, d.suggestion.text, doc_link(code));
             } else {
                 tracing::info!("healthy: {}", d.suggestion.text);
             }
@@ -293,9 +310,6 @@ impl Callback for RunMonitor {
     }
 
     fn on_step_end(&mut self, s: &StepEnd) -> Result<Action> {
-        if !self.replaying {
-            self.journal.push(Replay::Step(s.clone()));
-        }
         self.epoch = s.epoch;
         if let Some(r) = &s.sharpness {
             let margin = r.margin(s.lr);
@@ -306,7 +320,9 @@ impl Callback for RunMonitor {
                 limit: r.limit(),
                 margin,
             };
-            if margin > self.monitor.config().unstable_margin {
+            if self.replaying {
+                // Logged when it happened.
+            } else if margin > self.monitor.config().unstable_margin {
                 tracing::warn!("{}", stability_warning(s.lr, r.lambda, r.threshold));
             } else {
                 tracing::info!(
@@ -322,7 +338,7 @@ impl Callback for RunMonitor {
             }
         }
         let record = StepRecord {
-            // Only a non-finite norm is passed on (rule 1). The §3.4 grad-norm spike rule,
+            // Only a non-finite norm is passed on (rule 1). The grad-norm spike rule,
             // run on real Fashion-MNIST at SGD 0.1 (the best rate), called the run
             // oscillating for 200 steps (minibatch grad norms spike routinely); the
             // loss-only rules are the ones the real-run fixture validates.
@@ -337,9 +353,6 @@ impl Callback for RunMonitor {
     }
 
     fn on_epoch_end(&mut self, e: &EpochEnd) -> Result<Action> {
-        if !self.replaying {
-            self.journal.push(Replay::Epoch(e.clone()));
-        }
         self.epoch = e.epoch;
         if !e.train_loss.is_finite() && e.eval.is_none() {
             return Ok(Action::Continue);
@@ -367,11 +380,56 @@ impl Callback for RunMonitor {
     }
 
     fn save_state(&self) -> Option<serde_json::Value> {
-        let journal: Vec<serde_json::Value> = self.journal.iter().map(encode).collect();
-        Some(serde_json::json!({ "journal": journal }))
+        let saved = Saved {
+            format: SAVED_FORMAT,
+            monitor: self.monitor.state(),
+            display: self.display.clone(),
+            epoch: self.epoch,
+            shown: self.state.lock().map_or(State::Insufficient, |s| *s),
+            report: self.report.lock().map(|r| r.clone()).unwrap_or_default(),
+        };
+        match serde_json::to_value(&saved) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                // Unreachable with these types (no maps with non-string keys); a checkpoint
+                // without the monitor still resumes the training.
+                tracing::error!("run monitor: cannot encode its state for the checkpoint: {e}");
+                None
+            }
+        }
     }
 
     fn restore_state(&mut self, state: &serde_json::Value) -> Result<()> {
+        if state.get("journal").is_some() {
+            return self.replay_journal(state);
+        }
+        let format = state.get("format").and_then(serde_json::Value::as_u64);
+        if format != Some(u64::from(SAVED_FORMAT)) {
+            return Err(bad_state(&format!(
+                "state format {} is not one this build reads ({SAVED_FORMAT}, or the older journal)",
+                format.map_or_else(|| "missing".to_string(), |f| f.to_string())
+            )));
+        }
+        let saved = Saved::deserialize(state).map_err(|e| bad_state(&e.to_string()))?;
+        self.monitor =
+            Monitor::from_state(self.monitor.config().clone(), saved.monitor).map_err(|e| bad_state(&e.to_string()))?;
+        self.display = saved.display;
+        self.epoch = saved.epoch;
+        if let Ok(mut s) = self.state.lock() {
+            *s = saved.shown;
+        }
+        if let Ok(mut r) = self.report.lock() {
+            *r = saved.report;
+        }
+        Ok(())
+    }
+}
+
+impl RunMonitor {
+    /// Rebuilds the state from a checkpoint written before [`SAVED_FORMAT`]: the monitor is a
+    /// deterministic function of what it saw, so replaying the events rebuilds its windows,
+    /// latches, report and intervention counts exactly.
+    fn replay_journal(&mut self, state: &serde_json::Value) -> Result<()> {
         let journal = state
             .get("journal")
             .and_then(serde_json::Value::as_array)
@@ -386,22 +444,28 @@ impl Callback for RunMonitor {
         if let Ok(mut s) = self.state.lock() {
             *s = State::Insufficient;
         }
-        // The monitor is a deterministic function of what it saw, so replaying the events
-        // rebuilds its windows, latches, report and intervention counts exactly.
         self.replaying = true;
-        for event in &events {
+        let replayed = events.iter().try_for_each(|event| {
             match event {
-                Replay::Step(s) => {
-                    self.on_step_end(s)?;
-                }
-                Replay::Epoch(e) => {
-                    self.on_epoch_end(e)?;
-                }
-            }
-        }
+                Replay::Step(s) => self.on_step_end(s)?,
+                Replay::Epoch(e) => self.on_epoch_end(e)?,
+            };
+            Ok(())
+        });
         self.replaying = false;
-        self.journal = events;
-        Ok(())
+        replayed
+    }
+}
+
+/// Where `docs/monitor.md` explains a reason code (each row of its table has an anchor).
+fn doc_link(code: &str) -> String {
+    format!("see docs/monitor.md#{code}")
+}
+
+fn bad_state(message: &str) -> TrainError {
+    TrainError::ObserverState {
+        observer: "run monitor",
+        message: message.to_string(),
     }
 }
 
@@ -412,11 +476,6 @@ enum Replay {
     Epoch(EpochEnd),
 }
 
-/// A float as JSON: a number, or `"NaN"` / `"inf"` / `"-inf"`, which JSON numbers cannot hold.
-fn num(x: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(x).map_or_else(|| serde_json::Value::String(x.to_string()), serde_json::Value::Number)
-}
-
 fn bad_journal(message: &str) -> TrainError {
     TrainError::ObserverState {
         observer: "run monitor",
@@ -424,31 +483,8 @@ fn bad_journal(message: &str) -> TrainError {
     }
 }
 
-/// The journal's JSON form of an event: `["s", step, epoch, loss, lr, grad norm, update
-/// ratio, sharpness]` or `["e", epoch, step, train loss, test loss, lr]`.
-fn encode(event: &Replay) -> serde_json::Value {
-    match event {
-        Replay::Step(s) => serde_json::json!([
-            "s",
-            s.step,
-            s.epoch,
-            num(s.loss),
-            num(s.lr),
-            s.grad_norm.map(num),
-            s.update_ratio.map(num),
-            s.sharpness.and_then(|r| serde_json::to_value(r).ok())
-        ]),
-        Replay::Epoch(e) => serde_json::json!([
-            "e",
-            e.epoch,
-            e.step,
-            num(e.train_loss),
-            e.eval.map(|v| num(v.loss)),
-            num(e.lr)
-        ]),
-    }
-}
-
+/// One event of an old journal: `["s", step, epoch, loss, lr, grad norm, update ratio,
+/// sharpness]` or `["e", epoch, step, train loss, test loss, lr]`.
 fn decode(v: &serde_json::Value) -> Result<Replay> {
     let a = v
         .as_array()
@@ -506,5 +542,244 @@ fn decode(v: &serde_json::Value) -> Result<Replay> {
             train_time: std::time::Duration::ZERO,
         })),
         _ => Err(bad_journal(&format!("entry {v} has no kind \"s\" or \"e\""))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A monitor as `stride train` builds it: ten classes, window rules every 8 steps.
+    fn monitor(auto: Option<AutoLr>) -> RunMonitor {
+        let cfg = MonitorConfig {
+            num_classes: Some(10),
+            eval_every: 8,
+            ..MonitorConfig::default()
+        };
+        RunMonitor::new(cfg, auto).unwrap().quiet()
+    }
+
+    /// A noisy decreasing loss with spikes, a rate drop, a flat stretch, a blow-up and a NaN,
+    /// so that the windows, spike detectors, latches, long history, display and interventions
+    /// all hold something when the state is saved.
+    fn loss(i: u64) -> f64 {
+        let mut r = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i >> 3);
+        r ^= r >> 29;
+        let noise = (r % 10_000) as f64 / 10_000.0 - 0.5;
+        let spike = if i % 977 == 0 { 3.0 } else { 1.0 };
+        let base = match i {
+            ..=1_500 => 2.3 * (-(i as f64) / 300.0).exp() + 0.2,
+            1_501..=2_000 => 0.2,
+            2_001..=2_150 => 0.2 * 1.04f64.powf((i - 2_000) as f64),
+            2_151..=2_600 => 1.5,
+            2_601 => f64::NAN,
+            _ => 1.0,
+        };
+        base * (1.0 + 0.4 * noise) * spike
+    }
+
+    /// A sharpness estimate every 400 steps, with an infinite stability limit now and then.
+    fn sharpness(step: u64) -> Option<crate::SharpnessReading> {
+        (step % 400 == 0).then(|| crate::SharpnessReading {
+            lambda: if step % 1_200 == 0 {
+                0.0
+            } else {
+                30.0 + step as f64 / 7.0
+            },
+            operator: crate::Operator::Hessian,
+            threshold: 2.0,
+            iterations: 20,
+            converged: step % 800 != 0,
+            gradient_evals: 40,
+            seconds: 0.01,
+        })
+    }
+
+    const PER_EPOCH: u64 = 250;
+
+    /// Feeds steps `from..to` (1-based) of [`loss`], with an epoch end every [`PER_EPOCH`] steps.
+    fn feed(m: &mut RunMonitor, from: u64, to: u64) -> Vec<Action> {
+        feed_with(m, from, to, loss, sharpness)
+    }
+
+    fn feed_with(
+        m: &mut RunMonitor,
+        from: u64,
+        to: u64,
+        loss: impl Fn(u64) -> f64,
+        sharpness: impl Fn(u64) -> Option<crate::SharpnessReading>,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for step in from..to {
+            let epoch = ((step - 1) / PER_EPOCH) as usize;
+            let lr = if step < 1_500 { 0.1 } else { 0.01 };
+            let s = StepEnd {
+                step,
+                epoch,
+                batch: ((step - 1) % PER_EPOCH) as usize,
+                batches: PER_EPOCH as usize,
+                loss: loss(step),
+                lr,
+                batch_size: 64,
+                grad_norm: None,
+                update_ratio: (step % 50 == 0).then_some(1e-3 / step as f64),
+                sharpness: sharpness(step),
+            };
+            actions.push(m.on_step_end(&s).unwrap());
+            if step % PER_EPOCH == 0 {
+                let e = EpochEnd {
+                    epoch,
+                    epochs: 100,
+                    step,
+                    train_loss: loss(step) * 1.01,
+                    eval: Some(crate::Eval {
+                        loss: loss(step) * 1.1,
+                        accuracy: 0.5,
+                    }),
+                    lr,
+                    train_time: std::time::Duration::ZERO,
+                };
+                actions.push(m.on_epoch_end(&e).unwrap());
+            }
+        }
+        actions
+    }
+
+    /// The state as the checkpoint writes it.
+    fn saved(m: &RunMonitor) -> String {
+        serde_json::to_string(&m.save_state().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_saved_state_does_not_grow_with_the_steps() {
+        // A run that stays healthy: the report (which grows with changes of state and
+        // sharpness estimates, not with steps) holds one entry, the rest is the monitor's.
+        let steady = |i: u64| loss(i.min(1_500));
+        let size_at = |steps: u64| {
+            let mut m = monitor(None);
+            feed_with(&mut m, 1, steps + 1, steady, |_| None);
+            saved(&m).len()
+        };
+        let sizes = [500, 5_000, 50_000, 100_000].map(size_at);
+        eprintln!("saved state after 500, 5,000, 50,000, 100,000 steps: {sizes:?} B");
+        let growth = |a: usize, b: usize| sizes[b] as f64 / sizes[a] as f64 - 1.0;
+        assert!(growth(0, 1).abs() < 0.2, "{sizes:?} B");
+        // Past about 16,000 steps the long history's current block holds its most raw values
+        // (512): the state has reached its ceiling.
+        assert!(growth(2, 3).abs() < 0.05, "{sizes:?} B");
+        assert!(sizes.iter().all(|s| *s < 30_000), "{sizes:?} B");
+        // The eventful run: 11 changes of state, 3 rollbacks, 12 sharpness estimates.
+        let mut m = monitor(Some(AutoLr::default()));
+        feed(&mut m, 1, 5_001);
+        assert!(saved(&m).len() < 40_000, "{} B", saved(&m).len());
+    }
+
+    #[test]
+    fn a_restored_monitor_continues_bit_for_bit() {
+        // Cuts while healthy, slow, between rollbacks, on a plateau and after the NaN latch.
+        for cut in [7, 333, 1_250, 1_900, 2_045, 2_250, 2_700] {
+            let mut straight = monitor(Some(AutoLr::default()));
+            let first = feed(&mut straight, 1, cut);
+            let text = saved(&straight);
+            let mut resumed = monitor(Some(AutoLr::default()));
+            resumed.restore_state(&serde_json::from_str(&text).unwrap()).unwrap();
+            assert_eq!(saved(&resumed), text, "cut {cut}: restore then save");
+            assert!(!first.is_empty());
+            let a = feed(&mut straight, cut, 3_000);
+            let b = feed(&mut resumed, cut, 3_000);
+            assert_eq!(a, b, "cut {cut}: actions");
+            let history = History::default();
+            straight.on_train_end(&history).unwrap();
+            resumed.on_train_end(&history).unwrap();
+            assert_eq!(saved(&resumed), saved(&straight), "cut {cut}: state at the end");
+            assert_eq!(
+                *resumed.report.lock().unwrap(),
+                *straight.report.lock().unwrap(),
+                "cut {cut}: report"
+            );
+            assert_eq!(*resumed.state.lock().unwrap(), *straight.state.lock().unwrap());
+            let r = straight.report.lock().unwrap();
+            assert_eq!((r.timeline.len(), r.rollbacks, r.stability.len()), (11, 3, 7));
+        }
+    }
+
+    #[test]
+    fn a_journal_from_an_older_checkpoint_is_replayed() {
+        let mut straight = monitor(None);
+        feed(&mut straight, 1, 600);
+        let journal: Vec<serde_json::Value> = (1..600u64)
+            .flat_map(|step| {
+                let lr = 0.1;
+                let mut v = vec![serde_json::json!([
+                    "s",
+                    step,
+                    (step - 1) / PER_EPOCH,
+                    loss(step),
+                    lr,
+                    null,
+                    (step % 50 == 0).then_some(1e-3 / step as f64),
+                    sharpness(step).map(|r| serde_json::to_value(r).unwrap())
+                ])];
+                if step % PER_EPOCH == 0 {
+                    v.push(serde_json::json!([
+                        "e",
+                        (step - 1) / PER_EPOCH,
+                        step,
+                        loss(step) * 1.01,
+                        loss(step) * 1.1,
+                        lr
+                    ]));
+                }
+                v
+            })
+            .collect();
+        let mut resumed = monitor(None);
+        resumed
+            .restore_state(&serde_json::json!({ "journal": journal }))
+            .unwrap();
+        assert_eq!(*resumed.report.lock().unwrap(), *straight.report.lock().unwrap());
+        assert_eq!(feed(&mut resumed, 600, 900), feed(&mut straight, 600, 900));
+    }
+
+    #[test]
+    fn a_state_of_another_format_is_a_named_error() {
+        let mut m = monitor(None);
+        for (state, needle) in [
+            (serde_json::json!({ "format": 99 }), "format 99"),
+            (serde_json::json!({}), "format missing"),
+            (
+                serde_json::json!({ "format": SAVED_FORMAT, "monitor": 1 }),
+                "invalid type",
+            ),
+            (serde_json::json!({ "journal": 3 }), "journal"),
+        ] {
+            match m.restore_state(&state) {
+                Err(e @ TrainError::ObserverState { .. }) => {
+                    assert!(e.to_string().contains(needle), "{e}")
+                }
+                other => panic!("{state}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_reason_code_in_the_docs_has_the_anchor_warnings_link_to() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/monitor.md");
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let rows: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split_once('`').map(|(code, _)| code))
+            .filter(|c| !c.contains(' '))
+            .collect();
+        assert!(rows.len() > 30, "{rows:?}");
+        for code in rows.into_iter().chain(["hard_4x", "flat_after_progress", "noisy_flat"]) {
+            let link = doc_link(code);
+            let anchor = link.rsplit_once('#').map(|(_, a)| a).unwrap();
+            assert!(
+                doc.contains(&format!("<a id=\"{anchor}\"></a>")),
+                "{link} lands nowhere"
+            );
+        }
     }
 }
