@@ -632,6 +632,7 @@ mod tests {
                     epochs: 100,
                     step,
                     train_loss: loss(step) * 1.01,
+                    train_accuracy: None,
                     eval: Some(crate::Eval {
                         loss: loss(step) * 1.1,
                         accuracy: 0.5,
