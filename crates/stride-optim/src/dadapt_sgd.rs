@@ -16,7 +16,8 @@ pub struct DAdaptSgdConfig {
     pub lr: f64,
     /// Momentum, as averaging of the iterates (default 0).
     pub momentum: f64,
-    /// L2 penalty added to the gradient (default 0).
+    /// L2 penalty added to the gradient (default 0). A [`crate::ParamGroup`]'s own weight
+    /// decay applies to its group; the reference applies the first group's to all.
     pub weight_decay: f64,
     /// Initial estimate of `d` (default 1e-6).
     pub d0: f64,

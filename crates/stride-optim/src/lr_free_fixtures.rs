@@ -417,3 +417,58 @@ fn prodigy_refuses_groups_at_different_rates_and_zero_gradients_take_no_step() {
     )
     .is_err());
 }
+
+#[test]
+fn the_new_kinds_parse_build_and_step_with_their_reference_defaults() {
+    use crate::OptimizerKind;
+    let cases = [
+        ("lion", 1e-4, false),
+        ("sf-adamw", 0.0025, true),
+        ("sf-sgd", 1.0, true),
+        ("prodigy", 1.0, false),
+        ("dadapt-adam", 1.0, false),
+        ("dadapt-sgd", 1.0, false),
+    ];
+    for (name, lr, eval_point) in cases {
+        let kind: OptimizerKind = name.parse().unwrap();
+        assert_eq!(kind.name(), name);
+        assert!(OptimizerKind::ALL.contains(&kind), "{name}");
+        assert_eq!(kind.default_lr(), lr, "{name}");
+        let x = Var::from_slice(&[1.0f32, -2.0, 0.5], 3, &Device::Cpu).unwrap();
+        let mut opt = kind.build(vec![x.clone()], lr, Some(0.5), Some(0.01)).unwrap();
+        assert_eq!(opt.momentum(), Some(0.5), "{name}");
+        assert_eq!(opt.has_eval_point(), eval_point, "{name}");
+        for _ in 0..3 {
+            let mut grads = GradStore::default();
+            grads.insert(x.as_tensor(), x.affine(2.0, 0.1).unwrap());
+            opt.step(&grads).unwrap();
+        }
+        let rate = opt.effective_learning_rate();
+        assert!(rate.is_finite() && rate > 0.0, "{name}: {rate}");
+        assert_eq!(opt.state().unwrap().hyper["weight_decay"], 0.01, "{name}");
+        let y = x.to_vec1::<f32>().unwrap();
+        assert_ne!(y, vec![1.0, -2.0, 0.5], "{name}");
+        opt.eval_point().unwrap();
+        assert_eq!(x.to_vec1::<f32>().unwrap() != y, eval_point, "{name}: x differs from y");
+        opt.train_point().unwrap();
+    }
+}
+
+#[test]
+fn schedule_free_reports_the_warmed_up_rate_of_the_next_step() {
+    let x = Var::from_slice(&[1.0f32, -2.0], 2, &Device::Cpu).unwrap();
+    let warm = ScheduleFreeAdamWConfig {
+        warmup_steps: 4,
+        ..ScheduleFreeAdamWConfig::with_lr(0.01)
+    };
+    let mut opt = Optimizing::new(vec![x.clone()], warm).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        seen.push(opt.effective_learning_rate());
+        let mut grads = GradStore::default();
+        grads.insert(x.as_tensor(), x.ones_like().unwrap());
+        Optimizer::step(&mut opt, &grads).unwrap();
+    }
+    assert_eq!(seen, vec![0.0025, 0.005, 0.0075, 0.01, 0.01, 0.01]);
+    assert_eq!(Optimizer::learning_rate(&opt), 0.01);
+}
