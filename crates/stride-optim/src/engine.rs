@@ -80,27 +80,28 @@ impl<R: UpdateRule> Optimizing<R> {
 
     /// The rule's optimizer-wide pass, before any step count or variable changes.
     fn prepare(&mut self, found: &[Option<Tensor>]) -> Result<bool> {
-        let mut views = Vec::with_capacity(self.vars.len());
-        let parts = self
+        let ctxs: Vec<StepCtx> = found
+            .iter()
+            .enumerate()
+            .map(|(i, grad)| StepCtx {
+                t: self.param_steps[i] + u64::from(grad.is_some()),
+                ..self.ctx(i)
+            })
+            .collect();
+        let mut views: Vec<VarStep<'_>> = self
             .vars
             .iter()
             .zip(found)
-            .zip(self.buffers.iter_mut().zip(self.scalars.iter_mut()));
-        for (i, ((var, grad), (buffers, scalars))) in parts.enumerate() {
-            let (scale, wd) = self.groups[self.group_of[i]];
-            let ctx = StepCtx {
-                t: self.param_steps[i] + u64::from(grad.is_some()),
-                lr: self.rule.lr() * scale,
-                weight_decay: wd.unwrap_or_else(|| self.rule.weight_decay()),
-            };
-            views.push(VarStep {
+            .zip(self.buffers.iter_mut().zip(self.scalars.iter_mut()))
+            .zip(ctxs)
+            .map(|(((var, grad), (buffers, scalars)), ctx)| VarStep {
                 ctx,
                 param: var.as_tensor(),
                 grad: grad.as_ref(),
                 buffers: buffers.as_mut_slice(),
                 scalars: scalars.as_mut_slice(),
-            });
-        }
+            })
+            .collect();
         self.rule.prepare_step(&mut views)
     }
 
