@@ -174,9 +174,10 @@ pub(crate) fn lerp(a: &Tensor, b: &Tensor, w: f64) -> Result<Tensor> {
 }
 
 /// The sum of a tensor's elements as PyTorch's `.sum().item()` hands it over: summed
-/// in the tensor's dtype, then widened.
+/// in the tensor's dtype, then widened (on the CPU, as some devices have no f64).
 pub(crate) fn sum_item(t: &Tensor) -> Result<f64> {
-    Ok(t.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
+    let sum = t.sum_all()?.to_device(&candle_core::Device::Cpu)?;
+    Ok(sum.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
 }
 
 /// The value of the saved optimizer-wide scalar `slot`, which is the same on every
