@@ -472,3 +472,47 @@ fn schedule_free_reports_the_warmed_up_rate_of_the_next_step() {
     assert_eq!(seen, vec![0.0025, 0.005, 0.0075, 0.01, 0.01, 0.01]);
     assert_eq!(Optimizer::learning_rate(&opt), 0.01);
 }
+
+/// A least-squares fit through autograd (transposed, non-contiguous weight gradients):
+/// each new optimizer at a rate near its reference default cuts the loss at least tenfold.
+/// (Schedule-Free's x is the uniform average of the iterates z; on a noiseless problem it
+/// lags y, so no order between them is asserted.)
+#[test]
+fn the_new_optimizers_fit_a_least_squares_problem() {
+    use crate::OptimizerKind;
+    let dev = Device::Cpu;
+    let xs: Vec<f32> = (0..64 * 8).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+    let x = Tensor::from_vec(xs, (64, 8), &dev).unwrap();
+    let truth = Tensor::from_vec((0..8).map(|i| i as f32 / 4.0 - 1.0).collect::<Vec<_>>(), (8, 1), &dev).unwrap();
+    let target = x.matmul(&truth).unwrap();
+    let loss_at = |w: &Var| -> f32 {
+        let diff = (x.matmul(w.as_tensor()).unwrap() - &target).unwrap();
+        diff.sqr().unwrap().mean_all().unwrap().to_scalar().unwrap()
+    };
+    for (kind, lr) in [
+        (OptimizerKind::Lion, 3e-3),
+        (OptimizerKind::ScheduleFreeAdamW, 0.0025 * 4.0),
+        (OptimizerKind::ScheduleFreeSgd, 0.1),
+        (OptimizerKind::Prodigy, 1.0),
+        (OptimizerKind::DAdaptAdam, 1.0),
+        (OptimizerKind::DAdaptSgd, 1.0),
+    ] {
+        let w = Var::zeros((8, 1), candle_core::DType::F32, &dev).unwrap();
+        let start = loss_at(&w);
+        let mut opt = kind.build(vec![w.clone()], lr, None, None).unwrap();
+        for _ in 0..300 {
+            let diff = (x.matmul(w.as_tensor()).unwrap() - &target).unwrap();
+            let loss = diff.sqr().unwrap().mean_all().unwrap();
+            opt.step(&loss.backward().unwrap()).unwrap();
+        }
+        let at_y = loss_at(&w);
+        opt.eval_point().unwrap();
+        let at_x = loss_at(&w);
+        assert!(at_x < start / 10.0, "{kind}: loss {start} -> {at_x}");
+        assert_eq!(at_x != at_y, opt.has_eval_point(), "{kind}: x {at_x}, y {at_y}");
+        println!(
+            "{kind} at lr {lr}: loss {start:.3} -> {at_x:.2e} (y {at_y:.2e}), effective rate {:.3e}",
+            opt.effective_learning_rate()
+        );
+    }
+}
