@@ -4,7 +4,7 @@ use candle_core::{Tensor, Var};
 use crate::error::{OptimError, Result};
 use crate::optimizer::{Buffer, Optimizer, OptimizerState};
 use crate::params::ParamGroup;
-use crate::rule::{StepCtx, UpdateRule};
+use crate::rule::{StepCtx, UpdateRule, VarStep};
 
 /// An optimizer: variables in groups, the state of rule `R` for each, and step counts.
 ///
@@ -78,6 +78,52 @@ impl<R: UpdateRule> Optimizing<R> {
         self.fused = fused;
     }
 
+    /// The rule's optimizer-wide pass, before any step count or variable changes.
+    fn prepare(&mut self, found: &[Option<Tensor>]) -> Result<bool> {
+        let ctxs: Vec<StepCtx> = found
+            .iter()
+            .enumerate()
+            .map(|(i, grad)| StepCtx {
+                t: self.param_steps[i] + u64::from(grad.is_some()),
+                ..self.ctx(i)
+            })
+            .collect();
+        let mut views: Vec<VarStep<'_>> = self
+            .vars
+            .iter()
+            .zip(found)
+            .zip(self.buffers.iter_mut().zip(self.scalars.iter_mut()))
+            .zip(ctxs)
+            .map(|(((var, grad), (buffers, scalars)), ctx)| VarStep {
+                ctx,
+                param: var.as_tensor(),
+                grad: grad.as_ref(),
+                buffers: buffers.as_mut_slice(),
+                scalars: scalars.as_mut_slice(),
+            })
+            .collect();
+        self.rule.prepare_step(&mut views)
+    }
+
+    /// Moves every variable to the evaluation or the training point, all or none.
+    fn switch_point(&mut self, to_eval: bool) -> Result<()> {
+        let mut scalars = self.scalars.clone();
+        let mut moved = Vec::new();
+        for (i, var) in self.vars.iter().enumerate() {
+            if let Some(t) = self
+                .rule
+                .switch_point(to_eval, var.as_tensor(), &self.buffers[i], &mut scalars[i])?
+            {
+                moved.push((i, t));
+            }
+        }
+        for (i, t) in moved {
+            self.vars[i].set(&t)?;
+        }
+        self.scalars = scalars;
+        Ok(())
+    }
+
     fn ctx(&self, i: usize) -> StepCtx {
         let (scale, wd) = self.groups[self.group_of[i]];
         StepCtx {
@@ -90,11 +136,16 @@ impl<R: UpdateRule> Optimizing<R> {
 
 impl<R: UpdateRule> Optimizer for Optimizing<R> {
     fn step(&mut self, grads: &GradStore) -> Result<()> {
-        for i in 0..self.vars.len() {
-            let Some(grad) = grads.get(self.vars[i].as_tensor()) else {
+        let found: Vec<Option<Tensor>> = self.vars.iter().map(|v| grads.get(v.as_tensor()).cloned()).collect();
+        let proceed = self.prepare(&found)?;
+        for (i, grad) in found.iter().enumerate() {
+            let Some(grad) = grad else {
                 continue;
             };
             self.param_steps[i] += 1;
+            if !proceed {
+                continue;
+            }
             let ctx = self.ctx(i);
             let param = self.vars[i].as_tensor();
             if self.fused && self.rule.update_fused(ctx, param, grad, &mut self.buffers[i])? {
@@ -119,6 +170,25 @@ impl<R: UpdateRule> Optimizer for Optimizing<R> {
 
     fn momentum(&self) -> Option<f64> {
         self.rule.momentum()
+    }
+
+    fn effective_learning_rate(&self) -> f64 {
+        match (self.param_steps.first(), self.scalars.first()) {
+            (Some(t), Some(scalars)) => self.rule.effective_lr(t + 1, scalars),
+            _ => self.rule.lr(),
+        }
+    }
+
+    fn has_eval_point(&self) -> bool {
+        self.rule.has_eval_point()
+    }
+
+    fn eval_point(&mut self) -> Result<()> {
+        self.switch_point(true)
+    }
+
+    fn train_point(&mut self) -> Result<()> {
+        self.switch_point(false)
     }
 
     fn set_momentum(&mut self, momentum: f64) -> bool {

@@ -18,6 +18,13 @@ pub enum OptimError {
     /// A saved state that does not fit this optimizer.
     #[error("cannot load optimizer state: {0}")]
     State(String),
+    /// An operation the optimizer's current mode forbids, e.g. a Schedule-Free step
+    /// taken at the evaluation point.
+    #[error("{0}")]
+    Mode(&'static str),
+    /// Parameter groups an optimizer cannot combine, e.g. different rates under Prodigy.
+    #[error("unsupported parameter groups: {0}")]
+    Groups(String),
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -5,8 +5,9 @@ use candle_core::Var;
 
 use crate::error::{OptimError, Result};
 use crate::{
-    AdadeltaConfig, AdagradConfig, AdamConfig, AdamaxConfig, NAdamConfig, Optimizer, Optimizing, RAdamConfig,
-    RmsPropConfig, SgdConfig,
+    AdadeltaConfig, AdagradConfig, AdamConfig, AdamaxConfig, DAdaptAdamConfig, DAdaptSgdConfig, LionConfig,
+    NAdamConfig, Optimizer, Optimizing, ProdigyConfig, RAdamConfig, RmsPropConfig, ScheduleFreeAdamWConfig,
+    ScheduleFreeSgdConfig, SgdConfig,
 };
 
 /// The optimizers a command line or a sweep can name.
@@ -30,11 +31,23 @@ pub enum OptimizerKind {
     NAdam,
     /// [`crate::RAdam`].
     RAdam,
+    /// [`crate::Lion`].
+    Lion,
+    /// [`crate::ScheduleFreeAdamW`].
+    ScheduleFreeAdamW,
+    /// [`crate::ScheduleFreeSgd`].
+    ScheduleFreeSgd,
+    /// [`crate::Prodigy`].
+    Prodigy,
+    /// [`crate::DAdaptAdam`].
+    DAdaptAdam,
+    /// [`crate::DAdaptSgd`].
+    DAdaptSgd,
 }
 
 impl OptimizerKind {
     /// Every kind, in the order of the crate docs.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 15] = [
         Self::Sgd,
         Self::Adam,
         Self::AdamW,
@@ -44,6 +57,12 @@ impl OptimizerKind {
         Self::Adamax,
         Self::NAdam,
         Self::RAdam,
+        Self::Lion,
+        Self::ScheduleFreeAdamW,
+        Self::ScheduleFreeSgd,
+        Self::Prodigy,
+        Self::DAdaptAdam,
+        Self::DAdaptSgd,
     ];
 
     /// Lower-case name, as parsed.
@@ -58,12 +77,19 @@ impl OptimizerKind {
             Self::Adamax => "adamax",
             Self::NAdam => "nadam",
             Self::RAdam => "radam",
+            Self::Lion => "lion",
+            Self::ScheduleFreeAdamW => "sf-adamw",
+            Self::ScheduleFreeSgd => "sf-sgd",
+            Self::Prodigy => "prodigy",
+            Self::DAdaptAdam => "dadapt-adam",
+            Self::DAdaptSgd => "dadapt-sgd",
         }
     }
 
     /// The rate used when none is given: PyTorch's default (the table in the crate docs),
     /// except SGD's 0.1 instead of 1e-3, the rate an MLP on MNIST-like data wants (at 1e-3
-    /// the run is stable but very slow; Keras uses 0.01).
+    /// the run is stable but very slow; Keras uses 0.01). The others are their reference
+    /// packages' defaults; for Prodigy and D-Adaptation it is a multiplier of the estimated step.
     pub fn default_lr(self) -> f64 {
         match self {
             Self::Sgd => 0.1,
@@ -71,11 +97,15 @@ impl OptimizerKind {
             Self::RmsProp | Self::Adagrad => 1e-2,
             Self::Adadelta => 1.0,
             Self::Adamax | Self::NAdam => 2e-3,
+            Self::Lion => 1e-4,
+            Self::ScheduleFreeAdamW => 0.0025,
+            Self::ScheduleFreeSgd | Self::Prodigy | Self::DAdaptAdam | Self::DAdaptSgd => 1.0,
         }
     }
 
     /// Builds the optimizer with PyTorch's defaults except the learning rate and,
-    /// when given, the momentum (SGD, RMSprop; beta1 for the Adam family) and weight decay.
+    /// when given, the momentum (SGD, RMSprop, Schedule-Free SGD, D-Adaptation SGD; beta1
+    /// for the Adam family, Lion, Schedule-Free AdamW and Prodigy) and weight decay.
     pub fn build(
         self,
         vars: Vec<Var>,
@@ -167,6 +197,72 @@ impl OptimizerKind {
                     ..RAdamConfig::default()
                 },
             )?),
+            Self::Lion => {
+                let base = LionConfig::with_lr(lr);
+                Box::new(Optimizing::new(
+                    vars,
+                    LionConfig {
+                        beta1: momentum.unwrap_or(base.beta1),
+                        weight_decay: wd(base.weight_decay),
+                        ..base
+                    },
+                )?)
+            }
+            Self::ScheduleFreeAdamW => {
+                let base = ScheduleFreeAdamWConfig::with_lr(lr);
+                Box::new(Optimizing::new(
+                    vars,
+                    ScheduleFreeAdamWConfig {
+                        beta1: momentum.unwrap_or(base.beta1),
+                        weight_decay: wd(base.weight_decay),
+                        ..base
+                    },
+                )?)
+            }
+            Self::ScheduleFreeSgd => {
+                let base = ScheduleFreeSgdConfig::with_lr(lr);
+                Box::new(Optimizing::new(
+                    vars,
+                    ScheduleFreeSgdConfig {
+                        momentum: momentum.unwrap_or(base.momentum),
+                        weight_decay: wd(base.weight_decay),
+                        ..base
+                    },
+                )?)
+            }
+            Self::Prodigy => {
+                let base = ProdigyConfig::with_lr(lr);
+                Box::new(Optimizing::new(
+                    vars,
+                    ProdigyConfig {
+                        beta1: momentum.unwrap_or(base.beta1),
+                        weight_decay: wd(base.weight_decay),
+                        ..base
+                    },
+                )?)
+            }
+            Self::DAdaptAdam => {
+                let base = DAdaptAdamConfig::with_lr(lr);
+                Box::new(Optimizing::new(
+                    vars,
+                    DAdaptAdamConfig {
+                        beta1: momentum.unwrap_or(base.beta1),
+                        weight_decay: wd(base.weight_decay),
+                        ..base
+                    },
+                )?)
+            }
+            Self::DAdaptSgd => {
+                let base = DAdaptSgdConfig::with_lr(lr);
+                Box::new(Optimizing::new(
+                    vars,
+                    DAdaptSgdConfig {
+                        momentum: momentum.unwrap_or(base.momentum),
+                        weight_decay: wd(base.weight_decay),
+                        ..base
+                    },
+                )?)
+            }
         })
     }
 }

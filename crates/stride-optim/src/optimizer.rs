@@ -27,6 +27,29 @@ pub trait Optimizer {
     fn set_momentum(&mut self, _momentum: f64) -> bool {
         false
     }
+    /// The rate the next step moves at: the learning rate, except for optimizers that
+    /// scale it themselves (Prodigy's and D-Adaptation's `d * lr`, Schedule-Free's warmup),
+    /// where [`Optimizer::learning_rate`] is a multiplier. For logging.
+    fn effective_learning_rate(&self) -> f64 {
+        self.learning_rate()
+    }
+    /// Whether the optimizer trains at one point and should be evaluated at another
+    /// (Schedule-Free); then [`Optimizer::eval_point`] and [`Optimizer::train_point`] move
+    /// the variables, and the others are no-ops.
+    fn has_eval_point(&self) -> bool {
+        false
+    }
+    /// Moves the variables to the point to evaluate, checkpoint and report at
+    /// (Schedule-Free's average x, the reference's `optimizer.eval()`); does nothing when
+    /// already there.
+    fn eval_point(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Moves the variables back to the point gradients are taken at (Schedule-Free's y,
+    /// `optimizer.train()`); [`Optimizer::step`] refuses to run until it is called.
+    fn train_point(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Number of steps taken so far.
     fn steps(&self) -> u64;
     /// The variables being optimised.
@@ -52,6 +75,18 @@ impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
     }
     fn set_momentum(&mut self, momentum: f64) -> bool {
         (**self).set_momentum(momentum)
+    }
+    fn effective_learning_rate(&self) -> f64 {
+        (**self).effective_learning_rate()
+    }
+    fn has_eval_point(&self) -> bool {
+        (**self).has_eval_point()
+    }
+    fn eval_point(&mut self) -> Result<()> {
+        (**self).eval_point()
+    }
+    fn train_point(&mut self) -> Result<()> {
+        (**self).train_point()
     }
     fn steps(&self) -> u64 {
         (**self).steps()

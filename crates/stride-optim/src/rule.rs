@@ -72,6 +72,51 @@ pub trait UpdateRule: Clone + std::fmt::Debug + Send + Sync + 'static {
     ) -> Result<bool> {
         Ok(false)
     }
+    /// Runs once per step before any variable is updated, over every variable (with its
+    /// gradient, if it has one this step), for rules whose step size depends on all of
+    /// them (Prodigy's and D-Adaptation's distance estimate `d`). Such rules keep their
+    /// optimizer-wide values in [`UpdateRule::SCALARS`], equal on every variable, so the
+    /// saved state survives a renumbering of the variables. Returns false to skip this
+    /// step's updates (what the references do when every gradient is zero).
+    fn prepare_step(&self, _vars: &mut [VarStep<'_>]) -> Result<bool> {
+        Ok(true)
+    }
+    /// The rate the next update moves at, from the next update's count `t` and a
+    /// variable's scalars: Prodigy's `d * lr`, Schedule-Free's warmed-up rate; by default
+    /// the base learning rate.
+    fn effective_lr(&self, _t: u64, _scalars: &[f64]) -> f64 {
+        self.lr()
+    }
+    /// Whether the rule evaluates at a point other than the one it trains at (Schedule-Free).
+    fn has_eval_point(&self) -> bool {
+        false
+    }
+    /// The variable's value at the evaluation point (`to_eval`) or back at the training
+    /// point, recording which one it is at in `scalars`; `None` leaves it where it is.
+    fn switch_point(
+        &self,
+        _to_eval: bool,
+        _param: &Tensor,
+        _buffers: &[Option<Tensor>],
+        _scalars: &mut [f64],
+    ) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+}
+
+/// One variable as [`UpdateRule::prepare_step`] sees it.
+#[derive(Debug)]
+pub struct VarStep<'a> {
+    /// What its update this step will see.
+    pub ctx: StepCtx,
+    /// Its value before the step.
+    pub param: &'a Tensor,
+    /// Its gradient, `None` when it has none this step (it will not be updated).
+    pub grad: Option<&'a Tensor>,
+    /// Its buffers, named by [`UpdateRule::BUFFERS`].
+    pub buffers: &'a mut [Option<Tensor>],
+    /// Its scalars, named by [`UpdateRule::SCALARS`].
+    pub scalars: &'a mut [f64],
 }
 
 /// Reads a saved hyper-parameter.
@@ -114,4 +159,29 @@ pub(crate) fn take_or_zeros(slot: &mut Option<Tensor>, like: &Tensor) -> Result<
 pub(crate) fn div_scalar(t: &Tensor, s: f64) -> Result<Tensor> {
     let s = Tensor::new(s, t.device())?.to_dtype(t.dtype())?;
     Ok(t.broadcast_div(&s)?)
+}
+
+/// `a + w * (b - a)` rounded as PyTorch's CPU `lerp` does: from the nearer end, with
+/// `1 - w` formed in f32.
+pub(crate) fn lerp(a: &Tensor, b: &Tensor, w: f64) -> Result<Tensor> {
+    let diff = (b - a)?;
+    if w.abs() < 0.5 {
+        Ok((a + diff.affine(w, 0.0)?)?)
+    } else {
+        let rest = f64::from(1.0f32 - w as f32);
+        Ok((b - diff.affine(rest, 0.0)?)?)
+    }
+}
+
+/// The sum of a tensor's elements as PyTorch's `.sum().item()` hands it over: summed
+/// in the tensor's dtype, then widened (on the CPU, as some devices have no f64).
+pub(crate) fn sum_item(t: &Tensor) -> Result<f64> {
+    let sum = t.sum_all()?.to_device(&candle_core::Device::Cpu)?;
+    Ok(sum.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// The value of the saved optimizer-wide scalar `slot`, which is the same on every
+/// variable; `fallback` when there are none.
+pub(crate) fn shared_scalar(vars: &[VarStep<'_>], slot: usize, fallback: f64) -> f64 {
+    vars.first().map_or(fallback, |v| v.scalars[slot])
 }
