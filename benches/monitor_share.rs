@@ -97,6 +97,7 @@ fn main() -> anyhow::Result<()> {
             batches: 469,
             loss,
             lr,
+            effective_lr: lr,
             batch_size: 128,
             grad_norm: Some(1.0),
             update_ratio: None,

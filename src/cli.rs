@@ -38,10 +38,12 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     /// Learning rate (the base rate when a schedule is given); default: the optimizer's
-    /// (sgd 0.1, adam/adamw/radam 1e-3, rmsprop/adagrad 1e-2, adamax/nadam 2e-3, adadelta 1).
+    /// (sgd 0.1, adam/adamw/radam 1e-3, rmsprop/adagrad 1e-2, adamax/nadam 2e-3, adadelta 1,
+    /// lion 1e-4, sf-adamw 0.0025, and 1 for prodigy/dadapt-*, whose rate is a multiplier).
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// Optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, radam.
+    /// Optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, radam, lion, or the
+    /// tuning-free sf-adamw, sf-sgd (Schedule-Free), prodigy, dadapt-adam, dadapt-sgd.
     #[arg(long, default_value = "sgd")]
     pub optimizer: String,
     /// Momentum (SGD, RMSprop) or beta1 (Adam family); PyTorch's default when absent.

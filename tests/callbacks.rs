@@ -93,7 +93,7 @@ fn callbacks_observe_in_order_and_steer() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds,train_accuracy"
+        "kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds,train_accuracy,effective_lr"
     );
     assert_eq!(lines.len(), 1 + 5 + 2);
     assert!(

@@ -612,3 +612,51 @@ fn state_json_does_not_grow_with_the_steps() {
     assert!(sizes[7] < sizes[3] + sizes[3] / 10, "{sizes:?} B");
     assert!(sizes[7] < 60_000, "{sizes:?} B");
 }
+
+/// A Schedule-Free run (checkpointed at its average x) resumes bit-identically.
+#[test]
+fn schedule_free_resumes_bit_identically() {
+    let data = sample();
+    let kind: OptimizerKind = "sf-adamw".parse().unwrap();
+    let run = |epochs: usize, dir: &Path, resume: bool, init_seed: u64| {
+        let (model, varmap) = mlp("784-32-10", init_seed);
+        let mut optimizer = kind.build(varmap.all_vars(), kind.default_lr(), None, None).unwrap();
+        let config = CheckpointConfig {
+            existing: ExistingRun::Resume,
+            ..CheckpointConfig::new(dir, MODEL)
+        };
+        let mut trainer = Trainer::builder()
+            .epochs(epochs)
+            .seed(2)
+            .checkpoints(Checkpointer::new(config, &varmap).unwrap())
+            .build()
+            .unwrap();
+        if resume {
+            let ckpt = Checkpoint::load(&dir.join(LATEST)).unwrap();
+            trainer.resume(&ckpt, &varmap, optimizer.as_mut()).unwrap();
+        }
+        let h = trainer
+            .fit_with(&model, optimizer.as_mut(), &data.train, Some(&data.test))
+            .unwrap();
+        let mut named: Vec<(String, Vec<u32>)> = varmap
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                let values: Vec<f32> = v.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+                (k.clone(), values.into_iter().map(f32::to_bits).collect())
+            })
+            .collect();
+        named.sort();
+        (h, named)
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (straight, w_straight) = run(2, a.path(), false, 0);
+    let (first, _) = run(1, b.path(), false, 0);
+    let (second, w_resumed) = run(2, b.path(), true, 9);
+    let joined: Vec<f64> = first.step_losses.iter().chain(&second.step_losses).copied().collect();
+    assert_eq!(bits(&joined), bits(&straight.step_losses));
+    assert_eq!(second.epochs[0].eval, straight.epochs[1].eval);
+    assert_eq!(w_resumed, w_straight, "final weights");
+}

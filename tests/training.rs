@@ -412,3 +412,36 @@ fn eval_of_a_checkpoint_reproduces_the_runs_test_accuracy() {
     let text = out.text();
     assert!(text.contains("confusion") && !text.contains("Trouser"), "{text}");
 }
+
+/// Schedule-Free trains at y and is evaluated at its average x: the trainer reports the loss
+/// at x (evaluating at y would give another number), and a finished run leaves the weights at x.
+#[test]
+fn schedule_free_is_evaluated_at_its_average() {
+    use stride::optim::OptimizerKind;
+    let data = Resolver::local().load(DatasetName::Mnist).unwrap().splits;
+    let (model, varmap) = mlp(3);
+    let kind: OptimizerKind = "sf-adamw".parse().unwrap();
+    let mut optimizer = kind.build(varmap.all_vars(), kind.default_lr(), None, None).unwrap();
+    assert!(optimizer.has_eval_point());
+    let history = Trainer::builder()
+        .epochs(1)
+        .build()
+        .unwrap()
+        .fit_with(&model, optimizer.as_mut(), &data.train, Some(&data.test))
+        .unwrap();
+    let reported = history.last().unwrap().eval.unwrap();
+    let at_x = stride::train::evaluate(&model, &data.test, &Device::Cpu, 1000).unwrap();
+    assert_eq!(
+        reported.loss.to_bits(),
+        at_x.loss.to_bits(),
+        "the run ended away from x"
+    );
+    optimizer.train_point().unwrap();
+    let at_y = stride::train::evaluate(&model, &data.test, &Device::Cpu, 1000).unwrap();
+    assert_ne!(
+        at_y.loss.to_bits(),
+        at_x.loss.to_bits(),
+        "x and y coincide: the test shows nothing"
+    );
+    assert!(reported.accuracy > 0.8, "{reported:?}");
+}

@@ -31,7 +31,8 @@ pub struct SetupArgs {
     /// Threads for the tensor kernels (default: the cores this process may use).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, radam.
+    /// Optimizer: sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, radam, lion, or the
+    /// tuning-free sf-adamw, sf-sgd (Schedule-Free), prodigy, dadapt-adam, dadapt-sgd.
     #[arg(long, default_value = "sgd")]
     pub optimizer: String,
     /// Momentum (SGD, RMSprop) or beta1 (Adam family); PyTorch's default when absent.

@@ -49,6 +49,9 @@ pub struct StepEnd {
     pub loss: f64,
     /// Learning rate the step used.
     pub lr: f64,
+    /// The rate the step actually moved at: Prodigy's and D-Adaptation's `d * lr`,
+    /// Schedule-Free's warmed-up rate; `lr` for every other optimizer.
+    pub effective_lr: f64,
     /// Examples in the batch.
     pub batch_size: usize,
     /// Global L2 norm of the gradient before clipping, when the trainer computed it.

@@ -13,7 +13,7 @@ use crate::History;
 /// File format of a [`MetricsLog`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricsFormat {
-    /// One row per step and per epoch: `kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds,train_accuracy`
+    /// One row per step and per epoch: `kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds,train_accuracy,effective_lr`
     /// (`val_*`: the held-out set the trainer evaluates each epoch; the test set is not read
     /// during training).
     Csv,
@@ -102,7 +102,7 @@ impl MetricsLog {
             out: BufWriter::new(file),
         };
         if format == MetricsFormat::Csv && empty {
-            log.write_line("kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds,train_accuracy".into())?;
+            log.write_line("kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds,train_accuracy,effective_lr".into())?;
         }
         Ok(log)
     }
@@ -169,9 +169,18 @@ fn num(v: f64) -> String {
 impl Callback for MetricsLog {
     fn on_step_end(&mut self, s: &StepEnd) -> Result<Action> {
         let line = match self.format {
-            MetricsFormat::Csv => format!("step,{},{},{},{},,,,", s.epoch + 1, s.step, num(s.loss), num(s.lr)),
+            MetricsFormat::Csv => format!(
+                "step,{},{},{},{},,,,,{}",
+                s.epoch + 1,
+                s.step,
+                num(s.loss),
+                num(s.lr),
+                num(s.effective_lr)
+            ),
             MetricsFormat::JsonLines => {
-                json!({"kind": "step", "epoch": s.epoch + 1, "step": s.step, "loss": s.loss, "lr": s.lr}).to_string()
+                json!({"kind": "step", "epoch": s.epoch + 1, "step": s.step, "loss": s.loss, "lr": s.lr,
+                    "effective_lr": s.effective_lr})
+                .to_string()
             }
         };
         self.write_line(line)?;
@@ -183,7 +192,7 @@ impl Callback for MetricsLog {
         let seconds = e.train_time.as_secs_f64();
         let line = match self.format {
             MetricsFormat::Csv => format!(
-                "epoch,{},{},{},{},{},{},{seconds},{}",
+                "epoch,{},{},{},{},{},{},{seconds},{},",
                 e.epoch + 1,
                 e.step,
                 num(e.train_loss),
@@ -223,6 +232,7 @@ mod tests {
             batches: 1,
             loss: 1.5,
             lr: 0.1,
+            effective_lr: 0.1,
             batch_size: 8,
             grad_norm: None,
             update_ratio: None,
@@ -245,7 +255,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds,train_accuracy\nstep,1,1,1.5,0.1,,,,\nstep,1,2,1.5,0.1,,,,\n"
+            "kind,epoch,step,loss,lr,val_loss,val_accuracy,seconds,train_accuracy,effective_lr\nstep,1,1,1.5,0.1,,,,,0.1\nstep,1,2,1.5,0.1,,,,,0.1\n"
         );
         // A resume drops the rows past its checkpoint (step 1, epoch 0 not finished).
         let mut again = MetricsLog::resume(&path, 1, 0).unwrap();

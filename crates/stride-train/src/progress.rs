@@ -142,8 +142,14 @@ impl Callback for ProgressBars {
             }
             bar.set_position(s.batch as u64 + 1);
             if !bar.is_hidden() {
+                // Tuning-free optimizers move at their own rate: show it beside the nominal one.
+                let effective = if (s.effective_lr - s.lr).abs() > 1e-12 * s.lr.abs() {
+                    format!(" (effective {})", format_lr(s.effective_lr))
+                } else {
+                    String::new()
+                };
                 bar.set_message(format!(
-                    "loss {}  lr {}{}",
+                    "loss {}  lr {}{effective}{}",
                     format_loss(s.loss),
                     format_lr(s.lr),
                     self.state_label()

@@ -246,7 +246,9 @@ impl Trainer {
             let mut stop = None;
             for (batch, rows) in batches.iter().enumerate().skip(at.batch) {
                 self.lr.apply(optimizer, self.lr.t(at.step, epoch));
-                let lr = optimizer.learning_rate();
+                // Schedule-Free trains at y; epoch ends moved it to x (a no-op for the others).
+                optimizer.train_point()?;
+                let (lr, effective_lr) = (optimizer.learning_rate(), optimizer.effective_learning_rate());
                 let opts = StepOptions {
                     loss: &c.loss,
                     fused: c.fused,
@@ -284,6 +286,7 @@ impl Trainer {
                     batches: batches.len(),
                     loss: s.loss,
                     lr,
+                    effective_lr,
                     batch_size: rows.len(),
                     grad_norm: s.grad_norm,
                     update_ratio: s.update_ratio,
@@ -321,6 +324,8 @@ impl Trainer {
                     self.checkpoint(optimizer, at.clone(), None, base_lr)?;
                 }
             }
+            // Evaluated, reported and checkpointed at Schedule-Free's average x (its `eval()`).
+            optimizer.eval_point()?;
             let eval = match &data.test {
                 Some((tx, ty)) => Some(evaluate_tensors(model, &c.loss, tx, ty, c.eval_batch_size)?),
                 None => None,
