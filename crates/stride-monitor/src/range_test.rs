@@ -1,4 +1,4 @@
-//! Reading an LR range test ("LR finder", MONITOR.md §1.1 and §4.7): the rate
+//! Reading an LR range test ("LR finder"): the rate
 //! grid, the smoothing and stop rule, and the four fastai suggestions (valley,
 //! steep, minimum, slide), with how far they agree and whether the curve has a
 //! valley at all.
@@ -440,7 +440,7 @@ fn slide(lr: &[f64], loss: &[f64], lr_diff: usize, thresh: f64) -> Option<f64> {
 /// PyTorch Lightning's suggestion, for comparison: the most negative gradient of the loss with
 /// respect to the *linear* rate (`torch.gradient(losses, spacing=[lrs])`), after dropping
 /// `skip_begin` and `skip_end` points and non-finite losses. On an exponential grid this
-/// favours smaller rates than [`Suggestions::steep`] (MONITOR.md test U2).
+/// favours smaller rates than [`Suggestions::steep`].
 pub fn lightning_suggestion(lrs: &[f64], losses: &[f64], skip_begin: usize, skip_end: usize) -> Option<f64> {
     let n = lrs.len().min(losses.len());
     let end = n.saturating_sub(skip_end);
@@ -512,7 +512,7 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
 mod tests {
     use super::*;
 
-    /// MONITOR.md U2's synthetic curve.
+    /// A synthetic range-test curve with a known valley.
     fn u2(lr: f64) -> f64 {
         let x = lr.log10();
         2.3 - 1.5 / (1.0 + (-(x + 3.0) / 0.35).exp()) + 0.05 * (2.2 * (x + 1.0)).exp()

@@ -1,4 +1,4 @@
-//! MONITOR.md §7: the three real-run failure modes, as synthetic sequences shaped like them.
+//! The three real-run failure modes, as synthetic sequences shaped like them.
 
 use stride_monitor::{
     diagnose_epoch_records, diagnose_step_records, Action, EpochRecord, MonitorConfig, Reason, State, StepRecord,

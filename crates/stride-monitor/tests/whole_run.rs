@@ -6,7 +6,7 @@ use stride_monitor::{
     RunVerdict, State, StreamChoice, ValPoint, XUnit,
 };
 
-/// Deterministic noise in [-1, 1] (the LCG of MONITOR.md §5.4).
+/// Deterministic noise in [-1, 1] (a fixed LCG).
 struct Lcg(u64);
 
 impl Lcg {

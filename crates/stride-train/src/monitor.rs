@@ -38,7 +38,7 @@ impl Default for AutoLr {
 pub struct TimelineEntry {
     /// Optimizer step (after the step) at which it happened.
     pub step: u64,
-    /// Epoch, from 0.
+    /// Epoch, from 1 (as in the logs).
     pub epoch: usize,
     /// The monitor's state from here on.
     pub state: State,
@@ -98,7 +98,7 @@ impl RunReport {
             out += &format!(
                 "{:>7}  {:>5}  {:<16} {:<26} {}{}\n",
                 e.step,
-                e.epoch + 1,
+                e.epoch,
                 e.state.to_string(),
                 e.reason,
                 e.suggestion,
@@ -284,7 +284,7 @@ impl RunMonitor {
             if let Ok(mut r) = self.report.lock() {
                 r.timeline.push(TimelineEntry {
                     step,
-                    epoch: self.epoch,
+                    epoch: self.epoch + 1,
                     state: d.state,
                     reason: d.reason.code().to_string(),
                     suggestion: d.suggestion.text.clone(),

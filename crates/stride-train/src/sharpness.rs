@@ -1,4 +1,4 @@
-//! Sharpness: the largest eigenvalue of the loss Hessian (MONITOR.md §1.2, §4.8).
+//! Sharpness: the largest eigenvalue of the loss Hessian.
 //!
 //! Gradient descent is stable only while `lr * lambda_max < theta` (2 for GD, `2(1 + beta)` with
 //! heavy-ball momentum, 38 for Adam with beta1 = 0.9 on the preconditioned Hessian). candle has
@@ -30,7 +30,7 @@ pub enum HvpScheme {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Curvature {
-    /// The Hessian, from finite differences of gradients (MONITOR.md §4.8). For ReLU networks
+    /// The Hessian, from finite differences of gradients. For ReLU networks
     /// the gradient jumps where a unit switches, so the estimate depends on `h` (see
     /// `docs/stability.md`); smooth activations are fine.
     Hessian,
@@ -53,7 +53,7 @@ pub enum Operator {
     AdamPreconditioned,
 }
 
-/// Settings of the power iteration; `Default` follows MONITOR.md §4.8.
+/// Settings of the power iteration; `Default` gives the settings the tests validate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SharpnessConfig {
     /// Most power iterations (default 20).
@@ -644,7 +644,7 @@ mod tests {
 
     #[test]
     fn u3_quadratic_top_eigenvalue_is_10() {
-        // MONITOR.md U3: f(w) = 1/2 w^T diag(10, 3, 1) w at w0 = (1, 1, 1).
+        // f(w) = 1/2 w^T diag(10, 3, 1) w at w0 = (1, 1, 1).
         for dtype in [DType::F32, DType::F64] {
             for scheme in [HvpScheme::Central, HvpScheme::Forward] {
                 let (w, diag) = quadratic(&[10.0, 3.0, 1.0], &[1.0, 1.0, 1.0], dtype);

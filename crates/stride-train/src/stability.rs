@@ -66,7 +66,7 @@ impl SharpnessReading {
         }
     }
 
-    /// Stability margin `s = lr * lambda / theta` (MONITOR.md §3.4): above 1 the rate is unstable.
+    /// Stability margin `s = lr * lambda / theta`: above 1 the rate is unstable.
     pub fn margin(&self, lr: f64) -> f64 {
         lr * self.lambda / self.threshold
     }
