@@ -13,6 +13,8 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use serde_json::Value;
 
+use crate::torch_fixtures::{floats, get, Problem};
+
 use crate::{
     DAdaptAdamConfig, DAdaptSgdConfig, LionConfig, OptimError, Optimizer, Optimizing, ParamGroup, ProdigyConfig,
     ScheduleFreeAdamWConfig, ScheduleFreeSgdConfig, UpdateRule,
@@ -20,55 +22,13 @@ use crate::{
 
 const FIXTURE: &str = include_str!("../fixtures/optimizers/lr_free.json");
 
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-struct Problem {
-    w: Var,
-    b: Var,
-    cw: Tensor,
-    dw: Tensor,
-    cb: Tensor,
-    db: Tensor,
-}
-
 impl Problem {
-    fn new(data: &Value) -> Self {
-        let t = |k: &str, shape: &[usize]| Tensor::from_vec(floats(&data[k]), shape, &Device::Cpu).unwrap();
-        Self {
-            w: Var::from_tensor(&t("w0", &[3, 4])).unwrap(),
-            b: Var::from_tensor(&t("b0", &[4])).unwrap(),
-            cw: t("cw", &[3, 4]),
-            dw: t("dw", &[3, 4]),
-            cb: t("cb", &[4]),
-            db: t("db", &[4]),
-        }
-    }
-
-    /// The gradient C * x + D of both tensors, computed as the generator does, then one step.
-    fn step(&self, opt: &mut dyn Optimizer) {
-        let mut grads = GradStore::default();
-        for (x, c, d) in [(&self.w, &self.cw, &self.dw), (&self.b, &self.cb, &self.db)] {
-            grads.insert(x.as_tensor(), ((c * x.as_tensor()).unwrap() + d).unwrap());
-        }
-        opt.step(&grads).unwrap();
-    }
-
     fn values(&self) -> (Vec<f32>, Vec<f32>) {
         (
             self.w.flatten_all().unwrap().to_vec1().unwrap(),
             self.b.to_vec1().unwrap(),
         )
     }
-}
-
-fn get(config: &Value, key: &str) -> Option<f64> {
-    config.get(key).and_then(Value::as_f64)
 }
 
 fn flag(config: &Value, key: &str) -> Option<bool> {

@@ -14,7 +14,8 @@ use crate::{
 
 const FIXTURE: &str = include_str!("../fixtures/optimizers/optimizers.json");
 
-fn floats(v: &Value) -> Vec<f32> {
+/// The numbers of a JSON array, as f32.
+pub(crate) fn floats(v: &Value) -> Vec<f32> {
     v.as_array()
         .unwrap()
         .iter()
@@ -22,9 +23,10 @@ fn floats(v: &Value) -> Vec<f32> {
         .collect()
 }
 
-struct Problem {
-    w: Var,
-    b: Var,
+/// The generators' problem: gradients C * x + D for a 3x4 weight and a bias of 4.
+pub(crate) struct Problem {
+    pub(crate) w: Var,
+    pub(crate) b: Var,
     cw: Tensor,
     dw: Tensor,
     cb: Tensor,
@@ -32,7 +34,7 @@ struct Problem {
 }
 
 impl Problem {
-    fn new(data: &Value) -> Self {
+    pub(crate) fn new(data: &Value) -> Self {
         let t = |k: &str, shape: &[usize]| Tensor::from_vec(floats(&data[k]), shape, &Device::Cpu).unwrap();
         Self {
             w: Var::from_tensor(&t("w0", &[3, 4])).unwrap(),
@@ -45,7 +47,7 @@ impl Problem {
     }
 
     /// The gradient C * x + D of both tensors, computed as the generator does, then one step.
-    fn step(&self, opt: &mut dyn Optimizer) {
+    pub(crate) fn step(&self, opt: &mut dyn Optimizer) {
         let mut grads = GradStore::default();
         for (x, c, d) in [(&self.w, &self.cw, &self.dw), (&self.b, &self.cb, &self.db)] {
             grads.insert(x.as_tensor(), ((c * x.as_tensor()).unwrap() + d).unwrap());
@@ -54,7 +56,8 @@ impl Problem {
     }
 }
 
-fn get(config: &Value, key: &str) -> Option<f64> {
+/// A number from a case's config.
+pub(crate) fn get(config: &Value, key: &str) -> Option<f64> {
     config.get(key).and_then(Value::as_f64)
 }
 
