@@ -2,7 +2,7 @@
 
 use crate::config::MonitorConfig;
 use crate::evidence::Evidence;
-use crate::numfmt::{num, round_sig, trail};
+use crate::numfmt::{num, round_sig, short, trail};
 use crate::state::{Reason, State, Stream};
 use crate::suggestion::{raise_with_caps, stability_warning, Action, RaiseCaps, Suggestion};
 
@@ -62,7 +62,7 @@ impl Context<'_> {
         match self.cfg.adam_beta2 {
             Some(b2) => format!(
                 "add a linear warmup over {} steps (2 / (1 - beta2))",
-                num((2.0 / (1.0 - b2)).round())
+                short((2.0 / (1.0 - b2)).round())
             ),
             None => "add a linear warmup (about 5 epochs for SGD)".to_string(),
         }
@@ -437,7 +437,7 @@ fn exploded(c: &Context<'_>) -> Suggestion {
     s.rollback_to = c.last_good;
     c.clip_extra(&mut s.extras);
     s.extras.push(match c.cfg.adam_beta2 {
-        Some(b2) => format!("re-warm up over {} steps", num((2.0 / (1.0 - b2)).round())),
+        Some(b2) => format!("re-warm up over {} steps", short((2.0 / (1.0 - b2)).round())),
         None => "re-warm up over a few hundred steps".to_string(),
     });
     s.extras.push(
