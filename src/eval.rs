@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
-use candle_core::{DType, Device};
+use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use stride_data::{DatasetName, Loaded, Resolver};
 use stride_model::{Activation, Architecture, Network};
 use stride_train::{evaluate_classes, Checkpoint, ClassReport};
 
+use crate::args::DeviceArgs;
 use crate::Error;
 
 /// Options of `stride eval`.
@@ -27,6 +28,9 @@ pub struct EvalArgs {
     /// Examples per forward pass.
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub device: DeviceArgs,
 }
 
 /// What `stride eval` found.
@@ -61,6 +65,7 @@ impl EvalOutcome {
 /// Reads the checkpoint, rebuilds its network from the flags it was trained with, and
 /// evaluates it on the test split.
 pub fn run(args: &EvalArgs) -> Result<EvalOutcome, Error> {
+    let device = args.device.device()?;
     let checkpoint = Checkpoint::load(&args.checkpoint)?;
     let run = &checkpoint.state.run;
     let field = |name: &str, default: &str| run.get(name).and_then(|v| v.as_str()).unwrap_or(default).to_string();
@@ -85,7 +90,6 @@ pub fn run(args: &EvalArgs) -> Result<EvalOutcome, Error> {
         input,
         classes,
     )?;
-    let device = Device::Cpu;
     let varmap = VarMap::new();
     let model = Network::new(&arch, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
     checkpoint.expect_model(&Network::checkpoint_name(&arch, activation))?;

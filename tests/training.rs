@@ -391,6 +391,7 @@ fn eval_of_a_checkpoint_reproduces_the_runs_test_accuracy() {
         dataset: None,
         data_dir: Some(sample.clone()),
         batch_size: 333,
+        device: stride::args::DeviceArgs { device: "cpu".into() },
     })
     .unwrap();
     let test = summary.test.unwrap();
