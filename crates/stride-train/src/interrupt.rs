@@ -56,6 +56,12 @@ impl Interrupt {
             Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
         }
     }
+
+    /// Without Unix signals, a request only code can make (Ctrl-C keeps its default).
+    #[cfg(not(unix))]
+    pub fn on_signals() -> std::io::Result<Self> {
+        Ok(SIGNALS.get_or_init(Interrupt::new).clone())
+    }
 }
 
 /// Stored as signal + 1, so signal 0 (a request from code) is distinct from none.
