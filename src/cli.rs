@@ -257,9 +257,6 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
             "--early-stop 0: expected a patience of at least 1 epoch".into(),
         ));
     }
-    if args.threads == Some(0) {
-        return Err(Error::Usage("--threads 0: expected at least 1 thread".into()));
-    }
     let activation: Activation = args.net.activation()?;
     args.net.check()?;
     let device = args.device.device()?;

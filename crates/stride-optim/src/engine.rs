@@ -107,6 +107,10 @@ impl<R: UpdateRule> Optimizing<R> {
 
     /// Moves every variable to the evaluation or the training point, all or none.
     fn switch_point(&mut self, to_eval: bool) -> Result<()> {
+        // The trainer asks before every step: rules with one point have nothing to move.
+        if !self.rule.has_eval_point() {
+            return Ok(());
+        }
         let mut scalars = self.scalars.clone();
         let mut moved = Vec::new();
         for (i, var) in self.vars.iter().enumerate() {

@@ -358,11 +358,13 @@ impl Trainer {
                 forward_seconds: clock.phases.forward.as_secs_f64(),
                 backward_seconds: clock.phases.backward.as_secs_f64(),
             });
+            // The plateau rule and the `best` checkpoint rank the held-out loss, or the training
+            // loss when nothing is held out.
+            let decided_on = eval.map_or(event.train_loss, |e| e.loss);
             let t = self.lr.t(at.step, epoch);
             if let Some(s) = &mut self.lr.scheduler {
-                let metric = eval.map_or(event.train_loss, |e| e.loss);
-                if metric.is_finite() {
-                    s.observe_metric(t, metric);
+                if decided_on.is_finite() {
+                    s.observe_metric(t, decided_on);
                 }
             }
             let asked = self.dispatch(optimizer, t, history, |cb| cb.on_epoch_end(&event))?;
@@ -375,9 +377,7 @@ impl Trainer {
                 epoch: epoch + 1,
                 ..Position::default()
             };
-            // Ranked by the held-out loss, or by the training loss when nothing is held out.
-            let rank = eval.map_or(event.train_loss, |e| e.loss);
-            self.checkpoint(optimizer, next, Some(rank), base_lr)?;
+            self.checkpoint(optimizer, next, Some(decided_on), base_lr)?;
             if let Some(signal) = self.interrupted() {
                 return Ok(Some(StopReason::Interrupted { signal, step: at.step }));
             }
