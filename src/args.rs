@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 
-use candle_core::Device;
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
 use stride_data::{DatasetName, Loaded, Resolver};
-use stride_model::{Activation, Architecture};
+use stride_model::{reset_parameters, Activation, Architecture, Network, Parametrization};
+use stride_optim::{Optimizer, OptimizerKind, UpdateFamily};
 
 use crate::Error;
 
@@ -34,7 +36,7 @@ impl DataArgs {
     }
 }
 
-/// Which network: `--model`, `--hidden`, `--conv`, `--activation`, `--seed`.
+/// Which network: `--model`, `--hidden`, `--conv`, `--activation`, `--seed`, `--param`, `--base-width`.
 #[derive(Debug, Clone, clap::Args, serde::Serialize)]
 pub struct NetArgs {
     /// Network: mlp (hidden widths from --hidden) or cnn (layers from --conv).
@@ -54,6 +56,13 @@ pub struct NetArgs {
     /// Seed of the initialisation, the shuffle and everything else drawn at random.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Parametrization: standard (PyTorch's), or mup, whose per-layer rates and zero readout
+    /// make a rate tuned at --base-width hold at every width.
+    #[arg(long, default_value = "standard")]
+    pub param: String,
+    /// muP's base width: the width its rates are tuned at (MLP hidden units, CNN channels).
+    #[arg(long, default_value_t = 128)]
+    pub base_width: usize,
 }
 
 impl NetArgs {
@@ -62,10 +71,57 @@ impl NetArgs {
         Ok(self.activation.parse()?)
     }
 
+    /// The parametrization named, checked.
+    pub fn parametrization(&self) -> Result<Parametrization, Error> {
+        Ok(Parametrization::from_args(&self.param, self.base_width)?)
+    }
+
+    /// A fresh network of `arch` in `varmap` on `device`, initialised from the seed like
+    /// PyTorch, then as the parametrization asks (muP zeroes the readout).
+    pub fn network(&self, arch: &Architecture, varmap: &VarMap, device: &Device) -> Result<Network, Error> {
+        let model = Network::new(
+            arch,
+            self.activation()?,
+            VarBuilder::from_varmap(varmap, DType::F32, device),
+        )?;
+        reset_parameters(varmap, self.seed)?;
+        self.parametrization()?.initialise(arch, varmap)?;
+        Ok(model)
+    }
+
+    /// The identity a checkpoint records: the network, its activation and parametrization.
+    pub fn model_name(&self, arch: &Architecture) -> Result<String, Error> {
+        Ok(Network::checkpoint_name(arch, self.activation()?) + &self.parametrization()?.checkpoint_suffix())
+    }
+
+    /// `kind` over the variables of `varmap`, each at the rate its parametrization gives it
+    /// (one group at `lr` for the standard parametrization).
+    pub fn optimizer(
+        &self,
+        kind: OptimizerKind,
+        arch: &Architecture,
+        varmap: &VarMap,
+        lr: f64,
+        momentum: Option<f64>,
+        weight_decay: Option<f64>,
+    ) -> Result<Box<dyn Optimizer>, Error> {
+        let scales = self.rate_scales(kind, arch)?;
+        let groups = stride_train::rate_groups(varmap, &scales)?;
+        Ok(kind.build_groups(groups, lr, momentum, weight_decay)?)
+    }
+
+    /// Each variable's rate multiplier under the parametrization, for `kind` (empty: all 1).
+    pub fn rate_scales(&self, kind: OptimizerKind, arch: &Architecture) -> Result<Vec<(String, f64)>, Error> {
+        Ok(self
+            .parametrization()?
+            .rate_scales(arch, kind.update_family() == UpdateFamily::Sgd))
+    }
+
     /// Checks the network flags before any data is loaded (both datasets are 1x28x28 with 10
     /// classes; the real shape is used once loaded).
     pub fn check(&self) -> Result<(), Error> {
         self.activation()?;
+        self.parametrization()?;
         self.architecture((1, 28, 28), 10)?;
         Ok(())
     }

@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::Device;
+use candle_nn::VarMap;
 use stride_data::{DatasetName, Examples, Loaded};
-use stride_model::{reset_parameters, Activation, Architecture, Network};
+use stride_model::{Activation, Architecture, Parametrization};
 use stride_monitor::MonitorConfig;
 use stride_optim::schedule::parse_schedule;
 use stride_optim::OptimizerKind;
@@ -295,10 +295,10 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     let arch = args.net.architecture_for(&splits.train)?;
 
     let varmap = VarMap::new();
-    let model = Network::new(&arch, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
-    reset_parameters(&varmap, args.net.seed)?;
-
-    let mut optimizer = kind.build(varmap.all_vars(), lr, args.momentum, args.weight_decay)?;
+    let model = args.net.network(&arch, &varmap, &device)?;
+    let mut optimizer = args
+        .net
+        .optimizer(kind, &arch, &varmap, lr, args.momentum, args.weight_decay)?;
     let mut builder = Trainer::builder()
         .epochs(args.epochs)
         .batch_size(args.batch_size)
@@ -310,6 +310,9 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         format_lr(lr),
         if args.lr.is_none() { " (default)" } else { "" }
     );
+    if let p @ Parametrization::MuP { .. } = args.net.parametrization()? {
+        described += &format!(", {p} per-layer rates");
+    }
     if let Some(spec) = &args.schedule {
         builder = builder.schedule(parse_schedule(spec, lr)?);
         described += &format!(", schedule {spec}");
@@ -372,7 +375,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     } else {
         builder = builder.callback(ProgressBars::new());
     }
-    let model_name = Network::checkpoint_name(&arch, activation);
+    let model_name = args.net.model_name(&arch)?;
     if let Some(dir) = &args.checkpoint_dir {
         let config = CheckpointConfig {
             every_steps: args.checkpoint_every,

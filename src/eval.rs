@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use stride_data::{DatasetName, Loaded, Resolver};
-use stride_model::{Activation, Architecture, Network};
+use stride_model::{Activation, Architecture, Network, Parametrization};
 use stride_train::{evaluate_classes, Checkpoint, ClassReport};
 
 use crate::args::DeviceArgs;
@@ -92,7 +92,13 @@ pub fn run(args: &EvalArgs) -> Result<EvalOutcome, Error> {
     )?;
     let varmap = VarMap::new();
     let model = Network::new(&arch, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
-    checkpoint.expect_model(&Network::checkpoint_name(&arch, activation))?;
+    let param = Parametrization::from_args(
+        &field("param", "standard"),
+        run.get("base_width")
+            .and_then(serde_json::Value::as_u64)
+            .map_or(128, |w| usize::try_from(w).unwrap_or(0)),
+    )?;
+    checkpoint.expect_model(&(Network::checkpoint_name(&arch, activation) + &param.checkpoint_suffix()))?;
     checkpoint.restore_weights(&varmap)?;
     let report = evaluate_classes(&model, &splits.test, &device, args.batch_size, classes)?;
     Ok(EvalOutcome {

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod cli;
+pub mod coord_check;
 pub mod diagnose;
 mod error;
 pub mod eval;

@@ -38,6 +38,8 @@ enum Command {
     Eval(stride::eval::EvalArgs),
     /// Estimate the loss Hessian's top eigenvalue and the largest stable learning rate 2/lambda.
     Sharpness(Box<stride::sharpness::SharpnessArgs>),
+    /// Check that a parametrization keeps activations the same size across widths (muP vs standard).
+    CoordCheck(Box<stride::coord_check::CoordCheckArgs>),
 }
 
 /// Options of `stride diagnose`.
@@ -98,6 +100,25 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Sharpness(args) => print!("{}", stride::sharpness::run(&args)?),
         Command::Eval(args) => print!("{}", stride::eval::run(&args)?.text()),
+        Command::CoordCheck(args) => {
+            let check = stride::coord_check::run(&args)?;
+            if let Some(path) = &args.svg {
+                std::fs::write(path, check.figure().to_svg())
+                    .map_err(|e| anyhow::anyhow!("cannot write --svg {}: {e}", path.display()))?;
+            }
+            if let Some(path) = &args.csv {
+                std::fs::write(path, check.to_csv())
+                    .map_err(|e| anyhow::anyhow!("cannot write --csv {}: {e}", path.display()))?;
+            }
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&check)?);
+            } else {
+                print!("{}", check.table());
+            }
+            if !(check.passes("mup")) {
+                std::process::exit(1);
+            }
+        }
         Command::Schedule(args) => {
             let scheduler = parse_schedule(&args.spec, args.lr)?;
             let points = preview(&scheduler, args.steps);

@@ -1,10 +1,11 @@
 //! `stride sharpness`: the top Hessian eigenvalue of an MLP's loss and the largest stable
 //! learning rate `2 / lambda`, at the initial weights or after some SGD steps.
 
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::Device;
+use candle_nn::VarMap;
 use stride_data::{Batcher, Loaded};
-use stride_model::{reset_parameters, Activation, Network};
+use stride_model::Activation;
+use stride_optim::OptimizerKind;
 use stride_train::{
     estimate_sharpness, format_lr, Action, Callback, Curvature, HvpScheme, SharpnessConfig, SharpnessEstimate, StepEnd,
     Trainer,
@@ -82,8 +83,7 @@ pub fn run(args: &SharpnessArgs) -> Result<String, Error> {
     let activation: Activation = args.net.activation()?;
     let device = Device::Cpu;
     let varmap = VarMap::new();
-    let model = Network::new(&arch, activation, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
-    reset_parameters(&varmap, args.net.seed)?;
+    let model = args.net.network(&arch, &varmap, &device)?;
     let mut out = format!("data: {source}\nmodel: {arch} ({activation})\n");
     if args.steps > 0 {
         let epochs = args.steps.div_ceil(splits.train.len().div_ceil(128) as u64) as usize;
@@ -93,7 +93,14 @@ pub fn run(args: &SharpnessArgs) -> Result<String, Error> {
             .seed(args.net.seed)
             .callback(StopAfter(args.steps))
             .build()?
-            .fit(&model, &varmap, &splits.train, None)?;
+            .fit_with(
+                &model,
+                args.net
+                    .optimizer(OptimizerKind::Sgd, &arch, &varmap, args.lr, None, None)?
+                    .as_mut(),
+                &splits.train,
+                None,
+            )?;
         out += &format!(
             "after {} SGD steps at lr {} (last loss {:.4})\n",
             history.step_losses.len(),

@@ -10,6 +10,7 @@ mod hub;
 mod lr_finder_confidence;
 mod lr_tools;
 mod monitor;
+mod mup;
 mod sharpness;
 mod support;
 mod training;

@@ -75,12 +75,7 @@ impl LrFindArgs {
 pub fn find_lr(setup: &Setup, config: &LrFinderConfig) -> Result<LrFinderResult, Error> {
     let varmap = VarMap::new();
     let model = setup.model(&varmap)?;
-    let mut optimizer = setup.kind.build(
-        varmap.all_vars(),
-        config.start_lr,
-        setup.args.momentum,
-        setup.args.weight_decay,
-    )?;
+    let mut optimizer = setup.optimizer(&varmap, config.start_lr)?;
     Ok(lr_find(&model, optimizer.as_mut(), &setup.splits.train, config)?)
 }
 
@@ -100,12 +95,7 @@ pub fn lr_find_job(args: &LrFindArgs) -> Result<String, Error> {
     let config = args.config();
     let varmap = VarMap::new();
     let model = setup.model(&varmap)?;
-    let mut optimizer = setup.kind.build(
-        varmap.all_vars(),
-        config.start_lr,
-        setup.args.momentum,
-        setup.args.weight_decay,
-    )?;
+    let mut optimizer = setup.optimizer(&varmap, config.start_lr)?;
     let mut note = String::new();
     let bound = match (args.sharpness_examples, setup.kind) {
         (0, _) => None,

@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
+use candle_core::Device;
 use candle_nn::VarMap;
 use stride_data::{DatasetName, Loaded, Source, Splits};
-use stride_model::{Activation, Architecture, Network};
+use stride_model::{Activation, Architecture, Network, Parametrization};
 use stride_monitor::MonitorConfig;
-use stride_optim::OptimizerKind;
+use stride_optim::{Optimizer, OptimizerKind};
 use stride_train::TrainError;
 
 mod lr_find;
@@ -91,18 +92,29 @@ impl Setup {
 
     /// A fresh network in `varmap`, initialised from the seed (the same weights every call).
     pub fn model(&self, varmap: &VarMap) -> Result<Network, Error> {
-        Ok(Network::seeded(
+        self.args.net.network(&self.arch, varmap, &Device::Cpu)
+    }
+
+    /// The optimizer over `varmap`'s variables at `lr`, each at its parametrization's rate.
+    pub fn optimizer(&self, varmap: &VarMap, lr: f64) -> Result<Box<dyn Optimizer>, Error> {
+        self.args.net.optimizer(
+            self.kind,
             &self.arch,
-            self.activation,
             varmap,
-            self.args.net.seed,
-        )?)
+            lr,
+            self.args.momentum,
+            self.args.weight_decay,
+        )
     }
 
     /// `MLP 784-128-10 (relu) on fashion-mnist, sgd, batch 128`.
     pub fn describe(&self) -> String {
+        let param = match self.args.net.parametrization() {
+            Ok(Parametrization::Standard) | Err(_) => String::new(),
+            Ok(p) => format!(", {p}"),
+        };
         format!(
-            "{} ({}) on {}, {}, batch {}",
+            "{} ({}{param}) on {}, {}, batch {}",
             self.arch, self.activation, self.name, self.kind, self.args.batch_size
         )
     }

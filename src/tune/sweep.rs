@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use stride_model::{Model, Network};
+use stride_model::Model;
 use stride_optim::OptimizerKind;
 use stride_train::{
     decade_grid, format_lr, sweep, LrFinderConfig, LrFinderResult, SweepConfig, SweepResult, SweepRun, TrainError,
@@ -148,6 +148,7 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
     config.seed = setup.args.net.seed;
     config.momentum = setup.args.momentum;
     config.weight_decay = setup.args.weight_decay;
+    config.rate_scales = setup.args.net.rate_scales(setup.kind, &setup.arch)?;
     config.target_loss = args.target_loss;
     config.monitor = setup.monitor_config();
     config.progress = true;
@@ -162,7 +163,11 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
     let started = Instant::now();
     let result = sweep(
         |varmap| {
-            let network = Network::seeded(&setup.arch, setup.activation, varmap, setup.args.net.seed)?;
+            let network = setup.model(varmap).map_err(|e| TrainError::Config {
+                name: "model",
+                value: e.to_string(),
+                message: "expected a network the sweep can build",
+            })?;
             Ok(Box::new(network) as Box<dyn Model>)
         },
         &train,

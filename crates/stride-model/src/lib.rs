@@ -5,6 +5,7 @@
 //!   training path ([`Model::fused_cross_entropy`]);
 //! - [`Cnn`]: a CNN from a spec such as `"c8k5-mp2-c16k5-mp2"` (preset `lenet`);
 //! - [`nn`]: layers with candle-nn's constructors and Stride's own CPU forward/backward;
+//! - [`Parametrization`]: standard or muP, whose rates tuned at a base width hold at every width;
 //! - [`reset_parameters`]: seeded initialisation matching PyTorch's defaults.
 #![deny(missing_docs)]
 
@@ -14,6 +15,7 @@ mod fused;
 mod init;
 mod mlp;
 mod model;
+mod mup;
 mod network;
 pub mod nn;
 
@@ -23,4 +25,5 @@ pub use fused::{FusedGrads, PhaseTimes};
 pub use init::reset_parameters;
 pub use mlp::{Activation, Mlp, MlpSpec};
 pub use model::Model;
+pub use mup::{width_shapes, Parametrization, WidthShape};
 pub use network::{Architecture, Network};

@@ -174,14 +174,25 @@ impl Mlp {
 
     /// Forward pass to logits through candle ops (what evaluation and autograd use).
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let mut outputs = self.layer_outputs(xs)?;
+        outputs
+            .pop()
+            .ok_or_else(|| candle_core::Error::Msg("an MLP has at least one layer".into()))
+    }
+
+    /// Every layer's output before its activation, the logits last: what a coordinate check
+    /// measures.
+    pub fn layer_outputs(&self, xs: &Tensor) -> candle_core::Result<Vec<Tensor>> {
+        let mut outputs = Vec::with_capacity(self.layers.len());
         let mut xs = xs.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            xs = layer.forward(&xs)?;
+            let out = layer.forward(&xs)?;
             if i + 1 < self.layers.len() {
-                xs = self.activation.apply(&xs)?;
+                xs = self.activation.apply(&out)?;
             }
+            outputs.push(out);
         }
-        Ok(xs)
+        Ok(outputs)
     }
 }
 

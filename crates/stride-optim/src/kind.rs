@@ -4,11 +4,22 @@ use std::str::FromStr;
 use candle_core::Var;
 
 use crate::error::{OptimError, Result};
+use crate::params::ParamGroup;
 use crate::{
     AdadeltaConfig, AdagradConfig, AdamConfig, AdamaxConfig, DAdaptAdamConfig, DAdaptSgdConfig, LionConfig,
     NAdamConfig, Optimizer, Optimizing, ProdigyConfig, RAdamConfig, RmsPropConfig, ScheduleFreeAdamWConfig,
     ScheduleFreeSgdConfig, SgdConfig,
 };
+
+/// Whether an optimizer's step grows with the gradient (SGD) or is normalised entrywise
+/// (Adam, RMSprop, Adagrad, Lion, ...): muP scales the two kinds' per-layer rates differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UpdateFamily {
+    /// The step is the gradient times the rate (plus momentum).
+    Sgd,
+    /// The step is about the rate per entry, whatever the gradient's scale.
+    Adaptive,
+}
 
 /// The optimizers a command line or a sweep can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,6 +76,14 @@ impl OptimizerKind {
         Self::DAdaptSgd,
     ];
 
+    /// How an update's size depends on the gradient's: what muP's per-layer rates depend on.
+    pub fn update_family(self) -> UpdateFamily {
+        match self {
+            Self::Sgd | Self::ScheduleFreeSgd | Self::DAdaptSgd => UpdateFamily::Sgd,
+            _ => UpdateFamily::Adaptive,
+        }
+    }
+
     /// Lower-case name, as parsed.
     pub fn name(self) -> &'static str {
         match self {
@@ -113,6 +132,18 @@ impl OptimizerKind {
         momentum: Option<f64>,
         weight_decay: Option<f64>,
     ) -> Result<Box<dyn Optimizer>> {
+        self.build_groups(vec![ParamGroup::new(vars)], lr, momentum, weight_decay)
+    }
+
+    /// [`Self::build`] over parameter groups, each training at `lr * lr_scale` (muP's
+    /// per-layer rates, a smaller rate for a pretrained backbone).
+    pub fn build_groups(
+        self,
+        groups: Vec<ParamGroup>,
+        lr: f64,
+        momentum: Option<f64>,
+        weight_decay: Option<f64>,
+    ) -> Result<Box<dyn Optimizer>> {
         if let (Some(m), Self::Adagrad | Self::Adadelta | Self::NAdam) = (momentum, self) {
             return Err(OptimError::Config {
                 name: "momentum",
@@ -122,8 +153,8 @@ impl OptimizerKind {
         }
         let wd = |default: f64| weight_decay.unwrap_or(default);
         Ok(match self {
-            Self::Sgd => Box::new(Optimizing::new(
-                vars,
+            Self::Sgd => Box::new(Optimizing::with_groups(
+                groups,
                 SgdConfig {
                     lr,
                     momentum: momentum.unwrap_or(0.0),
@@ -137,8 +168,8 @@ impl OptimizerKind {
                 } else {
                     AdamConfig::with_lr(lr)
                 };
-                Box::new(Optimizing::new(
-                    vars,
+                Box::new(Optimizing::with_groups(
+                    groups,
                     AdamConfig {
                         beta1: momentum.unwrap_or(base.beta1),
                         weight_decay: wd(base.weight_decay),
@@ -146,8 +177,8 @@ impl OptimizerKind {
                     },
                 )?)
             }
-            Self::RmsProp => Box::new(Optimizing::new(
-                vars,
+            Self::RmsProp => Box::new(Optimizing::with_groups(
+                groups,
                 RmsPropConfig {
                     lr,
                     momentum: momentum.unwrap_or(0.0),
@@ -155,24 +186,24 @@ impl OptimizerKind {
                     ..RmsPropConfig::default()
                 },
             )?),
-            Self::Adagrad => Box::new(Optimizing::new(
-                vars,
+            Self::Adagrad => Box::new(Optimizing::with_groups(
+                groups,
                 AdagradConfig {
                     lr,
                     weight_decay: wd(0.0),
                     ..AdagradConfig::default()
                 },
             )?),
-            Self::Adadelta => Box::new(Optimizing::new(
-                vars,
+            Self::Adadelta => Box::new(Optimizing::with_groups(
+                groups,
                 AdadeltaConfig {
                     lr,
                     weight_decay: wd(0.0),
                     ..AdadeltaConfig::default()
                 },
             )?),
-            Self::Adamax => Box::new(Optimizing::new(
-                vars,
+            Self::Adamax => Box::new(Optimizing::with_groups(
+                groups,
                 AdamaxConfig {
                     lr,
                     beta1: momentum.unwrap_or(0.9),
@@ -180,16 +211,16 @@ impl OptimizerKind {
                     ..AdamaxConfig::default()
                 },
             )?),
-            Self::NAdam => Box::new(Optimizing::new(
-                vars,
+            Self::NAdam => Box::new(Optimizing::with_groups(
+                groups,
                 NAdamConfig {
                     lr,
                     weight_decay: wd(0.0),
                     ..NAdamConfig::default()
                 },
             )?),
-            Self::RAdam => Box::new(Optimizing::new(
-                vars,
+            Self::RAdam => Box::new(Optimizing::with_groups(
+                groups,
                 RAdamConfig {
                     lr,
                     beta1: momentum.unwrap_or(0.9),
@@ -199,8 +230,8 @@ impl OptimizerKind {
             )?),
             Self::Lion => {
                 let base = LionConfig::with_lr(lr);
-                Box::new(Optimizing::new(
-                    vars,
+                Box::new(Optimizing::with_groups(
+                    groups,
                     LionConfig {
                         beta1: momentum.unwrap_or(base.beta1),
                         weight_decay: wd(base.weight_decay),
@@ -210,8 +241,8 @@ impl OptimizerKind {
             }
             Self::ScheduleFreeAdamW => {
                 let base = ScheduleFreeAdamWConfig::with_lr(lr);
-                Box::new(Optimizing::new(
-                    vars,
+                Box::new(Optimizing::with_groups(
+                    groups,
                     ScheduleFreeAdamWConfig {
                         beta1: momentum.unwrap_or(base.beta1),
                         weight_decay: wd(base.weight_decay),
@@ -221,8 +252,8 @@ impl OptimizerKind {
             }
             Self::ScheduleFreeSgd => {
                 let base = ScheduleFreeSgdConfig::with_lr(lr);
-                Box::new(Optimizing::new(
-                    vars,
+                Box::new(Optimizing::with_groups(
+                    groups,
                     ScheduleFreeSgdConfig {
                         momentum: momentum.unwrap_or(base.momentum),
                         weight_decay: wd(base.weight_decay),
@@ -232,8 +263,8 @@ impl OptimizerKind {
             }
             Self::Prodigy => {
                 let base = ProdigyConfig::with_lr(lr);
-                Box::new(Optimizing::new(
-                    vars,
+                Box::new(Optimizing::with_groups(
+                    groups,
                     ProdigyConfig {
                         beta1: momentum.unwrap_or(base.beta1),
                         weight_decay: wd(base.weight_decay),
@@ -243,8 +274,8 @@ impl OptimizerKind {
             }
             Self::DAdaptAdam => {
                 let base = DAdaptAdamConfig::with_lr(lr);
-                Box::new(Optimizing::new(
-                    vars,
+                Box::new(Optimizing::with_groups(
+                    groups,
                     DAdaptAdamConfig {
                         beta1: momentum.unwrap_or(base.beta1),
                         weight_decay: wd(base.weight_decay),
@@ -254,8 +285,8 @@ impl OptimizerKind {
             }
             Self::DAdaptSgd => {
                 let base = DAdaptSgdConfig::with_lr(lr);
-                Box::new(Optimizing::new(
-                    vars,
+                Box::new(Optimizing::with_groups(
+                    groups,
                     DAdaptSgdConfig {
                         momentum: momentum.unwrap_or(base.momentum),
                         weight_decay: wd(base.weight_decay),

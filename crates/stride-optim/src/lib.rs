@@ -74,7 +74,7 @@ pub use dadapt_adam::{DAdaptAdam, DAdaptAdamConfig};
 pub use dadapt_sgd::{DAdaptSgd, DAdaptSgdConfig};
 pub use engine::Optimizing;
 pub use error::{OptimError, Result};
-pub use kind::OptimizerKind;
+pub use kind::{OptimizerKind, UpdateFamily};
 pub use lion::{Lion, LionConfig};
 pub use nadam::{NAdam, NAdamConfig};
 pub use optimizer::{Buffer, Optimizer, OptimizerState};

@@ -24,6 +24,7 @@ mod metrics;
 mod monitor;
 pub mod plot;
 mod progress;
+mod rate_groups;
 mod sharpness;
 mod stability;
 mod sweep;
@@ -42,6 +43,7 @@ pub use lr_finder::{
 pub use metrics::{MetricsFormat, MetricsLog};
 pub use monitor::{AutoLr, RunMonitor, RunReport, StabilityEntry, TimelineEntry};
 pub use progress::{colour_allowed, format_loss, hide_bars, multi_progress, use_colour, ProgressBars};
+pub use rate_groups::rate_groups;
 pub use sharpness::{
     adam_preconditioner, estimate_sharpness, loss_gradients, stability_threshold, Curvature, HvpScheme, Operator,
     SharpnessConfig, SharpnessEstimate, SharpnessEstimator,

@@ -56,6 +56,9 @@ pub struct SweepConfig {
     /// Estimate the sharpness of the initial weights on this many training examples and
     /// report the stability limit next to the rates (SGD only; default 1024, `None` skips it).
     pub sharpness_examples: Option<usize>,
+    /// Rate multipliers by variable name (muP's per-layer rates); empty: every variable at
+    /// the swept rate.
+    pub rate_scales: Vec<(String, f64)>,
 }
 
 impl SweepConfig {
@@ -76,6 +79,7 @@ impl SweepConfig {
             },
             progress: false,
             sharpness_examples: Some(1024),
+            rate_scales: Vec::new(),
         }
     }
 }
@@ -541,9 +545,10 @@ fn run_one(
 ) -> Result<SweepRun> {
     let varmap = VarMap::new();
     let model = make_model(&varmap)?;
+    let groups = crate::rate_groups(&varmap, &config.rate_scales)?;
     let mut optimizer = config
         .optimizer
-        .build(varmap.all_vars(), lr, config.momentum, config.weight_decay)?;
+        .build_groups(groups, lr, config.momentum, config.weight_decay)?;
     let monitor = RunMonitor::new(config.monitor.clone(), None)
         .map_err(|e| TrainError::Config {
             name: "monitor",
