@@ -446,3 +446,56 @@ fn schedule_free_is_evaluated_at_its_average() {
     );
     assert!(reported.accuracy > 0.8, "{reported:?}");
 }
+
+/// The LR tools on a regression: the range test and a sweep minimise MSE on plain tensors,
+/// find a rate that trains, and report no accuracy.
+#[test]
+fn lr_finder_and_sweep_take_the_regression_loss() {
+    use stride::optim::OptimizerKind;
+    use stride::train::{lr_find, sweep, LrFinderConfig, SweepConfig};
+    let (train, val) = (regression_data(2048, 1), regression_data(256, 2));
+    let varmap = VarMap::new();
+    let model = Mlp::seeded(&"4-32-1".parse().unwrap(), Activation::Tanh, &varmap, 3).unwrap();
+    let mut sgd = OptimizerKind::Sgd.build(varmap.all_vars(), 1e-7, None, None).unwrap();
+    let config = LrFinderConfig {
+        batch_size: 32,
+        loss: Loss::Mse,
+        ..LrFinderConfig::default()
+    };
+    let found = lr_find(&model, sgd.as_mut(), &train, &config).unwrap();
+    let suggestion = found.suggestion().expect("a valley on the MSE curve");
+    assert!(
+        (1e-4..=10.0).contains(&suggestion),
+        "suggested {suggestion}\n{}",
+        found.table()
+    );
+    // The curve is MSE's (the target's variance ~0.45 at the start), and it fell.
+    let lowest = found.smoothed.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(
+        found.smoothed[0] < 1.5 && lowest < 0.75 * found.smoothed[0],
+        "{}",
+        found.table()
+    );
+    // Cross-entropy on these float targets fails instead of reporting a curve.
+    assert!(lr_find(&model, sgd.as_mut(), &train, &LrFinderConfig::default()).is_err());
+
+    let mut config = SweepConfig::new(vec![1e-3, 0.1], OptimizerKind::Sgd, 3);
+    config.batch_size = 32;
+    config.loss = Loss::Mse;
+    let result = sweep(
+        |varmap| Ok(Box::new(Mlp::seeded(&"4-32-1".parse().unwrap(), Activation::Tanh, varmap, 3)?) as Box<dyn Model>),
+        &train,
+        Some(&val),
+        None,
+        &config,
+        |_| {},
+    )
+    .unwrap();
+    let best = result.best().unwrap();
+    assert_eq!(best.lr, 0.1, "{}", result.markdown());
+    let val_loss = best.val_loss.unwrap();
+    // The target has variance ~0.45; a rate that trains explains most of it.
+    assert!(val_loss < 0.1, "validation MSE {val_loss}");
+    assert!(best.val_accuracy.is_none_or(f64::is_nan), "{:?}", best.val_accuracy);
+    assert!(result.runs[0].val_loss.unwrap() > val_loss);
+}

@@ -51,6 +51,6 @@ pub use sharpness::{
 pub use stability::{SharpnessReading, SharpnessSchedule};
 pub use sweep::{decade_grid, sweep, StabilityBound, SweepConfig, SweepResult, SweepRun};
 pub use trainer::{
-    check_finite_inputs, evaluate, evaluate_classes, ClassReport, EpochRecord, History, StopReason, Trainer,
-    TrainerBuilder, TrainerConfig,
+    check_finite_inputs, evaluate, evaluate_classes, evaluate_with, ClassReport, EpochRecord, History, StopReason,
+    Trainer, TrainerBuilder, TrainerConfig,
 };

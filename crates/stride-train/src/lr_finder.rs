@@ -33,7 +33,7 @@ pub enum RampMode {
 }
 
 /// Settings of the range test; `Default` is fastai's `lr_find()`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LrFinderConfig {
     /// First rate (default 1e-7).
     pub start_lr: f64,
@@ -53,6 +53,10 @@ pub struct LrFinderConfig {
     pub batch_size: usize,
     /// Seed of the batch order (default 0).
     pub seed: u64,
+    /// The loss the steps minimise, the trainer's (default cross-entropy; MSE or the user's
+    /// for regression and other tasks).
+    #[serde(skip)]
+    pub loss: Loss,
 }
 
 impl Default for LrFinderConfig {
@@ -66,6 +70,7 @@ impl Default for LrFinderConfig {
             stop_factor: Some(4.0),
             batch_size: 128,
             seed: 0,
+            loss: Loss::CrossEntropy,
         }
     }
 }
@@ -411,7 +416,7 @@ pub fn lr_find(
     let smoothed = smooth(&losses, config.beta);
     let analysis = analyze(&lrs, &losses, &smoothed, &AnalysisConfig::for_iters(config.num_iters));
     Ok(LrFinderResult {
-        config: *config,
+        config: config.clone(),
         lrs,
         losses,
         smoothed,
@@ -479,7 +484,7 @@ fn ramp(
         optimizer.set_learning_rate(lr);
         let rows: Vec<u32> = (0..yb.dim(0)? as u32).collect();
         let opts = StepOptions {
-            loss: &Loss::CrossEntropy,
+            loss: &config.loss,
             fused: true,
             clip_grad_norm: None,
             track_grad_norm: false,
@@ -781,7 +786,7 @@ pub fn lr_find_repeated(
     let seeds: Vec<u64> = (0..repeats as u64).map(|k| config.seed.wrapping_add(k)).collect();
     let runs = seeds
         .iter()
-        .map(|&seed| lr_find(model, optimizer, train, &LrFinderConfig { seed, ..*config }))
+        .map(|&seed| lr_find(model, optimizer, train, &LrFinderConfig { seed, ..config.clone() }))
         .collect::<Result<Vec<_>>>()?;
     Ok(RepeatedFinderResult::new(seeds, runs, started.elapsed().as_secs_f64()))
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use candle_core::Device;
 use candle_nn::VarMap;
 use serde::Serialize;
-use stride_data::{Batcher, Dataset};
+use stride_data::{Batcher, Examples};
 use stride_model::Model;
 use stride_monitor::stats::Ema;
 use stride_monitor::{Diagnosis, MonitorConfig, State};
@@ -18,11 +18,12 @@ use stride_optim::OptimizerKind;
 
 use crate::callback::{format_lr, Action, Callback, Eval, StepEnd, TrainBegin};
 use crate::error::{Result, TrainError};
+use crate::loss::Loss;
 use crate::monitor::RunMonitor;
 use crate::plot::{Axis, Chart, Figure, Series, PALETTE};
 use crate::progress::ProgressBars;
 use crate::sharpness::{estimate_sharpness, SharpnessConfig};
-use crate::trainer::{evaluate, Trainer};
+use crate::trainer::{evaluate_with, Trainer};
 
 /// Rates `10^lo, 10^(lo+1), ..., 10^hi`.
 pub fn decade_grid(lo: i32, hi: i32) -> Vec<f64> {
@@ -59,6 +60,9 @@ pub struct SweepConfig {
     /// Rate multipliers by variable name (muP's per-layer rates); empty: every variable at
     /// the swept rate.
     pub rate_scales: Vec<(String, f64)>,
+    /// The loss every run minimises and is judged by (default cross-entropy; MSE or the
+    /// user's for regression and other tasks, where accuracy is not reported).
+    pub loss: Loss,
 }
 
 impl SweepConfig {
@@ -80,6 +84,7 @@ impl SweepConfig {
             progress: false,
             sharpness_examples: Some(1024),
             rate_scales: Vec::new(),
+            loss: Loss::CrossEntropy,
         }
     }
 }
@@ -455,11 +460,11 @@ impl Callback for Recorder {
 /// `make_model` is called once per rate with an empty `VarMap`; it must create and
 /// initialise the model's variables the same way every time (e.g. `reset_parameters(varmap,
 /// seed)`), so every rate starts from the same weights. `on_run` sees each run as it ends.
-pub fn sweep(
+pub fn sweep<E: Examples>(
     mut make_model: impl FnMut(&VarMap) -> Result<Box<dyn Model>>,
-    train: &Dataset,
-    val: Option<&Dataset>,
-    test: Option<&Dataset>,
+    train: &E,
+    val: Option<&E>,
+    test: Option<&E>,
     config: &SweepConfig,
     mut on_run: impl FnMut(&SweepRun),
 ) -> Result<SweepResult> {
@@ -478,12 +483,22 @@ pub fn sweep(
         });
     }
     let stability = match (config.optimizer, config.sharpness_examples) {
-        (OptimizerKind::Sgd, Some(n)) if n > 0 => Some(initial_bound(&mut make_model, train, config, n)?),
+        // The Gauss-Newton sharpness is cross-entropy's.
+        (OptimizerKind::Sgd, Some(n)) if n > 0 && config.loss == Loss::CrossEntropy => {
+            Some(initial_bound(&mut make_model, train, config, n)?)
+        }
         _ => None,
     };
     let mut runs = Vec::with_capacity(config.lrs.len());
     for &lr in &config.lrs {
-        let run = run_one(&mut make_model, train, val, test, config, lr)?;
+        let run = run_one(
+            &mut make_model,
+            train,
+            val.map(|v| v as &dyn Examples),
+            test.map(|t| t as &dyn Examples),
+            config,
+            lr,
+        )?;
         on_run(&run);
         runs.push(run);
     }
@@ -514,7 +529,7 @@ pub fn sweep(
 /// The sharpness of the initial weights on the first `n` examples of a seeded shuffle.
 fn initial_bound(
     make_model: &mut impl FnMut(&VarMap) -> Result<Box<dyn Model>>,
-    train: &Dataset,
+    train: &dyn Examples,
     config: &SweepConfig,
     n: usize,
 ) -> Result<StabilityBound> {
@@ -537,9 +552,9 @@ fn initial_bound(
 
 fn run_one(
     make_model: &mut impl FnMut(&VarMap) -> Result<Box<dyn Model>>,
-    train: &Dataset,
-    val: Option<&Dataset>,
-    test: Option<&Dataset>,
+    train: &dyn Examples,
+    val: Option<&dyn Examples>,
+    test: Option<&dyn Examples>,
     config: &SweepConfig,
     lr: f64,
 ) -> Result<SweepRun> {
@@ -564,18 +579,17 @@ fn run_one(
         .batch_size(config.batch_size)
         .seed(config.seed)
         .lr(lr)
+        .loss(config.loss.clone())
         .track_grad_norm(true)
         .callback(recorder);
     if config.progress {
         builder = builder.callback(ProgressBars::new().with_state(monitor.state_handle()));
     }
     let started = Instant::now();
-    let history = builder.callback(monitor).build()?.fit_with(
-        model.as_ref(),
-        optimizer.as_mut(),
-        train,
-        val.map(|v| v as &dyn stride_data::Examples),
-    )?;
+    let history = builder
+        .callback(monitor)
+        .build()?
+        .fit_with(model.as_ref(), optimizer.as_mut(), train, val)?;
     let seconds = started.elapsed().as_secs_f64();
     let (step_losses, step_seconds) = steps.lock().map(|s| s.clone()).unwrap_or_default();
     let first_nonfinite_step = step_losses.iter().position(|l| !l.is_finite()).map(|i| i as u64 + 1);
@@ -588,11 +602,13 @@ fn run_one(
     // A run stopped mid-epoch has no evaluation of its final weights yet.
     let val_eval: Option<Eval> = match (val, history.last().and_then(|e| e.eval)) {
         (Some(_), Some(e)) if completed => Some(e),
-        (Some(v), _) => Some(evaluate(model.as_ref(), v, &device, 1000)?),
+        (Some(v), _) => Some(evaluate_with(model.as_ref(), v, &device, 1000, &config.loss)?),
         (None, _) => None,
     };
     // The test set, once, after training: reported, never chosen on.
-    let eval: Option<Eval> = test.map(|t| evaluate(model.as_ref(), t, &device, 1000)).transpose()?;
+    let eval: Option<Eval> = test
+        .map(|t| evaluate_with(model.as_ref(), t, &device, 1000, &config.loss))
+        .transpose()?;
     let report = report.lock().map(|r| r.clone()).unwrap_or_default();
     let (verdict, reason, suggestion) = sweep_verdict(report.last.as_ref(), report.epoch_verdict.as_ref()).map_or_else(
         || (State::Insufficient, String::new(), String::new()),

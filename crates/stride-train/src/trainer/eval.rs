@@ -44,8 +44,19 @@ pub fn check_finite_inputs(x: &Tensor, what: &str) -> Result<()> {
 
 /// Mean cross-entropy and accuracy of `model` on `data`, in batches of `batch_size`.
 pub fn evaluate(model: &dyn Model, data: &dyn Examples, device: &Device, batch_size: usize) -> Result<Eval> {
+    evaluate_with(model, data, device, batch_size, &Loss::CrossEntropy)
+}
+
+/// Mean `loss` of `model` on `data` and, for a classification loss, the accuracy (NaN otherwise).
+pub fn evaluate_with(
+    model: &dyn Model,
+    data: &dyn Examples,
+    device: &Device,
+    batch_size: usize,
+    loss: &Loss,
+) -> Result<Eval> {
     let (x, y) = data.to_tensors(device)?;
-    evaluate_tensors(model, &Loss::CrossEntropy, &x, &y, batch_size)
+    evaluate_tensors(model, loss, &x, &y, batch_size)
 }
 
 /// Mean `loss` and, for a classification loss, the accuracy (NaN otherwise).

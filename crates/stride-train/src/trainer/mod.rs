@@ -29,7 +29,7 @@ use crate::stability::SharpnessProbe;
 
 pub use config::{TrainerBuilder, TrainerConfig};
 pub(crate) use eval::evaluate_tensors;
-pub use eval::{check_finite_inputs, evaluate, evaluate_classes, ClassReport};
+pub use eval::{check_finite_inputs, evaluate, evaluate_classes, evaluate_with, ClassReport};
 pub use history::{EpochRecord, History, StopReason};
 use lr::LrControl;
 use step::{copy_weights, train_step, StepOptions, StepOutcome, StepTimes};
