@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use candle_nn::VarMap;
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
 use stride_data::{DatasetName, Loaded, Source, Splits};
-use stride_model::{Activation, Architecture, Network};
+use stride_model::{reset_parameters, Activation, Architecture, Network};
 use stride_monitor::MonitorConfig;
 use stride_optim::OptimizerKind;
 use stride_train::TrainError;
@@ -16,7 +17,7 @@ mod sweep;
 pub use lr_find::{find_lr, lr_find_job, LrFindArgs};
 pub use sweep::{parse_lrs, sweep_job, SweepArgs, SweepOutcome};
 
-use crate::args::{DataArgs, NetArgs};
+use crate::args::{DataArgs, DeviceArgs, NetArgs};
 use crate::Error;
 
 /// Data, model and optimizer options shared by the LR tools.
@@ -28,6 +29,9 @@ pub struct SetupArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub net: NetArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub device: DeviceArgs,
     /// Threads for the tensor kernels (default: the cores this process may use).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -60,6 +64,8 @@ pub struct Setup {
     pub activation: Activation,
     /// The optimizer.
     pub kind: OptimizerKind,
+    /// Where the model and the data live.
+    pub device: Device,
     /// The options it was made from.
     pub args: SetupArgs,
 }
@@ -74,6 +80,7 @@ impl Setup {
         let kind: OptimizerKind = args.optimizer.parse()?;
         let activation: Activation = args.net.activation()?;
         args.net.check()?;
+        let device = args.device.device()?;
         // The optimizer's own checks of momentum and decay (the rate is the caller's, checked there).
         kind.build(Vec::new(), 1e-3, args.momentum, args.weight_decay)?;
         let Loaded { splits, source } = args.data.load()?;
@@ -85,18 +92,18 @@ impl Setup {
             arch,
             activation,
             kind,
+            device,
             args: args.clone(),
         })
     }
 
-    /// A fresh network in `varmap`, initialised from the seed (the same weights every call).
-    pub fn model(&self, varmap: &VarMap) -> Result<Network, Error> {
-        Ok(Network::seeded(
-            &self.arch,
-            self.activation,
-            varmap,
-            self.args.net.seed,
-        )?)
+    /// A fresh network in `varmap` on the set-up's device, initialised from the seed (the same
+    /// weights every call, on every device).
+    pub fn model(&self, varmap: &VarMap) -> Result<Network, stride_model::ModelError> {
+        let vb = VarBuilder::from_varmap(varmap, DType::F32, &self.device);
+        let network = Network::new(&self.arch, self.activation, vb)?;
+        reset_parameters(varmap, self.args.net.seed)?;
+        Ok(network)
     }
 
     /// `MLP 784-128-10 (relu) on fashion-mnist, sgd, batch 128`.

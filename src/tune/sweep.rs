@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use stride_model::{Model, Network};
+use stride_model::Model;
 use stride_optim::OptimizerKind;
 use stride_train::{
     decade_grid, format_lr, sweep, LrFinderConfig, LrFinderResult, SweepConfig, SweepResult, SweepRun, TrainError,
@@ -162,7 +162,7 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
     let started = Instant::now();
     let result = sweep(
         |varmap| {
-            let network = Network::seeded(&setup.arch, setup.activation, varmap, setup.args.net.seed)?;
+            let network = setup.model(varmap)?;
             Ok(Box::new(network) as Box<dyn Model>)
         },
         &train,

@@ -1,5 +1,6 @@
 //! A run's settings and the builder that checks them.
 
+use candle_core::Device;
 use stride_optim::schedule::Scheduler;
 
 use super::Trainer;
@@ -110,6 +111,7 @@ pub struct TrainerBuilder {
     scheduler: Option<Scheduler>,
     checkpointer: Option<Checkpointer>,
     interrupt: Option<Interrupt>,
+    device: Option<Device>,
 }
 
 impl TrainerBuilder {
@@ -189,6 +191,12 @@ impl TrainerBuilder {
         self.interrupt = Some(interrupt);
         self
     }
+    /// Trains on `device` (default: wherever the model's variables are): the data is moved
+    /// there, and a model whose variables are elsewhere is refused, naming both devices.
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = Some(device);
+        self
+    }
     /// Adds an observer; observers are called in the order they were added.
     pub fn callback(mut self, callback: impl Callback + 'static) -> Self {
         self.callbacks.push(Box::new(callback));
@@ -200,6 +208,7 @@ impl TrainerBuilder {
         trainer.lr.scheduler = self.scheduler;
         trainer.checkpointer = self.checkpointer;
         trainer.interrupt = self.interrupt;
+        trainer.device = self.device;
         Ok(trainer)
     }
 }

@@ -46,6 +46,8 @@ pub struct Trainer {
     /// The rate the run was started with (before any schedule or observer changed it), kept
     /// in checkpoints so a resume can tell a changed `lr` from the run's own changes.
     base_lr: Option<f64>,
+    /// The device the run was told to train on, if any (else the variables').
+    device: Option<Device>,
 }
 
 /// Weights and optimizer state kept in memory for a rollback.
@@ -70,12 +72,25 @@ struct RunData {
 }
 
 impl RunData {
-    fn load(optimizer: &dyn Optimizer, train: &dyn Examples, test: Option<&dyn Examples>) -> Result<Self> {
+    fn load(
+        optimizer: &dyn Optimizer,
+        train: &dyn Examples,
+        test: Option<&dyn Examples>,
+        expected: Option<&Device>,
+    ) -> Result<Self> {
+        // The variables' own device, not `expected`: two handles on one GPU are different
+        // devices to candle, and the data must share the model's.
         let device: Device = optimizer
             .vars()
             .first()
             .map(|v| v.device().clone())
             .ok_or(TrainError::NoVariables)?;
+        if let Some(expected) = expected {
+            let (expected, found) = (device_name(expected), device_name(&device));
+            if expected != found {
+                return Err(TrainError::WrongDevice { expected, found });
+            }
+        }
         if train.is_empty() {
             return Err(TrainError::EmptyTrainingSet);
         }
@@ -129,6 +144,7 @@ impl Trainer {
             interrupt: None,
             resume: None,
             base_lr: None,
+            device: None,
         })
     }
 
@@ -175,7 +191,7 @@ impl Trainer {
         train: &dyn Examples,
         test: Option<&dyn Examples>,
     ) -> Result<History> {
-        let data = RunData::load(optimizer, train, test)?;
+        let data = RunData::load(optimizer, train, test, self.device.as_ref())?;
         let started = Instant::now();
         let mut history = History::default();
         let ran = self.run(model, optimizer, &data, &mut history);
@@ -494,6 +510,15 @@ fn record_step(history: &mut History, s: &StepOutcome, lr: f64, steps_before: u6
     }
     if let Some(r) = s.sharpness {
         history.sharpness.push((steps_before, r));
+    }
+}
+
+/// `cpu`, `cuda:N` or `metal:N`: the name users give `--device`.
+pub(crate) fn device_name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
     }
 }
 
