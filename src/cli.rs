@@ -304,6 +304,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         .batch_size(args.batch_size)
         .lr(lr)
         .seed(args.net.seed)
+        .device(device.clone())
         .fused(!args.no_fused);
     let mut described = format!(
         "{kind} lr {}{}",

@@ -1,7 +1,6 @@
 //! `stride sharpness`: the top Hessian eigenvalue of an MLP's loss and the largest stable
 //! learning rate `2 / lambda`, at the initial weights or after some SGD steps.
 
-use candle_core::Device;
 use candle_nn::VarMap;
 use stride_data::{Batcher, Loaded};
 use stride_model::Activation;
@@ -11,7 +10,7 @@ use stride_train::{
     Trainer,
 };
 
-use crate::args::{DataArgs, NetArgs};
+use crate::args::{DataArgs, DeviceArgs, NetArgs};
 use crate::Error;
 
 /// Options of `stride sharpness`.
@@ -23,6 +22,9 @@ pub struct SharpnessArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub net: NetArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub device: DeviceArgs,
     /// Threads for the tensor kernels (default: the cores this process may use).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -75,13 +77,13 @@ pub fn run(args: &SharpnessArgs) -> Result<String, Error> {
     crate::positive("--rel-step", args.rel_step)?;
     crate::positive("--tol", args.tol)?;
     args.net.check()?;
+    let device = args.device.device()?;
     if let Some(threads) = args.threads {
         crate::set_threads(threads)?;
     }
     let Loaded { splits, source } = args.data.load()?;
     let arch = args.net.architecture_for(&splits.train)?;
     let activation: Activation = args.net.activation()?;
-    let device = Device::Cpu;
     let varmap = VarMap::new();
     let model = args.net.network(&arch, &varmap, &device)?;
     let mut out = format!("data: {source}\nmodel: {arch} ({activation})\n");

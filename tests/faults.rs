@@ -313,6 +313,36 @@ fn a_device_this_build_cannot_use_is_a_clear_error() {
 }
 
 #[test]
+fn lr_find_sweep_and_sharpness_refuse_a_device_this_build_cannot_use() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    for command in ["lr-find", "sweep", "sharpness"] {
+        for (device, says) in [
+            (
+                "cuda",
+                "no CUDA support; rebuild with `cargo build --release --features cuda`",
+            ),
+            ("cuda:x", "is not a GPU index"),
+        ] {
+            let out = Command::new(env!("CARGO_BIN_EXE_stride"))
+                .arg(command)
+                .arg("--data-dir")
+                .arg(sample_dir())
+                .args(["--device", device])
+                .env("HF_HUB_OFFLINE", "1")
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{command} {device}: {err}");
+            assert!(err.contains(says), "{command} {device}: {err}");
+            assert!(!err.contains("panicked"), "{command} {device}: {err}");
+        }
+    }
+}
+
+#[test]
 fn a_second_process_on_the_same_checkpoint_directory_fails_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ck");

@@ -3,6 +3,7 @@
 mod callbacks;
 mod checkpoint;
 mod data_errors;
+mod device_reads;
 mod faults;
 mod first_contact;
 mod fuzz_props;

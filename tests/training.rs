@@ -8,7 +8,7 @@ use candle_nn::{VarBuilder, VarMap};
 use stride::prelude::*;
 use stride_data::{Source, SYSTEM_DIR};
 
-fn mlp(seed: u64) -> (Mlp, VarMap) {
+pub(crate) fn mlp(seed: u64) -> (Mlp, VarMap) {
     let varmap = VarMap::new();
     let spec: MlpSpec = "784-128-10".parse().unwrap();
     let model = Mlp::new(

@@ -17,7 +17,7 @@ mod sweep;
 pub use lr_find::{find_lr, lr_find_job, LrFindArgs};
 pub use sweep::{parse_lrs, sweep_job, SweepArgs, SweepOutcome};
 
-use crate::args::{DataArgs, NetArgs};
+use crate::args::{DataArgs, DeviceArgs, NetArgs};
 use crate::Error;
 
 /// Data, model and optimizer options shared by the LR tools.
@@ -29,6 +29,9 @@ pub struct SetupArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub net: NetArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub device: DeviceArgs,
     /// Threads for the tensor kernels (default: the cores this process may use).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -61,6 +64,8 @@ pub struct Setup {
     pub activation: Activation,
     /// The optimizer.
     pub kind: OptimizerKind,
+    /// Where the model and the data live.
+    pub device: Device,
     /// The options it was made from.
     pub args: SetupArgs,
 }
@@ -75,6 +80,7 @@ impl Setup {
         let kind: OptimizerKind = args.optimizer.parse()?;
         let activation: Activation = args.net.activation()?;
         args.net.check()?;
+        let device = args.device.device()?;
         // The optimizer's own checks of momentum and decay (the rate is the caller's, checked there).
         kind.build(Vec::new(), 1e-3, args.momentum, args.weight_decay)?;
         let Loaded { splits, source } = args.data.load()?;
@@ -86,13 +92,14 @@ impl Setup {
             arch,
             activation,
             kind,
+            device,
             args: args.clone(),
         })
     }
 
     /// A fresh network in `varmap`, initialised from the seed (the same weights every call).
     pub fn model(&self, varmap: &VarMap) -> Result<Network, Error> {
-        self.args.net.network(&self.arch, varmap, &Device::Cpu)
+        self.args.net.network(&self.arch, varmap, &self.device)
     }
 
     /// The optimizer over `varmap`'s variables at `lr`, each at its parametrization's rate.

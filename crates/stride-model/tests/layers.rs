@@ -340,3 +340,55 @@ fn conv2d_and_pools_match_pytorch() {
         }
     }
 }
+
+/// The built-in networks run through candle's ops wherever the CPU kernels do not apply:
+/// on a GPU, and for f64 on the CPU. Here the f64 run (the code a GPU takes, in f64) is set
+/// against the f32 run (the CPU custom ops) from the same weights: every gradient of the
+/// cross-entropy must agree to within f32 rounding, relative error <= 1e-5.
+#[test]
+fn networks_through_candles_ops_have_the_custom_ops_gradients() {
+    use stride_model::{reset_parameters, Activation, Architecture, Model, Network};
+    for (model, conv) in [
+        ("mlp", "lenet"),
+        ("cnn", "lenet"),
+        // Stride 2, padding, both pools, a hidden layer.
+        ("cnn", "c6k3s2p1-ap2-c8k3p1-mp2-f16"),
+    ] {
+        let arch = Architecture::from_args(model, "64-32", conv, (1, 28, 28), 10).unwrap();
+        let build = |dtype| {
+            let varmap = VarMap::new();
+            let vb = VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu);
+            let net = Network::new(&arch, Activation::Relu, vb).unwrap();
+            (net, varmap)
+        };
+        let (net32, vars32) = build(DType::F32);
+        let (net64, vars64) = build(DType::F64);
+        reset_parameters(&vars32, 3).unwrap();
+        let (d32, d64) = (vars32.data().lock().unwrap(), vars64.data().lock().unwrap());
+        for (name, v) in d32.iter() {
+            d64[name].set(&v.to_dtype(DType::F64).unwrap()).unwrap();
+        }
+        let x = random(&[9, 1, 28, 28], 21);
+        // The MLP takes flat images, as the data loader gives them.
+        let x = if model == "mlp" { x.flatten_from(1).unwrap() } else { x };
+        let y = Tensor::from_vec((0..9u32).map(|i| i % 10).collect(), 9, &Device::Cpu).unwrap();
+        let loss =
+            |net: &Network, x: &Tensor| candle_nn::loss::cross_entropy(&net.logits(x, true).unwrap(), &y).unwrap();
+        let (l32, l64) = (loss(&net32, &x), loss(&net64, &x.to_dtype(DType::F64).unwrap()));
+        let (g32, g64) = (l32.backward().unwrap(), l64.backward().unwrap());
+        check(&format!("{arch}: loss"), &l32, &l64.to_dtype(DType::F32).unwrap());
+        for (name, v) in d32.iter() {
+            let a = g32
+                .get(v)
+                .unwrap_or_else(|| panic!("{arch}: no f32 gradient for {name}"));
+            let b = g64
+                .get(&d64[name])
+                .unwrap_or_else(|| panic!("{arch}: no f64 gradient for {name}"));
+            check(
+                &format!("{arch}: gradient of {name}"),
+                a,
+                &b.to_dtype(DType::F32).unwrap(),
+            );
+        }
+    }
+}

@@ -20,6 +20,17 @@ pub enum TrainError {
     /// The optimizer was built over no variables.
     #[error("the optimizer has no variables to train")]
     NoVariables,
+    /// The model's variables are not on the device the trainer was told to train on.
+    #[error(
+        "the trainer was set to train on {expected}, but the model's variables are on {found}; create the model \
+         with a VarBuilder on {expected}"
+    )]
+    WrongDevice {
+        /// The device given to the trainer (`cpu`, `cuda:0`, `metal:0`).
+        expected: String,
+        /// Where the variables are.
+        found: String,
+    },
     /// Inputs holding NaN or infinite values, found before any step.
     #[error(
         "the {what} hold {count} NaN or infinite values (first in example {example}, value {value}); clean or \

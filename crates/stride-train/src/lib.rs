@@ -52,5 +52,5 @@ pub use stability::{SharpnessReading, SharpnessSchedule};
 pub use sweep::{decade_grid, sweep, StabilityBound, SweepConfig, SweepResult, SweepRun};
 pub use trainer::{
     check_finite_inputs, evaluate, evaluate_classes, evaluate_with, ClassReport, EpochRecord, History, StopReason,
-    Trainer, TrainerBuilder, TrainerConfig,
+    Trainer, TrainerBuilder, TrainerConfig, DEVICE_READ_EVERY,
 };

@@ -489,6 +489,8 @@ fn ramp(
             clip_grad_norm: None,
             track_grad_norm: false,
             measure_update_ratio: false,
+            // The ramp's stop rule needs each loss before the next step.
+            defer_reads: false,
         };
         // The same step the trainer takes; the update of the step that ends the test is
         // discarded with the rest when the weights are restored.

@@ -138,7 +138,7 @@ impl Conv2d {
             let out = candle_nn::Conv2d::new(self.weight.clone(), self.bias.clone(), self.config).forward(xs)?;
             let out = if relu { out.relu()? } else { out };
             return match pool {
-                Some(k) => out.max_pool2d(k),
+                Some(k) => super::pool::max_pool2d_composed(&out, k, k),
                 None => Ok(out),
             };
         }

@@ -28,7 +28,7 @@ pub fn avg_pool2d_with_stride(xs: &Tensor, k: usize, stride: usize) -> candle_co
 fn pool(xs: &Tensor, kind: PoolKind, k: usize, stride: usize) -> candle_core::Result<Tensor> {
     if !on_cpu_f32(xs) || xs.rank() != 4 {
         return match kind {
-            PoolKind::Max => xs.max_pool2d_with_stride(k, stride),
+            PoolKind::Max => max_pool2d_composed(xs, k, stride),
             PoolKind::Avg => xs.avg_pool2d_with_stride(k, stride),
         };
     }
@@ -38,6 +38,32 @@ fn pool(xs: &Tensor, kind: PoolKind, k: usize, stride: usize) -> candle_core::Re
         stride,
         argmax: Mutex::new(None),
     })
+}
+
+/// Max pooling from candle's ops with PyTorch's gradient, for devices the CPU op does not
+/// serve. candle's own `max_pool2d` has the right values but a gradient (maxima in the
+/// window) / k^2 times the true one, so the value is taken from it and the gradient from
+/// `sum(x * mask) / count` over each window: the whole gradient to a unique maximum, split
+/// evenly over ties (PyTorch gives it to the first; ties are the zeros after a ReLU, whose
+/// gradient the ReLU stops either way). Overlapping windows keep candle's op, whose
+/// backward refuses them.
+pub(crate) fn max_pool2d_composed(xs: &Tensor, k: usize, stride: usize) -> candle_core::Result<Tensor> {
+    if k != stride || xs.rank() != 4 {
+        return xs.max_pool2d_with_stride(k, stride);
+    }
+    let (_, _, h, w) = xs.dims4()?;
+    let (oh, ow) = (h / k, w / k);
+    // Floor mode: rows and columns past the last whole window take no part.
+    let xs = xs.narrow(2, 0, oh * k)?.narrow(3, 0, ow * k)?;
+    let value = xs.detach().max_pool2d(k)?;
+    let mask = xs
+        .detach()
+        .eq(&value.upsample_nearest2d(oh * k, ow * k)?)?
+        .to_dtype(xs.dtype())?;
+    let count = (mask.avg_pool2d(k)? * (k * k) as f64)?;
+    let routed = ((xs * mask)?.avg_pool2d(k)? * (k * k) as f64)?.div(&count)?;
+    // value + (routed - routed): exactly candle's values, the routed gradient.
+    value + (&routed - routed.detach())?
 }
 
 /// Average pooling over `k x k` windows that do not overlap.

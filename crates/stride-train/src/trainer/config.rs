@@ -1,5 +1,6 @@
 //! A run's settings and the builder that checks them.
 
+use candle_core::Device;
 use stride_optim::schedule::Scheduler;
 
 use super::Trainer;
@@ -42,7 +43,21 @@ pub struct TrainerConfig {
     pub fused: bool,
     /// What is minimised (default cross-entropy; the fused path is taken only for it).
     pub loss: Loss,
+    /// Read the steps' losses, counts, gradient norms and update ratios off the device every
+    /// this many steps, in one transfer, instead of after every step (default: every step on
+    /// the CPU, where a read costs nothing, every [`DEVICE_READ_EVERY`] steps on a GPU, whose
+    /// queue a read would drain). Observers still see every step, in order, but up to this
+    /// many steps late: a stop, a rate change or a rollback they ask for takes effect at the
+    /// next read, the steps already taken past a stop or a rollback are dropped unreported,
+    /// and a non-finite loss or gradient cannot skip its own update (the run stops, or rolls
+    /// back, at the read that sees it).
+    pub read_every: Option<u64>,
 }
+
+/// Steps between reads of the step scalars on a device other than the CPU (see
+/// [`TrainerConfig::read_every`]): enough to keep a GPU's queue full on small models, few
+/// enough that the progress bar and the monitor lag by well under a second.
+pub const DEVICE_READ_EVERY: u64 = 32;
 
 impl Default for TrainerConfig {
     fn default() -> Self {
@@ -58,6 +73,7 @@ impl Default for TrainerConfig {
             sharpness: None,
             fused: true,
             loss: Loss::CrossEntropy,
+            read_every: None,
         }
     }
 }
@@ -81,6 +97,9 @@ impl TrainerConfig {
         at_least_one("eval_batch_size", self.eval_batch_size as u64)?;
         if let Some(every) = self.update_ratio_every {
             at_least_one("update_ratio_every", every)?;
+        }
+        if let Some(every) = self.read_every {
+            at_least_one("read_every", every)?;
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(TrainError::Config {
@@ -110,6 +129,7 @@ pub struct TrainerBuilder {
     scheduler: Option<Scheduler>,
     checkpointer: Option<Checkpointer>,
     interrupt: Option<Interrupt>,
+    device: Option<Device>,
 }
 
 impl TrainerBuilder {
@@ -189,6 +209,18 @@ impl TrainerBuilder {
         self.interrupt = Some(interrupt);
         self
     }
+    /// Reads the step scalars off the device every `every` steps (default: every step on the
+    /// CPU, every [`DEVICE_READ_EVERY`] elsewhere; see [`TrainerConfig::read_every`]).
+    pub fn read_every(mut self, every: u64) -> Self {
+        self.config.read_every = Some(every);
+        self
+    }
+    /// Trains on `device` (default: wherever the model's variables are): the data is moved
+    /// there, and a model whose variables are elsewhere is refused, naming both devices.
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = Some(device);
+        self
+    }
     /// Adds an observer; observers are called in the order they were added.
     pub fn callback(mut self, callback: impl Callback + 'static) -> Self {
         self.callbacks.push(Box::new(callback));
@@ -200,6 +232,7 @@ impl TrainerBuilder {
         trainer.lr.scheduler = self.scheduler;
         trainer.checkpointer = self.checkpointer;
         trainer.interrupt = self.interrupt;
+        trainer.device = self.device;
         Ok(trainer)
     }
 }

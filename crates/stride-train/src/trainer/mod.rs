@@ -1,16 +1,20 @@
 //! The training loop.
 //!
 //! [`Trainer::fit_with`] is the textbook loop: for every epoch, for every batch, take a
-//! step ([`step::train_step`]: forward, backward, clip, update), tell the observers, maybe
+//! step ([`step::launch_step`]: forward, backward, clip, update), read its scalars (at once
+//! on the CPU, every [`DEVICE_READ_EVERY`] steps on a GPU), tell the observers, maybe
 //! checkpoint; then evaluate, tell the observers, checkpoint. Everything else lives beside
-//! it: settings ([`config`]), the rate ([`lr`]), the step, evaluation ([`eval`]), the
-//! record of the run ([`history`]).
+//! it: settings ([`config`]), the rate ([`lr`]), the step, reading its scalars off the
+//! device ([`readout`]) and reporting them ([`settle`]), evaluation ([`eval`]), the record
+//! of the run ([`history`]).
 
 mod config;
 mod eval;
 mod history;
 mod lr;
+mod readout;
 mod resume;
+mod settle;
 pub(crate) mod step;
 
 use std::time::{Duration, Instant};
@@ -21,18 +25,19 @@ use stride_data::{Batcher, Examples};
 use stride_model::Model;
 use stride_optim::{Optimizer, OptimizerState, Sgd, SgdConfig};
 
-use crate::callback::{Action, Callback, EpochEnd, StepEnd, TrainBegin};
+use crate::callback::{Action, Callback, EpochEnd, TrainBegin};
 use crate::checkpoint::{Checkpointer, Position, SaveRequest};
 use crate::error::{Result, TrainError};
 use crate::interrupt::Interrupt;
 use crate::stability::SharpnessProbe;
 
-pub use config::{TrainerBuilder, TrainerConfig};
+pub use config::{TrainerBuilder, TrainerConfig, DEVICE_READ_EVERY};
 pub(crate) use eval::evaluate_tensors;
 pub use eval::{check_finite_inputs, evaluate, evaluate_classes, evaluate_with, ClassReport};
 pub use history::{EpochRecord, History, StopReason};
 use lr::LrControl;
-use step::{copy_weights, train_step, StepOptions, StepOutcome, StepTimes};
+use settle::Taken;
+use step::{copy_weights, launch_step, StepOptions, StepTimes};
 
 /// Runs the training loop and notifies its observers.
 pub struct Trainer {
@@ -46,6 +51,13 @@ pub struct Trainer {
     /// The rate the run was started with (before any schedule or observer changed it), kept
     /// in checkpoints so a resume can tell a changed `lr` from the run's own changes.
     base_lr: Option<f64>,
+    /// The device the run was told to train on, if any (else the variables').
+    device: Option<Device>,
+    /// Steps are being settled after a read of several: an observer's snapshot request
+    /// waits until all are, since the weights are already past the step it answered.
+    deferring: bool,
+    /// A snapshot was asked for while deferring.
+    snapshot_wanted: bool,
 }
 
 /// Weights and optimizer state kept in memory for a rollback.
@@ -70,12 +82,25 @@ struct RunData {
 }
 
 impl RunData {
-    fn load(optimizer: &dyn Optimizer, train: &dyn Examples, test: Option<&dyn Examples>) -> Result<Self> {
+    fn load(
+        optimizer: &dyn Optimizer,
+        train: &dyn Examples,
+        test: Option<&dyn Examples>,
+        expected: Option<&Device>,
+    ) -> Result<Self> {
+        // The variables' own device, not `expected`: two handles on one GPU are different
+        // devices to candle, and the data must share the model's.
         let device: Device = optimizer
             .vars()
             .first()
             .map(|v| v.device().clone())
             .ok_or(TrainError::NoVariables)?;
+        if let Some(expected) = expected {
+            let (expected, found) = (device_name(expected), device_name(&device));
+            if expected != found {
+                return Err(TrainError::WrongDevice { expected, found });
+            }
+        }
         if train.is_empty() {
             return Err(TrainError::EmptyTrainingSet);
         }
@@ -129,6 +154,9 @@ impl Trainer {
             interrupt: None,
             resume: None,
             base_lr: None,
+            device: None,
+            deferring: false,
+            snapshot_wanted: false,
         })
     }
 
@@ -175,7 +203,7 @@ impl Trainer {
         train: &dyn Examples,
         test: Option<&dyn Examples>,
     ) -> Result<History> {
-        let data = RunData::load(optimizer, train, test)?;
+        let data = RunData::load(optimizer, train, test, self.device.as_ref())?;
         let started = Instant::now();
         let mut history = History::default();
         let ran = self.run(model, optimizer, &data, &mut history);
@@ -198,6 +226,9 @@ impl Trainer {
         history: &mut History,
     ) -> Result<Option<StopReason>> {
         let c = self.config.clone();
+        let read_every = c
+            .read_every
+            .unwrap_or(if data.x.device().is_cpu() { 1 } else { DEVICE_READ_EVERY });
         let batcher = Batcher::new(data.train_len, c.batch_size, c.seed)?;
         let mut probe = c
             .sharpness
@@ -244,8 +275,12 @@ impl Trainer {
             let epoch_start = Instant::now();
             let mut clock = EpochClock::default();
             let mut stop = None;
+            let mut taken: Vec<Taken> = Vec::new();
+            let every = self.checkpointer.as_ref().and_then(|k| k.config().every_steps);
             for (batch, rows) in batches.iter().enumerate().skip(at.batch) {
-                self.lr.apply(optimizer, self.lr.t(at.step, epoch));
+                // Steps taken but not yet read count as taken (they are, unless one is not finite).
+                let step = at.step + taken.len() as u64;
+                self.lr.apply(optimizer, self.lr.t(step, epoch));
                 // Schedule-Free trains at y; epoch ends moved it to x (a no-op for the others).
                 optimizer.train_point()?;
                 let (lr, effective_lr) = (optimizer.learning_rate(), optimizer.effective_learning_rate());
@@ -254,10 +289,11 @@ impl Trainer {
                     fused: c.fused,
                     clip_grad_norm: c.clip_grad_norm,
                     track_grad_norm: c.track_grad_norm,
-                    measure_update_ratio: c.update_ratio_every.is_some_and(|k| (at.step + 1) % k == 0),
+                    measure_update_ratio: c.update_ratio_every.is_some_and(|k| (step + 1) % k == 0),
+                    defer_reads: read_every > 1,
                 };
-                let due = probe.as_mut().filter(|p| p.due(at.step, batch));
-                let s = train_step(
+                let due = probe.as_mut().filter(|p| p.due(step, batch));
+                let launched = launch_step(
                     model,
                     optimizer,
                     (&data.x, &data.y),
@@ -266,50 +302,27 @@ impl Trainer {
                     due,
                     &mut clock.phases,
                 )?;
-                record_step(history, &s, lr, at.step);
-                let finite = s.loss.is_finite();
-                at.batch = batch + 1;
-                if finite {
-                    at.step += 1;
-                    at.loss_sum += s.loss;
-                    at.epoch_steps += 1;
-                    if let Some(c) = s.correct {
-                        at.correct += u64::from(c);
-                        at.seen += rows.len() as u64;
-                    }
-                }
-                let event = StepEnd {
-                    // A non-finite step took no update: it is reported as the step it would have been.
-                    step: if finite { at.step } else { at.step + 1 },
-                    epoch,
+                taken.push(Taken {
+                    step: launched,
                     batch,
                     batches: batches.len(),
-                    loss: s.loss,
+                    epoch,
+                    rows: rows.len(),
                     lr,
                     effective_lr,
-                    batch_size: rows.len(),
-                    grad_norm: s.grad_norm,
-                    update_ratio: s.update_ratio,
-                    sharpness: s.sharpness,
-                };
-                let observers = Instant::now();
-                let t = self.lr.t(at.step, epoch);
-                let asked = self.dispatch(optimizer, t, history, |cb| cb.on_step_end(&event))?;
-                clock.callbacks += observers.elapsed();
-                if !finite && asked.rolled_back && asked.stop.is_none() {
+                });
+                // Read at the epoch's end and at checkpoints, so the weights match the position saved.
+                let read_now = taken.len() as u64 >= read_every
+                    || batch + 1 == batches.len()
+                    || every.is_some_and(|k| (step + 1) % k == 0)
+                    || self.interrupted().is_some();
+                if !read_now {
                     continue;
                 }
-                stop = asked.stop.map(StopReason::Requested);
-                if !finite {
-                    let reason = stop.unwrap_or(StopReason::NonFiniteLoss {
-                        step: event.step,
-                        epoch,
-                        lr,
-                        loss: s.loss,
-                    });
-                    tracing::error!("{reason}");
-                    stop = Some(reason);
-                    break;
+                let settled = self.settle(optimizer, history, &mut at, std::mem::take(&mut taken), &mut clock)?;
+                stop = settled.stop;
+                if settled.rolled_back_non_finite {
+                    continue;
                 }
                 if let Some(signal) = stop.is_none().then(|| self.interrupted()).flatten() {
                     // The step is done: save where it ended, and leave at once (no evaluation).
@@ -319,7 +332,6 @@ impl Trainer {
                 if stop.is_some() {
                     break;
                 }
-                let every = self.checkpointer.as_ref().and_then(|k| k.config().every_steps);
                 if every.is_some_and(|k| at.step % k == 0) {
                     self.checkpoint(optimizer, at.clone(), None, base_lr)?;
                 }
@@ -451,12 +463,20 @@ impl Trainer {
                 Action::Stop(reason) => {
                     out.stop.get_or_insert(reason);
                 }
+                Action::Checkpoint if self.deferring => self.snapshot_wanted = true,
                 Action::Checkpoint => self.snapshot = Some(take_snapshot(optimizer)?),
                 Action::Rollback(lr) => {
+                    let waiting = std::mem::take(&mut self.snapshot_wanted);
                     if !self.restore(optimizer)? {
+                        let why = if waiting {
+                            "the snapshot asked for is taken at the next read of the step values (`read_every`), \
+                             after this step"
+                        } else {
+                            "no snapshot was taken (answer `Action::Checkpoint` first)"
+                        };
                         return Err(TrainError::Observer {
                             asked: "a rollback",
-                            why: "no snapshot was taken (answer `Action::Checkpoint` first)".into(),
+                            why: why.into(),
                         });
                     }
                     if let Some(lr) = lr.filter(|lr| lr.is_finite() && *lr > 0.0) {
@@ -483,17 +503,12 @@ impl Trainer {
     }
 }
 
-/// Adds a step's loss, rate and side results to the history.
-fn record_step(history: &mut History, s: &StepOutcome, lr: f64, steps_before: u64) {
-    history.step_losses.push(s.loss);
-    history.step_lrs.push(lr);
-    history.fused_steps += u64::from(s.fused);
-    if s.skipped_update {
-        history.skipped_steps += 1;
-        tracing::warn!(step = steps_before + 1, "non-finite gradient norm: update skipped");
-    }
-    if let Some(r) = s.sharpness {
-        history.sharpness.push((steps_before, r));
+/// `cpu`, `cuda:N` or `metal:N`: the name users give `--device`.
+pub(crate) fn device_name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
     }
 }
 

@@ -8,6 +8,7 @@ use stride_model::Model;
 use stride_monitor::stats::median_in_place;
 use stride_optim::{clip_grad_norm, grad_norm, l2_norm, Optimizer};
 
+use super::readout::{clip_on_device, read_steps, sum_of_squares_on_device, update_norms, Launched, Ratios, Scalar};
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::stability::{SharpnessProbe, SharpnessReading};
@@ -24,6 +25,10 @@ pub(crate) struct StepOptions<'a> {
     pub track_grad_norm: bool,
     /// Measure the update-to-weight ratio of this step (a copy of the weights).
     pub measure_update_ratio: bool,
+    /// Leave the step's scalars on the device, to be read with other steps' in one transfer
+    /// ([`read_steps`]); the step cannot then skip its update for a non-finite loss or
+    /// gradient, since it does not know of it.
+    pub defer_reads: bool,
 }
 
 /// What one step did.
@@ -45,9 +50,25 @@ pub(crate) struct StepOutcome {
 }
 
 /// Forward, backward, the sharpness probe when one is given, clipping and the update, on
-/// rows `rows` of (`x`, `y`). A non-finite loss takes neither a backward pass nor an
-/// update: the caller decides what happens to the run.
+/// rows `rows` of (`x`, `y`), with its scalars read. A non-finite loss takes neither a
+/// backward pass nor an update: the caller decides what happens to the run.
 pub(crate) fn train_step(
+    model: &dyn Model,
+    optimizer: &mut dyn Optimizer,
+    data: (&Tensor, &Tensor),
+    rows: &[u32],
+    opts: &StepOptions<'_>,
+    probe: Option<&mut SharpnessProbe>,
+    times: &mut StepTimes,
+) -> Result<StepOutcome> {
+    let launched = launch_step(model, optimizer, data, rows, opts, probe, times)?;
+    let mut read = read_steps(vec![launched])?;
+    Ok(read.remove(0))
+}
+
+/// [`train_step`], leaving the scalars on the device when `opts.defer_reads` is set (then
+/// every step takes its backward pass and update, whatever its loss).
+pub(crate) fn launch_step(
     model: &dyn Model,
     optimizer: &mut dyn Optimizer,
     (x, y): (&Tensor, &Tensor),
@@ -55,9 +76,9 @@ pub(crate) fn train_step(
     opts: &StepOptions<'_>,
     probe: Option<&mut SharpnessProbe>,
     times: &mut StepTimes,
-) -> Result<StepOutcome> {
-    let (pass, loss, correct) = Pass::forward(model, opts.loss, x, y, rows, opts.fused, times)?;
-    let mut out = StepOutcome {
+) -> Result<Launched> {
+    let (pass, loss, correct) = Pass::forward(model, opts.loss, x, y, rows, opts.fused, opts.defer_reads, times)?;
+    let mut out = Launched {
         loss,
         correct,
         fused: matches!(pass, Pass::Fused(..)),
@@ -66,12 +87,16 @@ pub(crate) fn train_step(
         sharpness: None,
         skipped_update: false,
     };
-    if !loss.is_finite() {
+    if matches!(out.loss, Scalar::Read(l) if !l.is_finite()) {
         return Ok(out);
     }
     let backward = pass.backward(times)?;
     let tracked_norm = if opts.clip_grad_norm.is_none() && opts.track_grad_norm {
-        Some(backward.norm(optimizer.vars())?)
+        Some(if opts.defer_reads {
+            backward.norm_on_device(optimizer.vars())?
+        } else {
+            Scalar::Read(backward.norm(optimizer.vars())?)
+        })
     } else {
         None
     };
@@ -87,11 +112,12 @@ pub(crate) fn train_step(
             times.sharpness += Duration::from_secs_f64(r.seconds);
         }
     }
-    out.grad_norm = match opts.clip_grad_norm {
-        Some(max) => Some(clip_grad_norm(&mut grads, optimizer.vars(), max)?),
-        None => tracked_norm,
+    out.grad_norm = match (opts.clip_grad_norm, opts.defer_reads) {
+        (Some(max), false) => Some(Scalar::Read(clip_grad_norm(&mut grads, optimizer.vars(), max)?)),
+        (Some(max), true) => Some(Scalar::OnDevice(clip_on_device(&mut grads, optimizer.vars(), max)?)),
+        (None, _) => tracked_norm,
     };
-    if out.grad_norm.is_some_and(|n| !n.is_finite()) {
+    if matches!(out.grad_norm, Some(Scalar::Read(n)) if !n.is_finite()) {
         // A non-finite gradient would poison every weight it touches.
         out.skipped_update = true;
         return Ok(out);
@@ -104,7 +130,11 @@ pub(crate) fn train_step(
     optimizer.step(&grads)?;
     times.update += started.elapsed();
     if let Some(before) = before {
-        out.update_ratio = median_update_ratio(optimizer.vars(), &before)?;
+        out.update_ratio = Some(if opts.defer_reads {
+            Ratios::OnDevice(update_norms(optimizer.vars(), &before)?)
+        } else {
+            Ratios::Read(median_update_ratio(optimizer.vars(), &before)?)
+        });
     }
     Ok(out)
 }
@@ -131,6 +161,11 @@ impl Pass {
     /// The mean cross-entropy of rows `rows` of (`x`, `y`): through the model's fused path
     /// when `fused` is set and the model has one, else through candle ops. Adds the time
     /// spent gathering the batch and in the forward pass to `times`.
+    /// The mean loss of rows `rows` of (`x`, `y`) and the count classified right: through
+    /// the model's fused path when `fused` is set and the model has one, else through candle
+    /// ops, read at once or, when `defer` is set, left on the device. Adds the time spent
+    /// gathering the batch and in the forward pass to `times`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward(
         model: &dyn Model,
         loss_fn: &Loss,
@@ -138,16 +173,17 @@ impl Pass {
         y: &Tensor,
         rows: &[u32],
         fused: bool,
+        defer: bool,
         times: &mut StepTimes,
-    ) -> Result<(Self, f64, Option<u32>)> {
+    ) -> Result<(Self, Scalar, Option<Scalar>)> {
         if fused && loss_fn.is_classification() {
             if let Some(f) = model.fused_cross_entropy(x, y, rows)? {
                 times.data += f.times.data;
                 times.forward += f.times.forward;
                 return Ok((
                     Self::Fused(f.grads, f.grad_sq_norm, f.times.backward),
-                    f64::from(f.loss),
-                    Some(f.correct),
+                    Scalar::Read(f64::from(f.loss)),
+                    Some(Scalar::Read(f64::from(f.correct))),
                 ));
             }
         }
@@ -156,10 +192,25 @@ impl Pass {
         let gathered = Instant::now();
         let logits = model.logits(&xb, true)?;
         let loss = loss_fn.compute(&logits, &yb)?;
-        let value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+        let value = loss.detach().to_dtype(DType::F32)?;
+        let value = if defer {
+            Scalar::OnDevice(value)
+        } else {
+            Scalar::Read(f64::from(value.to_scalar::<f32>()?))
+        };
         let correct = if loss_fn.is_classification() {
-            let hits = logits.detach().argmax(D::Minus1)?.eq(&yb)?.to_dtype(DType::U32)?;
-            Some(hits.sum_all()?.to_scalar::<u32>()?)
+            let hits = logits
+                .detach()
+                .argmax(D::Minus1)?
+                .eq(&yb)?
+                .to_dtype(DType::U32)?
+                .sum_all()?;
+            Some(if defer {
+                // Exact in f32 up to 2^24 examples a batch.
+                Scalar::OnDevice(hits.to_dtype(DType::F32)?)
+            } else {
+                Scalar::Read(f64::from(hits.to_scalar::<u32>()?))
+            })
         } else {
             None
         };
@@ -214,6 +265,14 @@ impl Backward {
                 Ok(sq.sqrt())
             }
             _ => Ok(grad_norm(&self.grads, vars)?),
+        }
+    }
+
+    /// [`Backward::norm`] left on the device (the fused pass's is read already).
+    fn norm_on_device(&self, vars: &[candle_core::Var]) -> Result<Scalar> {
+        match self.sq_norm {
+            Some(_) => Ok(Scalar::Read(self.norm(vars)?)),
+            None => Ok(Scalar::OnDevice(sum_of_squares_on_device(&self.grads, vars)?.sqrt()?)),
         }
     }
 }
