@@ -8,7 +8,7 @@ use candle_nn::VarMap;
 use stride_data::{DatasetName, Examples, Loaded};
 use stride_model::{Activation, Architecture, Parametrization};
 use stride_monitor::MonitorConfig;
-use stride_optim::schedule::parse_schedule;
+use stride_optim::schedule::{parse_schedule, ScheduleUnit};
 use stride_optim::OptimizerKind;
 use stride_train::{
     evaluate, format_loss, format_lr, AutoLr, Checkpoint, CheckpointConfig, Checkpointer, EarlyStopping, Eval,
@@ -97,7 +97,8 @@ pub struct TrainArgs {
     pub keep_checkpoints: usize,
     /// Continue a run from a checkpoint: its directory, a checkpoint directory's root, or
     /// `latest` (the newest in --checkpoint-dir). Same model, dataset, seed and batch size
-    /// required; a changed --lr or --schedule applies from the resumed step on.
+    /// required; a changed --lr or --schedule applies from the resumed step on (a new WSD
+    /// --schedule from a stable-phase checkpoint branches a cooldown for another budget).
     #[arg(long)]
     pub resume: Option<String>,
     /// Replace the checkpoints of another run in --checkpoint-dir (without it, a fresh run
@@ -400,15 +401,7 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
     if let Some(checkpoint) = &checkpoint {
         checkpoint.expect_model(&model_name)?;
         trainer.resume(checkpoint, &varmap, optimizer.as_mut())?;
-        let saved = checkpoint.state.run.get("schedule").and_then(|s| s.as_str());
-        if saved != args.schedule.as_deref() {
-            tracing::warn!(
-                "resuming with schedule {} (the checkpointed run used {}); it applies from step {} on",
-                args.schedule.as_deref().unwrap_or("none"),
-                saved.unwrap_or("none"),
-                checkpoint.state.position.step + 1
-            );
-        }
+        say_schedule_change(checkpoint, args.schedule.as_deref(), lr);
         described += &format!(", resumed from {}", checkpoint.dir.display());
     }
     tracing::info!(
@@ -439,6 +432,55 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
         test,
         test_reads_during_training,
     })
+}
+
+/// Says how a resumed run's schedule differs from the checkpointed run's. An explicit new
+/// `--schedule` is a branch (a WSD cooldown for another budget): said as information when
+/// it continues at the rate the old schedule had at the resumed step, with a warning when
+/// the rate jumps there. Dropping the schedule is warned about.
+fn say_schedule_change(checkpoint: &Checkpoint, new: Option<&str>, lr: f64) {
+    let saved = checkpoint.state.run.get("schedule").and_then(|s| s.as_str());
+    if saved == new {
+        return;
+    }
+    let position = &checkpoint.state.position;
+    let Some(spec) = new else {
+        tracing::warn!(
+            "resuming without a schedule (the checkpointed run used {}): the rate is not scheduled after step {}",
+            saved.unwrap_or("none"),
+            position.step
+        );
+        return;
+    };
+    // Both parse: the new one was checked before loading, the old one was checked by its run.
+    let rate_at = |spec: &str, base: f64| {
+        parse_schedule(spec, base).ok().map(|s| {
+            let t = match s.unit {
+                ScheduleUnit::Step => position.step,
+                ScheduleUnit::Epoch => position.epoch as u64,
+            };
+            s.lr(t)
+        })
+    };
+    let now = rate_at(spec, lr);
+    let before = saved.and_then(|old| rate_at(old, checkpoint.state.base_lr.unwrap_or(lr)));
+    let shown = |r: Option<f64>| r.map_or_else(|| "the held rate".to_string(), format_lr);
+    match (before, now) {
+        (Some(b), Some(n)) if b == n => tracing::info!(
+            "branching after step {}: schedule {spec} replaces {} and continues at lr {}",
+            position.step,
+            saved.unwrap_or("none"),
+            format_lr(n)
+        ),
+        _ => tracing::warn!(
+            "resuming with schedule {spec} (the checkpointed run used {}): after step {} the rate is {} where \
+             the old schedule had {}",
+            saved.unwrap_or("none"),
+            position.step,
+            shown(now),
+            shown(before)
+        ),
+    }
 }
 
 /// A data set that counts how often it is read, so a run can show that its test set was

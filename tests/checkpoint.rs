@@ -118,8 +118,12 @@ impl Run {
     }
 
     fn weights(&self) -> Vec<(String, Vec<u32>)> {
-        let mut w: Vec<(String, Vec<u32>)> = self
-            .varmap
+        Self::bits_of(&self.varmap)
+    }
+
+    /// Every variable's f32 bits, sorted by name.
+    fn bits_of(varmap: &VarMap) -> Vec<(String, Vec<u32>)> {
+        let mut w: Vec<(String, Vec<u32>)> = varmap
             .data()
             .lock()
             .unwrap()
@@ -659,4 +663,60 @@ fn schedule_free_resumes_bit_identically() {
     assert_eq!(bits(&joined), bits(&straight.step_losses));
     assert_eq!(second.epochs[0].eval, straight.epochs[1].eval);
     assert_eq!(w_resumed, w_straight, "final weights");
+}
+
+/// Issue 17: one WSD run serves several budgets. A checkpoint from the stable phase of a
+/// 3-epoch `wsd(189, warmup=10)` run, resumed with the 2-epoch `wsd(126, warmup=10)`, cools
+/// down for the shorter budget and is bit-identical to a run trained with that schedule
+/// from the start: the stable phase does not depend on `total`.
+#[test]
+fn a_wsd_cooldown_branches_from_a_stable_phase_checkpoint() {
+    let data = sample();
+    let lr = 0.05;
+    let (long_spec, short_spec) = ("wsd(189, warmup=10)", "wsd(126, warmup=10)");
+    let run = |spec: &str, epochs: usize, dir: &Path, every: Option<u64>, from: Option<&str>| {
+        let (model, varmap) = mlp("784-32-10", if from.is_some() { 9 } else { 0 });
+        let mut optimizer = OptimizerKind::Sgd.build(varmap.all_vars(), lr, Some(0.9), None).unwrap();
+        let config = CheckpointConfig {
+            every_steps: every,
+            keep_last: 10,
+            existing: ExistingRun::Resume,
+            ..CheckpointConfig::new(dir, MODEL)
+        };
+        let mut trainer = Trainer::builder()
+            .epochs(epochs)
+            .seed(3)
+            .lr(lr)
+            .schedule(parse_schedule(spec, lr).unwrap())
+            .checkpoints(Checkpointer::new(config, &varmap).unwrap())
+            .build()
+            .unwrap();
+        if let Some(name) = from {
+            let ckpt = Checkpoint::load(&dir.join(name)).unwrap();
+            trainer.resume(&ckpt, &varmap, optimizer.as_mut()).unwrap();
+        }
+        let h = trainer.fit_with(&model, optimizer.as_mut(), &data.train, None).unwrap();
+        let w = Run::bits_of(&varmap);
+        (h, w)
+    };
+    let (long_dir, short_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (long, _) = run(long_spec, 3, long_dir.path(), Some(20), None);
+    let (short, w_short) = run(short_spec, 2, short_dir.path(), None, None);
+    assert_eq!(long.step_lrs.len(), 189);
+    // Step 60 is in the stable phase of both (cooldowns start at 151 and 101).
+    assert_eq!(bits(&long.step_lrs[..101]), bits(&short.step_lrs[..101]));
+    assert!(long.step_lrs[10..151].iter().all(|&r| r == lr));
+    let (branch, w_branch) = run(
+        short_spec,
+        2,
+        long_dir.path(),
+        None,
+        Some("ckpt-s0000000060-e00001-b000060"),
+    );
+    let schedule = parse_schedule(short_spec, lr).unwrap();
+    let expected: Vec<f64> = (60..126).map(|t| schedule.lr(t)).collect();
+    assert_eq!(bits(&branch.step_lrs), bits(&expected), "the branch's rates");
+    assert!(branch.step_lrs[42] < lr && branch.step_lrs[65] < 0.1 * lr, "it cools down");
+    assert_eq!(bits(&branch.step_losses), bits(&short.step_losses[60..]));
+    assert_eq!(w_branch, w_short, "final weights");
 }

@@ -9,10 +9,11 @@ use super::grammar::{whole, Arg, Call, Span, Value};
 use super::one_cycle::{Anneal, OneCycle};
 use super::plateau::{PlateauConfig, PlateauMode, ReduceLrOnPlateau, ThresholdMode};
 use super::ramp::{LinearWarmup, Polynomial};
+use super::wsd::{Cooldown, Wsd};
 use super::Schedule;
 
 /// The call names, in the order error messages list them.
-pub(crate) const CALLS: [&str; 12] = [
+pub(crate) const CALLS: [&str; 14] = [
     "constant",
     "step",
     "multistep",
@@ -24,6 +25,8 @@ pub(crate) const CALLS: [&str; 12] = [
     "invtime",
     "onecycle",
     "cyclic",
+    "wsd",
+    "linear",
     "plateau",
 ];
 
@@ -74,6 +77,8 @@ pub(crate) fn signature(name: &str) -> (&'static [&'static str], Option<&'static
             ],
             None,
         ),
+        "wsd" => (&["total", "warmup", "decay", "decay_steps", "shape", "min"], Some("total")),
+        "linear" => (&["total", "warmup", "min"], Some("total")),
         "plateau" => (
             &[
                 "patience",
@@ -92,7 +97,7 @@ pub(crate) fn signature(name: &str) -> (&'static [&'static str], Option<&'static
 }
 
 /// Struct fields whose grammar key is spelled differently.
-const FIELD_KEYS: [(&str, &str); 14] = [
+const FIELD_KEYS: [(&str, &str); 15] = [
     ("eta_min", "min"),
     ("t_0", "t0"),
     ("t_mult", "mult"),
@@ -107,6 +112,7 @@ const FIELD_KEYS: [(&str, &str); 14] = [
     ("final_div_factor", "final_div"),
     ("step_size_up", "up"),
     ("step_size_down", "down"),
+    ("warmup_steps", "warmup"),
 ];
 
 /// Builds `call` with base rate `base`; returns its natural length
@@ -152,6 +158,10 @@ pub(crate) fn build_call(spec: &str, call: &Call, base: f64) -> Result<(Built, O
             boxed(Box::new(s), Some(s.total_steps))
         }
         "cyclic" => boxed(Box::new(cyclic(&a, base)?), None),
+        "wsd" | "linear" => {
+            let s = wsd(&a, base)?;
+            boxed(Box::new(s), Some(s.total_steps))
+        }
         _ => (Built::Plateau(plateau(&a, base)?), None),
     })
 }
@@ -207,6 +217,46 @@ fn cyclic(a: &Args, base: f64) -> Result<Cyclic> {
         base_momentum: a.number("base_momentum", Some(0.8))?,
         max_momentum: a.number("max_momentum", Some(0.9))?,
     };
+    a.config(s.validate())
+}
+
+/// `wsd(...)`, and `linear(...)`: a WSD whose cooldown is everything after the warm-up.
+fn wsd(a: &Args, base: f64) -> Result<Wsd> {
+    let total = a.count("total", None)?;
+    let warmup = a.count("warmup", Some(0))?;
+    let linear = a.call.name == "linear";
+    let decay_steps = match (a.get("decay"), a.get("decay_steps")) {
+        _ if linear => total.saturating_sub(warmup),
+        (Some(_), Some(second)) => {
+            return Err(a.error(second.span, "give either `decay` (a fraction) or `decay_steps`, not both"))
+        }
+        (None, Some(_)) => a.count("decay_steps", None)?,
+        (fraction, None) => {
+            let f = a.number("decay", Some(0.2))?;
+            if !(f > 0.0 && f <= 1.0) {
+                let span = fraction.map_or(a.call.span, |arg| arg.span);
+                return Err(a.error(span, &format!("invalid decay = {f}: expected a fraction of total in (0, 1]")));
+            }
+            // At least one step: a cooldown of 0 steps would end the run at the peak.
+            ((f * total as f64).round() as u64).max(1)
+        }
+    };
+    let cooldown = match a.word("shape", &["sqrt", "linear"], if linear { "linear" } else { "sqrt" })? {
+        "linear" => Cooldown::Linear,
+        _ => Cooldown::OneMinusSqrt,
+    };
+    let s = Wsd {
+        lr0: base,
+        total_steps: total,
+        warmup_steps: warmup,
+        decay_steps,
+        cooldown,
+        eta_min: a.number("min", Some(0.0))?,
+    };
+    if linear && warmup >= total {
+        let span = a.get("warmup").map_or(a.call.span, |arg| arg.span);
+        return Err(a.error(span, &format!("invalid warmup = {warmup}: expected warmup < total")));
+    }
     a.config(s.validate())
 }
 

@@ -1,7 +1,9 @@
 //! Every schedule against rates recorded from PyTorch's `lr_scheduler`
 //! (`fixtures/schedules/gen_schedules.py`): each case is built from its
 //! PyTorch keyword arguments and from its CLI spec, and every step's rate
-//! (and momentum / beta1, where cycled) must match to 1e-5 relative.
+//! (and momentum / beta1, where cycled) must match to 1e-5 relative. `wsd` and
+//! `linear`, which PyTorch lacks, are checked the same way against Hugging Face
+//! `transformers`' own lambdas (`fixtures/schedules/gen_wsd.py`).
 
 use serde_json::Value;
 
@@ -227,4 +229,43 @@ fn fixture_covers_what_the_issue_asks() {
     ] {
         assert!(names.iter().any(|n| n == needed), "missing fixture {needed}");
     }
+}
+
+const WSD_FIXTURE: &str = include_str!("../../fixtures/schedules/wsd.json");
+
+/// The schedule a `wsd.json` case describes, built from `transformers`' keyword arguments.
+fn wsd_from_params(case: &Value) -> Wsd {
+    let p = &case["params"];
+    let base = case["base_lr"].as_f64().unwrap();
+    let warmup = u(p, "num_warmup_steps", 0);
+    if case["kind"] == "linear" {
+        return Wsd::linear_to_zero(base, u(p, "num_training_steps", 0), warmup).unwrap();
+    }
+    let decay = u(p, "num_decay_steps", 0);
+    let cooldown = match s(p, "decay_type", "") {
+        "1-sqrt" => Cooldown::OneMinusSqrt,
+        _ => Cooldown::Linear,
+    };
+    Wsd {
+        eta_min: f(p, "min_lr_ratio", 0.0) * base,
+        ..Wsd::new(base, warmup + u(p, "num_stable_steps", 0) + decay, warmup, decay, cooldown).unwrap()
+    }
+    .validate()
+    .unwrap()
+}
+
+#[test]
+fn wsd_and_linear_match_transformers() {
+    let all: Value = serde_json::from_str(WSD_FIXTURE).unwrap();
+    let mut checked = 0;
+    for case in all["cases"].as_array().unwrap() {
+        let name = format!("{}/{}", case["kind"].as_str().unwrap(), case["name"].as_str().unwrap());
+        let direct = wsd_from_params(case);
+        check_schedule(&name, "params", &|t| direct.lr(t), &|t| direct.momentum(t), case);
+        let spec = case["spec"].as_str().unwrap();
+        let parsed = parse_schedule(spec, case["base_lr"].as_f64().unwrap()).unwrap();
+        check_schedule(&name, spec, &|t| parsed.lr(t), &|t| parsed.momentum(t), case);
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
 }

@@ -31,6 +31,7 @@ const PIECES: &[&str] = &[
     "invtime",
     "onecycle",
     "cyclic",
+    "wsd",
     "plateau",
     "then",
     "for",
@@ -56,6 +57,10 @@ const PIECES: &[&str] = &[
     "mode",
     "anneal",
     "linear",
+    "decay",
+    "decay_steps",
+    "shape",
+    "sqrt",
     "three_phase",
     "momentum",
     "triangular2",
@@ -103,6 +108,8 @@ const CALL_KEYS: &[(&str, &str, &[&str])] = &[
         &["max", "pct", "anneal", "three_phase", "div", "momentum"],
     ),
     ("cyclic", "max=0.5", &["base", "up", "down", "mode", "gamma"]),
+    ("wsd", "30", &["warmup", "decay", "decay_steps", "shape", "min"]),
+    ("linear", "total=25", &["warmup", "min"]),
     ("plateau", "", &["patience", "factor", "mode", "cooldown", "min_lr"]),
 ];
 
@@ -120,6 +127,7 @@ const VALUES: &[&str] = &[
     "false",
     "cos",
     "linear",
+    "sqrt",
     "triangular2",
     "exp_range",
     "max",
@@ -167,6 +175,7 @@ fn for_garbage(n: usize, mut f: impl FnMut(&str)) {
         "onecycle(total=50, max=0.1, three_phase=true) then constant for 3 then plateau(patience=1)",
         "cyclic(base=1e-3, max=0.1, up=20, mode=exp_range, gamma=0.99) * step(every=7)",
         "multistep(at=[3, 5, 5], gamma=0.5) for 9 then restarts(t0=2, mult=3) per epoch",
+        "wsd(40, warmup=5, decay=0.25, shape=linear, min=0.01) then linear(20, warmup=2)",
     ];
     for i in 0..n {
         let spec: String = if i % 3 == 0 {
@@ -196,7 +205,7 @@ fn for_garbage(n: usize, mut f: impl FnMut(&str)) {
 #[test]
 fn garbage_never_panics() {
     let (mut ok, mut errors) = (0, 0);
-    for_garbage(600, |spec| match parse_schedule(spec, 0.1) {
+    for_garbage(900, |spec| match parse_schedule(spec, 0.1) {
         Ok(mut s) => {
             ok += 1;
             for t in [0, 1, 2, 17, 1000, u64::MAX / 2, u64::MAX] {

@@ -28,13 +28,20 @@ Calls (positional parameter in capitals; defaults in parentheses):
   cyclic(max=M)     max (required), base (--lr), up (2000), down (up),
                     mode (triangular|triangular2|exp_range), gamma (1),
                     momentum (true), base_momentum (0.8), max_momentum (0.9)
+  wsd(TOTAL)        total (required), warmup (0), decay (0.2, a fraction of
+                    total) or decay_steps (N), shape (sqrt|linear), min (0):
+                    warm-up from 0, --lr, then a 1-sqrt or linear cooldown
+                    to min over the last steps; ends at total
+  linear(TOTAL)     total (required), warmup (0), min (0): warm-up from 0,
+                    then linear decay to min at total
   plateau(...)      patience (10), factor (0.1), mode (min|max),
                     threshold (1e-4), threshold_mode (rel|abs), cooldown (0),
                     min_lr (0), eps (1e-8)
 
   A then B  runs A, then B counting from 0 where A ended. A lasts its natural
-            length (warmup, poly, onecycle: total; cosine: t_max) or `for N`;
-            the others need `for N`. The last part runs to the end.
+            length (warmup, poly, onecycle, wsd, linear: total; cosine:
+            t_max) or `for N`; the others need `for N`. The last part runs
+            to the end.
   A * B     multiplies the factors of A and B (each at a base rate of 1) and
             scales the product by --lr: in a product, min=, max= and base=
             are fractions of --lr.
@@ -42,6 +49,11 @@ Calls (positional parameter in capitals; defaults in parentheses):
             plateaus of the metric observed after the earlier parts end.
   per       the counter is optimizer steps, or epochs with `per epoch` (a
             spec with plateau counts epochs unless it ends in `per step`).
+
+Branching a cooldown: the stable phase of wsd does not depend on total, so
+resume a stable-phase checkpoint with the same --lr and warmup and another
+total; it continues at --lr and cools down for the new budget:
+  stride train --resume DIR --schedule \"wsd(6000, warmup=500)\"
 
 Examples:
   constant
@@ -55,6 +67,8 @@ Examples:
   warmup(5) then plateau(patience=2, factor=0.5)
   onecycle(total=5000, max=0.1, anneal=linear, three_phase=true)
   cyclic(base=1e-3, max=0.1, up=2000, mode=triangular2)
+  wsd(10000, warmup=500, decay=0.2, shape=sqrt)
+  linear(10000, warmup=500)
 ";
 
 #[cfg(test)]

@@ -38,14 +38,23 @@
 //! | `invtime(k=1e-3)` | — (CS231n 1/t) | `k` (positional, required) |
 //! | `onecycle(total=5000, max=0.1)` | `OneCycleLR` | `total` (positional, required), `max` (`--lr`), `pct` (0.3), `anneal` (`cos`\|`linear`), `div` (25), `final_div` (1e4), `three_phase` (false), `momentum` (true), `base_momentum` (0.85), `max_momentum` (0.95) |
 //! | `cyclic(base=1e-3, max=0.1, up=2000)` | `CyclicLR` | `max` (required), `base` (`--lr`), `up` (2000), `down` (`up`), `mode` (`triangular`\|`triangular2`\|`exp_range`), `gamma` (1), `momentum` (true), `base_momentum` (0.8), `max_momentum` (0.9) |
+//! | `wsd(10000, warmup=500)` | — (`transformers` `get_wsd_schedule`) | `total` (positional, required), `warmup` (0), `decay` (0.2, a fraction of `total`) or `decay_steps`, `shape` (`sqrt`\|`linear`), `min` (0) |
+//! | `linear(10000, warmup=500)` | — | `total` (positional, required), `warmup` (0), `min` (0) |
 //! | `plateau(patience=2, factor=0.5)` | `ReduceLROnPlateau` | `patience` (10), `factor` (0.1), `mode` (`min`\|`max`), `threshold` (1e-4), `threshold_mode` (`rel`\|`abs`), `cooldown` (0), `min_lr` (0), `eps` (1e-8) |
 //!
 //! Warm-up starts at PyTorch `LinearLR`'s default factor 1/3, not at 0;
 //! write `warmup(500, start=0.01)` for a gentler start.
 //!
+//! **`wsd`** is warmup-stable-decay ([`Wsd`]): a linear warm-up from 0 over `warmup`
+//! steps, `--lr` until the cooldown, then a cooldown over the last `decay` fraction of
+//! `total` (or `decay_steps`), `1 - sqrt(p)` (Hägele et al. 2024's best) or linear, to
+//! `min`. **`linear`** is linear decay to `min` (0) after the warm-up. The stable phase does
+//! not depend on `total`: resume a stable-phase checkpoint with the same `warmup` and
+//! another `total` and the run branches into that budget's cooldown.
+//!
 //! **`A then B`** runs `A`, then `B` counting from 0 where `A` ended, as
 //! PyTorch's `SequentialLR` does ([`Sequential`]). `A` lasts its natural
-//! length (`warmup`, `poly`: `total`; `cosine`: `t_max`; `onecycle`: `total`)
+//! length (`warmup`, `poly`, `onecycle`, `wsd`, `linear`: `total`; `cosine`: `t_max`)
 //! or what `for N` says; the others (`constant`, `step`, `cyclic`, ...) need
 //! `for N`. The last part runs to the end, so `for N` there is an error. **`A * B`** multiplies factors, as PyTorch's `ChainedScheduler`
 //! does for multiplicative schedules ([`Chained`]): each term is evaluated
@@ -71,6 +80,8 @@
 //! warmup(5) then plateau(patience=2, factor=0.5)
 //! onecycle(total=5000, max=0.1, anneal=linear, three_phase=true)
 //! cyclic(base=1e-3, max=0.1, up=2000, mode=triangular2)
+//! wsd(10000, warmup=500, decay=0.2, shape=sqrt)
+//! linear(10000, warmup=500)
 //! ```
 //!
 //! Errors name the column, underline the token and say what was expected:
@@ -95,6 +106,7 @@ mod plateau;
 mod preview;
 mod ramp;
 mod scheduler;
+mod wsd;
 
 #[cfg(test)]
 mod fixture_tests;
@@ -119,6 +131,7 @@ pub use plateau::{PlateauConfig, PlateauMode, ReduceLrOnPlateau, ThresholdMode};
 pub use preview::{preview, render_ascii_plot, to_csv};
 pub use ramp::{LinearWarmup, Polynomial};
 pub use scheduler::{ScheduleUnit, Scheduler};
+pub use wsd::{Cooldown, Wsd};
 
 /// A learning rate as a pure function of a counter.
 ///
