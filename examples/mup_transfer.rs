@@ -198,7 +198,11 @@ fn table(panels: &[Panel], widths: &[usize]) -> String {
             found.iter().copied().reduce(f64::min),
             found.iter().copied().reduce(f64::max),
         ) {
-            (Some(lo), Some(hi)) => format!("{:.0} grid steps ({:.0}x)", (hi / lo).log2(), hi / lo),
+            (Some(lo), Some(hi)) => {
+                let steps = (hi / lo).log2().round();
+                let plural = if steps == 1.0 { "" } else { "s" };
+                format!("{steps:.0} grid step{plural} ({:.0}x)", hi / lo)
+            }
             _ => "-".into(),
         };
         out += &format!(

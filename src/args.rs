@@ -187,3 +187,13 @@ impl DeviceArgs {
         }
     }
 }
+
+/// How the monitor should read `kind`'s rate: a step size, or a multiplier on one the
+/// optimizer estimates (its suggestions are then in the method's own terms).
+pub fn monitor_step_size(kind: OptimizerKind) -> stride_monitor::StepSize {
+    match kind {
+        OptimizerKind::Prodigy => stride_monitor::StepSize::Prodigy,
+        OptimizerKind::DAdaptAdam | OptimizerKind::DAdaptSgd => stride_monitor::StepSize::DAdaptation,
+        _ => stride_monitor::StepSize::Rate,
+    }
+}

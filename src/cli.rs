@@ -361,6 +361,9 @@ pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
             eval_every: 8,
             // A decaying schedule's own plateau is not a reason to decay the rate.
             schedule_active: args.schedule.is_some(),
+            step_size: crate::args::monitor_step_size(kind),
+            // Several epochs: plateaus are judged on the epoch means, as ReduceLROnPlateau does.
+            epochs_judge_plateau: args.epochs > 1,
             ..MonitorConfig::default()
         };
         let monitor = RunMonitor::new(config, args.auto_lr.then(AutoLr::default))?;

@@ -676,7 +676,9 @@ fn a_wsd_cooldown_branches_from_a_stable_phase_checkpoint() {
     let (long_spec, short_spec) = ("wsd(189, warmup=10)", "wsd(126, warmup=10)");
     let run = |spec: &str, epochs: usize, dir: &Path, every: Option<u64>, from: Option<&str>| {
         let (model, varmap) = mlp("784-32-10", if from.is_some() { 9 } else { 0 });
-        let mut optimizer = OptimizerKind::Sgd.build(varmap.all_vars(), lr, Some(0.9), None).unwrap();
+        let mut optimizer = OptimizerKind::Sgd
+            .build(varmap.all_vars(), lr, Some(0.9), None)
+            .unwrap();
         let config = CheckpointConfig {
             every_steps: every,
             keep_last: 10,
@@ -716,7 +718,10 @@ fn a_wsd_cooldown_branches_from_a_stable_phase_checkpoint() {
     let schedule = parse_schedule(short_spec, lr).unwrap();
     let expected: Vec<f64> = (60..126).map(|t| schedule.lr(t)).collect();
     assert_eq!(bits(&branch.step_lrs), bits(&expected), "the branch's rates");
-    assert!(branch.step_lrs[42] < lr && branch.step_lrs[65] < 0.1 * lr, "it cools down");
+    assert!(
+        branch.step_lrs[42] < lr && branch.step_lrs[65] < 0.1 * lr,
+        "it cools down"
+    );
     assert_eq!(bits(&branch.step_losses), bits(&short.step_losses[60..]));
     assert_eq!(w_branch, w_short, "final weights");
 }

@@ -213,3 +213,82 @@ fn best_rate_on_fashion_mnist_shows_no_alarm() {
         report.table()
     );
 }
+
+/// `stride train` with `--report`: the run report's JSON.
+fn cli_report(flags: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/stride-data/mnist-sample");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stride"))
+        .arg("train")
+        .arg("--data-dir")
+        .arg(&sample)
+        .arg("--report")
+        .arg(&report)
+        .args(flags)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+}
+
+/// Every suggestion of a report: the timeline's and the final verdict's.
+fn suggestions(report: &serde_json::Value) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["state"].as_str().unwrap().to_string(),
+                e["suggestion"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let last = &report["last"];
+    all.push((
+        last["state"].as_str().unwrap().to_string(),
+        last["suggestion"]["text"].as_str().unwrap().to_string(),
+    ));
+    all
+}
+
+/// Issue 17: Prodigy's rate is a multiplier on the step it estimates, 1 by default. A healthy
+/// run at lr 1 gets no alarm to lower or decay it; a run made to diverge (multiplier 1000) is
+/// told to lower Prodigy's estimate in Prodigy's terms (`d_coef`, `safeguard_warmup`), with
+/// the step it actually took.
+#[test]
+fn prodigy_runs_are_judged_in_prodigys_terms() {
+    let healthy = cli_report(&["--optimizer", "prodigy", "--epochs", "3"]);
+    let said = suggestions(&healthy);
+    assert_eq!(healthy["last"]["state"], "healthy", "{said:?}");
+    for (state, text) in &said {
+        assert!(
+            state == "healthy" && !text.contains("lower") && !text.contains("decay"),
+            "a healthy Prodigy run was told: {state}: {text}"
+        );
+    }
+    assert!(
+        said.iter()
+            .any(|(_, t)| t.contains("the multiplier on Prodigy's estimate d")),
+        "{said:?}"
+    );
+
+    let diverged = cli_report(&["--optimizer", "prodigy", "--lr", "1000", "--epochs", "1"]);
+    let said = suggestions(&diverged);
+    let alarm = said
+        .iter()
+        .find(|(state, _)| state == "diverging" || state == "exploded")
+        .unwrap_or_else(|| panic!("no alarm at lr 1000: {said:?}"));
+    assert!(
+        alarm.1.contains("Prodigy's step-size estimate is too large")
+            && alarm.1.contains("d_coef")
+            && alarm.1.contains("safeguard_warmup")
+            && alarm.1.contains("d x lr is"),
+        "{}",
+        alarm.1
+    );
+    // The same run under SGD's terms would be "lr 1000 is too high": not what Prodigy users tune.
+    assert!(!alarm.1.contains("lr 1000.0 is too high"), "{}", alarm.1);
+}

@@ -131,6 +131,7 @@ impl Setup {
         MonitorConfig {
             num_classes: u32::try_from(self.splits.train.classes()).ok(),
             eval_every: 8,
+            step_size: crate::args::monitor_step_size(self.kind),
             ..MonitorConfig::default()
         }
     }

@@ -131,6 +131,41 @@ pub struct MonitorConfig {
     pub schedule_active: bool,
     /// Loss floor for losses that can be `<= 0`; losses are shifted to `L - floor + 1e-8`. Default `None`.
     pub loss_floor: Option<f64>,
+    /// What the rate in the records is to the optimizer: the step size itself, or a multiplier
+    /// on a step size the optimizer estimates (suggestions are then in its own terms).
+    /// Default [`StepSize::Rate`].
+    pub step_size: StepSize,
+    /// Leave PLATEAU to the epoch and validation streams (PyTorch's and Keras'
+    /// `ReduceLROnPlateau` judge per epoch): in a run of several epochs the minibatch losses'
+    /// flattening after the first fast drop is diminishing returns, not yet a stall (real runs:
+    /// Fashion-MNIST with Adam 1e-3 or Prodigy was "plateau: decay" at steps 117-748 of a
+    /// 1,266-step run whose epoch losses fell 0.54, 0.36, 0.33). Default false.
+    pub epochs_judge_plateau: bool,
+}
+
+/// How an optimizer's rate sets its step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepSize {
+    /// The rate is the step size (SGD, Adam and the like).
+    #[default]
+    Rate,
+    /// Prodigy: the rate multiplies the estimated step `d`; the reference tunes `d_coef`
+    /// and `safeguard_warmup` instead and leaves the rate at 1.
+    Prodigy,
+    /// D-Adaptation: the rate multiplies the estimated step `d`; `growth_rate` caps its growth.
+    DAdaptation,
+}
+
+impl StepSize {
+    /// The optimizer's name for sentences, `None` for a plain rate.
+    pub fn estimator(self) -> Option<&'static str> {
+        match self {
+            StepSize::Rate => None,
+            StepSize::Prodigy => Some("Prodigy"),
+            StepSize::DAdaptation => Some("D-Adaptation"),
+        }
+    }
 }
 
 impl Default for MonitorConfig {
@@ -191,6 +226,8 @@ impl Default for MonitorConfig {
             grad_clipping: false,
             schedule_active: false,
             loss_floor: None,
+            step_size: StepSize::Rate,
+            epochs_judge_plateau: false,
         }
     }
 }

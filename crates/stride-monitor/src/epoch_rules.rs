@@ -162,6 +162,7 @@ impl EpochStream {
             sharpness: None,
             theta: cfg.stability_threshold,
             rises,
+            effective_lr: None,
         };
         let suggestion = suggest(&ctx);
         Diagnosis {
@@ -239,6 +240,7 @@ impl EpochStream {
             sharpness: None,
             theta: cfg.stability_threshold,
             rises: 0,
+            effective_lr: None,
         };
         let suggestion = suggest(&ctx);
         Diagnosis {

@@ -43,7 +43,7 @@ mod suggestion_rules;
 mod validation;
 mod window;
 
-pub use config::MonitorConfig;
+pub use config::{MonitorConfig, StepSize};
 pub use debounce::Debounce;
 pub use diagnose::{diagnose_epoch_records, diagnose_epochs, diagnose_step_records, diagnose_steps, trajectory, worst};
 pub use diagnosis::{Diagnosis, Verdict};

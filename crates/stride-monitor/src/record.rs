@@ -22,6 +22,10 @@ pub struct StepRecord {
     pub stability_threshold: Option<f64>,
     /// Declared warmup length in steps.
     pub warmup_steps: Option<u64>,
+    /// The step size the optimizer took when it differs from `lr` (Prodigy's and
+    /// D-Adaptation's `d * lr`, Schedule-Free's warmed-up rate): quoted in suggestions.
+    #[serde(default)]
+    pub effective_lr: Option<f64>,
 }
 
 impl StepRecord {

@@ -144,6 +144,9 @@ pub enum Reason {
     RisingAfterMinimum,
     /// Whole run: the loss settled after the schedule decayed the rate (or after a rate drop).
     Converged,
+    /// Minibatch losses flat after progress in a run whose epochs judge plateaus
+    /// ([`MonitorConfig::epochs_judge_plateau`](crate::MonitorConfig::epochs_judge_plateau)).
+    DiminishingReturns,
 }
 
 impl Reason {
@@ -183,6 +186,7 @@ impl Reason {
             Reason::NoNetProgressHigh => "no_net_progress_high",
             Reason::RisingAfterMinimum => "rising_after_minimum",
             Reason::Converged => "converged",
+            Reason::DiminishingReturns => "diminishing_returns",
         }
     }
 }

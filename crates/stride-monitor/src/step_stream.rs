@@ -82,6 +82,9 @@ pub(crate) struct StepStream {
     steady: u64,
     /// The whole run in block medians (kept across segments: a rate change is evidence).
     long: LongHistory,
+    /// The optimizer's own step size at the last observation, when it reports one.
+    #[serde(default, with = "crate::exact")]
+    effective_lr: Option<f64>,
 }
 
 impl StepStream {
@@ -116,6 +119,7 @@ impl StepStream {
             last_eval: None,
             steady: 0,
             long: LongHistory::default(),
+            effective_lr: None,
         }
     }
 
@@ -170,6 +174,7 @@ impl StepStream {
         }
         let mut events = Vec::new();
         let lr = rec.lr;
+        self.effective_lr = rec.effective_lr.filter(|e| e.is_finite());
         self.lr0.get_or_insert(lr);
         let mut lr_rose = false;
         if let Some(prev) = self.last_lr {
@@ -285,6 +290,12 @@ impl StepStream {
         let facts = self.facts(cfg, warm);
         let (state, reason, dv) = classify(&facts, cfg);
         let (state, reason) = self.long_veto(state, reason, &facts, dv.no_raise || dv.blew_up);
+        let (state, reason) = match (state, reason) {
+            (State::Plateau, Reason::FlatAfterProgress) if cfg.epochs_judge_plateau => {
+                (State::Healthy, Reason::DiminishingReturns)
+            }
+            other => other,
+        };
         let mut ev = self.evidence(&facts, lr, cfg);
         if facts.stats.is_some() && n >= cfg.step_min_points {
             ev.rho = Some(dv.rho);
@@ -312,6 +323,7 @@ impl StepStream {
             sharpness: self.sharpness,
             theta: self.theta.unwrap_or(cfg.stability_threshold),
             rises: 0,
+            effective_lr: self.effective_lr,
         };
         let suggestion = suggest(&ctx);
         let d = Diagnosis {
@@ -552,6 +564,7 @@ impl StepStream {
             sharpness: self.sharpness,
             theta: self.theta.unwrap_or(cfg.stability_threshold),
             rises: 0,
+            effective_lr: self.effective_lr,
         };
         let suggestion = suggest(&ctx);
         Diagnosis {

@@ -1,6 +1,6 @@
 //! The suggestion rules (the "what to do" column of docs/monitor.md#reason-codes): from a verdict and its context to a [`Suggestion`].
 
-use crate::config::MonitorConfig;
+use crate::config::{MonitorConfig, StepSize};
 use crate::evidence::Evidence;
 use crate::numfmt::{num, round_sig, short, trail};
 use crate::state::{Reason, State, Stream};
@@ -35,6 +35,8 @@ pub(crate) struct Context<'a> {
     pub theta: f64,
     /// Number of rises in the epoch window (edge-of-stability note).
     pub rises: u32,
+    /// The optimizer's own step size, when it reports one (Prodigy's `d * lr`).
+    pub effective_lr: Option<f64>,
 }
 
 impl Context<'_> {
@@ -84,7 +86,7 @@ fn with_lr(action: Action, lr: f64, new: f64, text: String) -> Suggestion {
 
 /// The suggestion for a verdict.
 pub(crate) fn suggest(c: &Context<'_>) -> Suggestion {
-    let mut s = suggest_unbounded(c);
+    let mut s = in_estimator_terms(c, suggest_unbounded(c));
     // Real runs (issue 14): an exponential schedule at 1e19 was told "use lr 1.476e18", a run
     // at 1e-318 "raise it to 1e-319". A rate outside [1e-8, 10] is named, but flagged.
     let odd = |l: Option<f64>| l.is_some_and(|l| !(1e-8..=10.0).contains(&l));
@@ -111,6 +113,10 @@ fn healthy(c: &Context<'_>) -> Suggestion {
     let mut s = match c.reason {
         Reason::Warmup => Suggestion::keep(format!("keep lr {lr}: inside the warmup")),
         Reason::Inconclusive => Suggestion::keep(format!("keep lr {lr}: no evidence of a problem yet")),
+        Reason::DiminishingReturns => Suggestion::keep(format!(
+            "keep lr {lr}: the minibatch loss has flattened after its fast first drop (diminishing returns); \
+             the epoch losses will show whether it has stalled"
+        )),
         Reason::Overfit => {
             let mut s = Suggestion::keep(format!(
                 "validation loss is rising while the training loss falls: restore the best-validation \
@@ -152,6 +158,101 @@ fn healthy(c: &Context<'_>) -> Suggestion {
     }
     if let (Some(l), Some(_)) = (c.sharpness, c.ev.margin.filter(|m| *m > c.cfg.unstable_margin)) {
         s.extras.push(stability_warning(c.lr, l, c.theta));
+    }
+    s
+}
+
+/// A suggestion in the terms of an optimizer that estimates its own step size: the same
+/// action and numbers (so `--auto-lr` still scales the rate, which multiplies the estimate),
+/// but the sentence names the knobs the method's authors tune. Prodigy's README: leave lr at
+/// 1, lower `d_coef` (0.5, 0.1) for a smaller estimate or raise it (2, 10) for a larger one,
+/// `safeguard_warmup` with a warmup; D-Adaptation's: lr scales the estimate directly,
+/// `growth_rate` caps how fast it grows. Neither decays the step on its own: both pair with a
+/// decaying schedule.
+fn in_estimator_terms(c: &Context<'_>, mut s: Suggestion) -> Suggestion {
+    let Some(name) = c.cfg.step_size.estimator() else {
+        return s;
+    };
+    let prodigy = c.cfg.step_size == StepSize::Prodigy;
+    let lr = num(c.lr);
+    let step = c
+        .effective_lr
+        .map(|e| format!(" (its step d x lr is {} now)", num(round_sig(e))))
+        .unwrap_or_default();
+    let why = match c.state {
+        State::Diverging if matches!(c.reason, Reason::DeadNetwork | Reason::NoNetProgressHigh) => {
+            "the loss blew up and sits at or above its start".to_string()
+        }
+        State::Diverging => format!("the loss rose {}", trail(&c.trail)),
+        State::Exploded => format!("the loss became non-finite after {}", trail(&c.trail)),
+        State::Oscillating => format!("the loss oscillates ({})", c.reason),
+        State::Slow => "the loss falls slowly".to_string(),
+        _ => "the loss has stalled after real progress".to_string(),
+    };
+    // d_coef scales the estimate as the multiplier does; the authors keep lr at 1.
+    let knob = |new: f64| {
+        if c.lr == 1.0 {
+            format!("set d_coef {} (keep lr 1, as its authors advise)", num(new))
+        } else {
+            format!(
+                "use lr 1, its authors' default, with d_coef {} (the same step as lr {} now)",
+                num(new),
+                num(new)
+            )
+        }
+    };
+    let same = |new: f64| format!("in Stride, where --lr multiplies d, --lr {} does the same", num(new));
+    match (s.action, s.new_lr) {
+        (Action::Lower | Action::Rollback, Some(new)) if new < c.lr => {
+            let how = if s.action == Action::Rollback {
+                "roll back and "
+            } else {
+                ""
+            };
+            s.text = if prodigy {
+                format!(
+                    "{name}'s step-size estimate is too large{step}: {why}; {how}{}, or safeguard_warmup=True \
+                     with a warmup; {}",
+                    knob(new),
+                    same(new)
+                )
+            } else {
+                format!(
+                    "{name}'s step-size estimate is too large{step}: {why}; {how}lower lr, its multiplier on d, \
+                     to {}, or cap the estimate's growth with growth_rate 1.02",
+                    num(new)
+                )
+            };
+        }
+        (Action::Raise, Some(new)) => {
+            s.text = if prodigy {
+                format!(
+                    "{name}'s step-size estimate is small{step}: {why}; for a larger one {}; {}",
+                    knob(new),
+                    same(new)
+                )
+            } else {
+                format!(
+                    "{name}'s step-size estimate is small{step}: {why}; raise lr, its multiplier on d, to {}",
+                    num(new)
+                )
+            };
+        }
+        (Action::Decay, Some(new)) => {
+            s.text = format!(
+                "{why}{step}; {name} adapts the step size but does not decay it: add a decaying schedule over \
+                 its multiplier (its authors pair it with cosine annealing, --schedule \"cosine(T)\" for a run of \
+                 T steps), or decay lr to {} now",
+                num(new)
+            );
+        }
+        (Action::Keep, _) => {
+            let plain = format!("keep lr {lr}");
+            if let Some(rest) = s.text.strip_prefix(&plain) {
+                s.text = format!("keep lr {lr}, the multiplier on {name}'s estimate d{step}{rest}");
+            }
+        }
+        _ => {}
     }
     s
 }

@@ -128,6 +128,7 @@ impl ValStream {
             sharpness: None,
             theta: cfg.stability_threshold,
             rises: 0,
+            effective_lr: None,
         };
         let mut suggestion = suggest(&ctx);
         if overfit && state == State::Plateau {

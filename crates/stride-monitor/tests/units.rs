@@ -4,7 +4,7 @@
 use stride_monitor::stats::{mad, mann_kendall_z, median, ols, Ema};
 use stride_monitor::{
     diagnose_epoch_records, diagnose_steps, raise_with_caps, stability_warning, Diagnosis, EpochRecord, Event, Monitor,
-    MonitorConfig, MonitorError, RaiseCaps, Reason, State, StepRecord,
+    MonitorConfig, MonitorError, RaiseCaps, Reason, State, StepRecord, StepSize,
 };
 
 #[test]
@@ -257,4 +257,93 @@ fn u4_slow_raise_is_capped_by_the_records_sharpness() {
     let d = last.unwrap();
     assert_eq!(d.state, State::Slow, "{d:?}");
     assert_eq!(d.suggestion.new_lr, Some(2e-4), "{}", d.suggestion.text);
+}
+
+/// A fast drop, then a flat tail with 10 % noise (a deterministic LCG).
+fn drop_then_flat(n: u64) -> Vec<f64> {
+    let mut r: u64 = 12345;
+    (0..n)
+        .map(|t| {
+            r = (6364136223846793005u64.wrapping_mul(r).wrapping_add(1442695040888963407)) >> 1;
+            let u = (r % 1_000_000) as f64 / 1_000_000.0 - 0.5;
+            (0.4 + 1.9 * (-(t as f64) / 25.0).exp()) * (1.0 + 0.2 * u)
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_of_several_epochs_leaves_plateaus_to_its_epochs() {
+    let states = |epochs_judge_plateau: bool| {
+        let mut m = Monitor::new(MonitorConfig {
+            epochs_judge_plateau,
+            ..MonitorConfig::default()
+        })
+        .unwrap();
+        drop_then_flat(600)
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let d = m.observe_step(&StepRecord::new(i as u64, *l, 0.1));
+                (d.state, d.reason)
+            })
+            .collect::<Vec<_>>()
+    };
+    let alone = states(false);
+    assert!(
+        alone.contains(&(State::Plateau, Reason::FlatAfterProgress)),
+        "{alone:?}"
+    );
+    let with_epochs = states(true);
+    assert!(with_epochs.iter().all(|s| s.0 != State::Plateau), "{with_epochs:?}");
+    assert!(with_epochs.contains(&(State::Healthy, Reason::DiminishingReturns)));
+    // Everything else is judged as before.
+    for (a, b) in alone.iter().zip(&with_epochs) {
+        if *a != (State::Plateau, Reason::FlatAfterProgress) {
+            assert_eq!(a, b);
+        }
+    }
+}
+
+#[test]
+fn suggestions_for_step_size_estimators_name_their_knobs() {
+    let text = |step_size: StepSize, lr: f64| {
+        let mut m = Monitor::new(MonitorConfig {
+            step_size,
+            ..MonitorConfig::default()
+        })
+        .unwrap();
+        let mut last = None;
+        for i in 0..80u64 {
+            // Down for 40 steps, then up 10 % a step: a divergence.
+            let loss = if i < 40 {
+                2.3 - 0.02 * i as f64
+            } else {
+                1.5 * 1.1f64.powi(i as i32 - 40)
+            };
+            let d = m.observe_step(&StepRecord {
+                effective_lr: Some(3e-3),
+                ..StepRecord::new(i, loss, lr)
+            });
+            if d.state >= State::Diverging {
+                last = Some(d.suggestion.text);
+                break;
+            }
+        }
+        last.expect("the divergence is seen")
+    };
+    let plain = text(StepSize::Rate, 0.1);
+    assert!(plain.starts_with("lr 0.1 is too high"), "{plain}");
+    let prodigy = text(StepSize::Prodigy, 1.0);
+    assert!(
+        prodigy.contains("Prodigy's step-size estimate is too large (its step d x lr is 0.003 now)")
+            && prodigy.contains("set d_coef")
+            && prodigy.contains("keep lr 1")
+            && prodigy.contains("safeguard_warmup"),
+        "{prodigy}"
+    );
+    let dadapt = text(StepSize::DAdaptation, 1.0);
+    assert!(
+        dadapt.contains("D-Adaptation's step-size estimate is too large") && dadapt.contains("growth_rate"),
+        "{dadapt}"
+    );
 }

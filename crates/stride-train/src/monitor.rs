@@ -346,6 +346,7 @@ impl Callback for RunMonitor {
             update_ratio: s.update_ratio,
             sharpness: s.sharpness.map(|r| r.lambda),
             stability_threshold: s.sharpness.map(|r| r.threshold),
+            effective_lr: (s.effective_lr != s.lr).then_some(s.effective_lr),
             ..StepRecord::new(s.step, s.loss, s.lr)
         };
         let d = self.monitor.observe_step(&record);

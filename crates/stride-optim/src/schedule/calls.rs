@@ -77,7 +77,10 @@ pub(crate) fn signature(name: &str) -> (&'static [&'static str], Option<&'static
             ],
             None,
         ),
-        "wsd" => (&["total", "warmup", "decay", "decay_steps", "shape", "min"], Some("total")),
+        "wsd" => (
+            &["total", "warmup", "decay", "decay_steps", "shape", "min"],
+            Some("total"),
+        ),
         "linear" => (&["total", "warmup", "min"], Some("total")),
         "plateau" => (
             &[
@@ -228,14 +231,20 @@ fn wsd(a: &Args, base: f64) -> Result<Wsd> {
     let decay_steps = match (a.get("decay"), a.get("decay_steps")) {
         _ if linear => total.saturating_sub(warmup),
         (Some(_), Some(second)) => {
-            return Err(a.error(second.span, "give either `decay` (a fraction) or `decay_steps`, not both"))
+            return Err(a.error(
+                second.span,
+                "give either `decay` (a fraction) or `decay_steps`, not both",
+            ))
         }
         (None, Some(_)) => a.count("decay_steps", None)?,
         (fraction, None) => {
             let f = a.number("decay", Some(0.2))?;
             if !(f > 0.0 && f <= 1.0) {
                 let span = fraction.map_or(a.call.span, |arg| arg.span);
-                return Err(a.error(span, &format!("invalid decay = {f}: expected a fraction of total in (0, 1]")));
+                return Err(a.error(
+                    span,
+                    &format!("invalid decay = {f}: expected a fraction of total in (0, 1]"),
+                ));
             }
             // At least one step: a cooldown of 0 steps would end the run at the peak.
             ((f * total as f64).round() as u64).max(1)

@@ -248,7 +248,14 @@ fn wsd_from_params(case: &Value) -> Wsd {
     };
     Wsd {
         eta_min: f(p, "min_lr_ratio", 0.0) * base,
-        ..Wsd::new(base, warmup + u(p, "num_stable_steps", 0) + decay, warmup, decay, cooldown).unwrap()
+        ..Wsd::new(
+            base,
+            warmup + u(p, "num_stable_steps", 0) + decay,
+            warmup,
+            decay,
+            cooldown,
+        )
+        .unwrap()
     }
     .validate()
     .unwrap()

@@ -112,19 +112,39 @@ fn wsd_and_linear_through_the_grammar() {
     }
     // warm-up 10 from 0, decay_steps 30 linear to min 0.01: 0.05 at 5, 0.1 until 70, then down.
     let spec = "wsd(100, warmup=10, decay_steps=30, shape=linear, min=0.01)";
-    for (t, want) in [(0, 0.01), (5, 0.055), (10, 0.1), (69, 0.1), (70, 0.1), (85, 0.055), (100, 0.01)] {
+    for (t, want) in [
+        (0, 0.01),
+        (5, 0.055),
+        (10, 0.1),
+        (69, 0.1),
+        (70, 0.1),
+        (85, 0.055),
+        (100, 0.01),
+    ] {
         assert_close(lr(spec, t), want, 1e-12, 1e-15, &format!("{spec} at {t}"));
     }
     // linear(40, warmup=8): 0.05 at 4, peak at 8, then 0.1 * (40 - t) / 32.
     for (t, want) in [(0, 0.0), (4, 0.05), (8, 0.1), (24, 0.05), (39, 0.1 / 32.0), (40, 0.0)] {
-        assert_close(lr("linear(40, warmup=8)", t), want, 1e-12, 1e-15, &format!("linear at {t}"));
+        assert_close(
+            lr("linear(40, warmup=8)", t),
+            want,
+            1e-12,
+            1e-15,
+            &format!("linear at {t}"),
+        );
     }
     // The natural length is total, so `then` follows at once.
     let s = parse("wsd(50, decay=0.1) then constant(0.001)");
     assert_close(s.lr(49), 0.1 * (1.0 - 0.8f64.sqrt()), 1e-12, 0.0, "last cooldown step");
     assert_close(s.lr(50), 0.001, 0.0, 0.0, "after wsd");
     // In a product the rates are fractions of --lr.
-    assert_close(lr("wsd(10, min=0.5) * constant", 10), 0.05, 1e-12, 0.0, "min in a product");
+    assert_close(
+        lr("wsd(10, min=0.5) * constant", 10),
+        0.05,
+        1e-12,
+        0.0,
+        "min in a product",
+    );
 }
 
 #[test]
@@ -263,12 +283,32 @@ fn errors_point_at_the_token() {
         ("plateau(factor=2)", 15, "invalid factor = 2: expected 0 <= factor < 1"),
         ("multistep(at=[30;80])", 16, "(lists are written [30, 80])"),
         ("wsd(warmup=5)", 0, "`wsd` needs `total=...`"),
-        ("wsd(100, decay=0.2, decay_steps=5)", 32, "give either `decay` (a fraction) or `decay_steps`"),
-        ("wsd(100, decay=20)", 15, "invalid decay = 20: expected a fraction of total in (0, 1]"),
-        ("wsd(100, warmup=90, decay_steps=20)", 32, "invalid decay_steps = 20: expected warmup + cooldown <= total"),
+        (
+            "wsd(100, decay=0.2, decay_steps=5)",
+            32,
+            "give either `decay` (a fraction) or `decay_steps`",
+        ),
+        (
+            "wsd(100, decay=20)",
+            15,
+            "invalid decay = 20: expected a fraction of total in (0, 1]",
+        ),
+        (
+            "wsd(100, warmup=90, decay_steps=20)",
+            32,
+            "invalid decay_steps = 20: expected warmup + cooldown <= total",
+        ),
         ("wsd(100, shape=cos)", 15, "`shape` expects one of sqrt, linear"),
-        ("wsd(100, min=0.2)", 13, "invalid min = 0.2: expected 0 <= min <= the peak rate"),
-        ("linear(10, warmup=10)", 18, "invalid warmup = 10: expected warmup < total"),
+        (
+            "wsd(100, min=0.2)",
+            13,
+            "invalid min = 0.2: expected 0 <= min <= the peak rate",
+        ),
+        (
+            "linear(10, warmup=10)",
+            18,
+            "invalid warmup = 10: expected warmup < total",
+        ),
         ("linear(10, decay=0.5)", 11, "unknown parameter `decay` for `linear`"),
     ];
     for &(spec, offset, message) in cases {

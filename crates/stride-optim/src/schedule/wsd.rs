@@ -67,8 +67,19 @@ impl Wsd {
     /// Linear decay to zero after a warm-up: the cooldown is everything after `warmup_steps`
     /// (Defazio et al. 2023 found it matches or beats cosine).
     pub fn linear_to_zero(lr0: f64, total_steps: u64, warmup_steps: u64) -> Result<Self> {
-        check("warmup", warmup_steps as f64, warmup_steps < total_steps, "expected warmup < total")?;
-        Self::new(lr0, total_steps, warmup_steps, total_steps - warmup_steps, Cooldown::Linear)
+        check(
+            "warmup",
+            warmup_steps as f64,
+            warmup_steps < total_steps,
+            "expected warmup < total",
+        )?;
+        Self::new(
+            lr0,
+            total_steps,
+            warmup_steps,
+            total_steps - warmup_steps,
+            Cooldown::Linear,
+        )
     }
 
     /// Checks the ranges the field docs give and returns the schedule.
@@ -196,7 +207,16 @@ mod tests {
     #[test]
     fn bad_ranges_are_named() {
         let e = Wsd::new(0.1, 10, 8, 4, Cooldown::Linear).unwrap_err();
-        assert!(matches!(e, ScheduleError::Config { name: "decay_steps", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                ScheduleError::Config {
+                    name: "decay_steps",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(Wsd::new(0.1, 0, 0, 1, Cooldown::Linear).is_err());
         assert!(Wsd::new(0.1, 10, 0, 0, Cooldown::Linear).is_err());
         assert!(Wsd::linear_to_zero(0.1, 5, 5).is_err());
