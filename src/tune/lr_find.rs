@@ -29,6 +29,10 @@ pub struct LrFindArgs {
     /// Grow the rate linearly instead of exponentially.
     #[arg(long)]
     pub linear: bool,
+    /// Record each step's loss on one fixed batch of this many training examples (0: the
+    /// step's own minibatch loss, as fastai).
+    #[arg(long, default_value_t = 0)]
+    pub eval_examples: usize,
     /// Run every step even after the loss blows up (default: stop at 4x the best smoothed loss).
     #[arg(long)]
     pub no_stop: bool,
@@ -66,6 +70,7 @@ impl LrFindArgs {
             stop_factor: (!self.no_stop).then_some(4.0),
             batch_size: self.setup.batch_size,
             seed: self.setup.net.seed,
+            eval_examples: self.eval_examples,
             ..LrFinderConfig::default()
         }
     }

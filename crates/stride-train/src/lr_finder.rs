@@ -53,6 +53,10 @@ pub struct LrFinderConfig {
     pub batch_size: usize,
     /// Seed of the batch order (default 0).
     pub seed: u64,
+    /// Record the loss after each step on one fixed batch of this many training examples
+    /// (the same batch in every repeat) instead of the step's own minibatch loss; 0 records
+    /// the minibatch losses, as fastai does (default 0).
+    pub eval_examples: usize,
     /// The loss the steps minimise, the trainer's (default cross-entropy; MSE or the user's
     /// for regression and other tasks).
     #[serde(skip)]
@@ -70,6 +74,7 @@ impl Default for LrFinderConfig {
             stop_factor: Some(4.0),
             batch_size: 128,
             seed: 0,
+            eval_examples: 0,
             loss: Loss::CrossEntropy,
         }
     }
@@ -461,6 +466,9 @@ pub fn sgd_stability_bound(
 
 type Ramp = (Vec<f64>, Vec<f64>, FinderStop);
 
+/// Seed of the fixed batch [`LrFinderConfig::eval_examples`] draws.
+const FIXED_BATCH_SEED: u64 = 0x5eed_f1ed;
+
 fn ramp(
     model: &dyn Model,
     optimizer: &mut dyn Optimizer,
@@ -476,6 +484,14 @@ fn ramp(
     let mut ema = Ema::new(config.beta);
     let mut best = f64::INFINITY;
     let mut times = StepTimes::default();
+    // One batch for every repeat: its seed does not follow the batch order's.
+    let fixed = match config.eval_examples {
+        0 => None,
+        n => {
+            let order = Batcher::new(train.len(), n.min(train.len()), FIXED_BATCH_SEED)?.order(0);
+            Some(train.gather_tensors(&order[..n.min(order.len())], device)?)
+        }
+    };
     for (i, &lr) in planned.iter().enumerate() {
         if i % per_epoch == 0 {
             epoch_batches = batcher.batches((i / per_epoch) as u64);
@@ -495,6 +511,14 @@ fn ramp(
         // The same step the trainer takes; the update of the step that ends the test is
         // discarded with the rest when the weights are restored.
         let value = train_step(model, optimizer, (&xb, &yb), &rows, &opts, None, &mut times)?.loss;
+        let value = match &fixed {
+            Some((xf, yf)) => config
+                .loss
+                .compute(&model.logits(xf, false)?, yf)?
+                .to_dtype(candle_core::DType::F64)?
+                .to_scalar::<f64>()?,
+            None => value,
+        };
         lrs.push(lr);
         losses.push(value);
         if !value.is_finite() {
