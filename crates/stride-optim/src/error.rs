@@ -34,7 +34,7 @@ pub enum OptimError {
 pub type Result<T> = std::result::Result<T, OptimError>;
 
 /// Checks `value` with `ok`, naming it in the error.
-pub(crate) fn check(name: &'static str, value: f64, ok: bool, message: &'static str) -> Result<()> {
+pub fn check(name: &'static str, value: f64, ok: bool, message: &'static str) -> Result<()> {
     if ok && value.is_finite() {
         Ok(())
     } else {

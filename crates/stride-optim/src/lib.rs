@@ -60,6 +60,7 @@ mod prodigy;
 mod radam;
 mod rmsprop;
 mod rule;
+pub mod rule_kit;
 pub mod schedule;
 mod schedule_free_adamw;
 mod schedule_free_sgd;

@@ -120,7 +120,7 @@ pub struct VarStep<'a> {
 }
 
 /// Reads a saved hyper-parameter.
-pub(crate) fn hyper_get(hyper: &BTreeMap<String, f64>, kind: &str, name: &str) -> Result<f64> {
+pub fn hyper_get(hyper: &BTreeMap<String, f64>, kind: &str, name: &str) -> Result<f64> {
     hyper
         .get(name)
         .copied()
@@ -128,17 +128,17 @@ pub(crate) fn hyper_get(hyper: &BTreeMap<String, f64>, kind: &str, name: &str) -
 }
 
 /// Builds a hyper-parameter map from pairs.
-pub(crate) fn hyper_map(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+pub fn hyper_map(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
 /// `a + s * b`, the building block of every rule.
-pub(crate) fn add_scaled(a: &Tensor, s: f64, b: &Tensor) -> Result<Tensor> {
+pub fn add_scaled(a: &Tensor, s: f64, b: &Tensor) -> Result<Tensor> {
     Ok((a + b.affine(s, 0.0)?)?)
 }
 
 /// The gradient with L2 weight decay folded in, as PyTorch's coupled `weight_decay` does.
-pub(crate) fn l2_grad(ctx: StepCtx, param: &Tensor, grad: &Tensor) -> Result<Tensor> {
+pub fn l2_grad(ctx: StepCtx, param: &Tensor, grad: &Tensor) -> Result<Tensor> {
     if ctx.weight_decay != 0.0 {
         add_scaled(grad, ctx.weight_decay, param)
     } else {
@@ -147,7 +147,7 @@ pub(crate) fn l2_grad(ctx: StepCtx, param: &Tensor, grad: &Tensor) -> Result<Ten
 }
 
 /// Takes the buffer `slot`, or a zero tensor shaped like `like` when it is not there yet.
-pub(crate) fn take_or_zeros(slot: &mut Option<Tensor>, like: &Tensor) -> Result<Tensor> {
+pub fn take_or_zeros(slot: &mut Option<Tensor>, like: &Tensor) -> Result<Tensor> {
     match slot.take() {
         Some(t) => Ok(t),
         None => Ok(like.zeros_like()?),
@@ -156,14 +156,14 @@ pub(crate) fn take_or_zeros(slot: &mut Option<Tensor>, like: &Tensor) -> Result<
 
 /// `t / s` by a true division, as PyTorch's `tensor / python_float` rounds
 /// (candle's `Tensor / f64` multiplies by the reciprocal, which can differ in the last bit).
-pub(crate) fn div_scalar(t: &Tensor, s: f64) -> Result<Tensor> {
+pub fn div_scalar(t: &Tensor, s: f64) -> Result<Tensor> {
     let s = Tensor::new(s, t.device())?.to_dtype(t.dtype())?;
     Ok(t.broadcast_div(&s)?)
 }
 
 /// `a + w * (b - a)` rounded as PyTorch's CPU `lerp` does: from the nearer end, with
 /// `1 - w` formed in f32.
-pub(crate) fn lerp(a: &Tensor, b: &Tensor, w: f64) -> Result<Tensor> {
+pub fn lerp(a: &Tensor, b: &Tensor, w: f64) -> Result<Tensor> {
     let diff = (b - a)?;
     if w.abs() < 0.5 {
         Ok((a + diff.affine(w, 0.0)?)?)
@@ -175,13 +175,13 @@ pub(crate) fn lerp(a: &Tensor, b: &Tensor, w: f64) -> Result<Tensor> {
 
 /// The sum of a tensor's elements as PyTorch's `.sum().item()` hands it over: summed
 /// in the tensor's dtype, then widened (on the CPU, as some devices have no f64).
-pub(crate) fn sum_item(t: &Tensor) -> Result<f64> {
+pub fn sum_item(t: &Tensor) -> Result<f64> {
     let sum = t.sum_all()?.to_device(&candle_core::Device::Cpu)?;
     Ok(sum.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
 }
 
 /// The value of the saved optimizer-wide scalar `slot`, which is the same on every
 /// variable; `fallback` when there are none.
-pub(crate) fn shared_scalar(vars: &[VarStep<'_>], slot: usize, fallback: f64) -> f64 {
+pub fn shared_scalar(vars: &[VarStep<'_>], slot: usize, fallback: f64) -> f64 {
     vars.first().map_or(fallback, |v| v.scalars[slot])
 }

@@ -12,7 +12,7 @@ use candle_core::{DType, Tensor, Var};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use stride_model::Model;
-use stride_optim::OptimizerState;
+use stride_optim::{AdamConfig, OptimizerState, SgdConfig, UpdateRule};
 
 use crate::error::{Result, TrainError};
 
@@ -562,14 +562,16 @@ pub fn estimate_sharpness(
 /// `(2 + 2 beta1) / (1 - beta1)` on the preconditioned Hessian for Adam/AdamW (38 at 0.9).
 /// Other optimizers get the plain-GD bound 2, a rough guide only.
 pub fn stability_threshold(state: &OptimizerState) -> (f64, Operator) {
-    let get = |k: &str| state.hyper.get(k).copied();
-    match state.kind.as_str() {
-        "sgd" => (2.0 * (1.0 + get("momentum").unwrap_or(0.0)), Operator::Hessian),
-        "adam" => {
-            let b1 = get("beta1").unwrap_or(0.9);
-            ((2.0 + 2.0 * b1) / (1.0 - b1), Operator::AdamPreconditioned)
-        }
-        _ => (2.0, Operator::Hessian),
+    // Read back through each rule's own saved-state reader, so a renamed key fails to
+    // compile here instead of silently falling back to a default.
+    if state.kind == SgdConfig::KIND {
+        let momentum = SgdConfig::from_hyper(state.lr, &state.hyper).map_or(0.0, |c| c.momentum);
+        (2.0 * (1.0 + momentum), Operator::Hessian)
+    } else if state.kind == AdamConfig::KIND {
+        let b1 = AdamConfig::from_hyper(state.lr, &state.hyper).map_or(0.9, |c| c.beta1);
+        ((2.0 + 2.0 * b1) / (1.0 - b1), Operator::AdamPreconditioned)
+    } else {
+        (2.0, Operator::Hessian)
     }
 }
 
@@ -582,18 +584,12 @@ pub fn adam_preconditioner(
     vars: &[Var],
     grads: Option<&[Tensor]>,
 ) -> Result<Option<Vec<Tensor>>> {
-    if state.kind != "adam" {
+    if state.kind != AdamConfig::KIND {
         return Ok(None);
     }
-    let get = |k: &str| {
-        state
-            .hyper
-            .get(k)
-            .copied()
-            .ok_or_else(|| TrainError::Sharpness(format!("the adam state has no hyper-parameter {k}")))
-    };
-    let (beta2, eps) = (get("beta2")?, get("eps")?);
-    let amsgrad = get("amsgrad")? != 0.0;
+    let adam = AdamConfig::from_hyper(state.lr, &state.hyper)
+        .map_err(|e| TrainError::Sharpness(format!("the adam state: {e}")))?;
+    let (beta2, eps, amsgrad) = (adam.beta2, adam.eps, adam.amsgrad);
     let mut out = Vec::with_capacity(vars.len());
     for (i, var) in vars.iter().enumerate() {
         let like = var.as_tensor().to_dtype(DType::F64)?;
