@@ -117,8 +117,8 @@ struct Bench {
 }
 
 impl Bench {
-    /// Trains `kind` at `lr` for `epochs` under `schedule` (built for the run's length by
-    /// the closure), reading validation and test losses at the epochs in `at`.
+    /// Trains `kind` at `lr` for `epochs` under the schedule spec `schedule` (constant when
+    /// `None`), reading validation and test losses after the epochs in `at`.
     fn run(
         &self,
         kind: OptimizerKind,
