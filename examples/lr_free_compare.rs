@@ -44,6 +44,8 @@ use stride::train::{evaluate, format_lr, lr_find, Eval, LrFinderConfig};
 const GRID: &str = "AdamW + cosine, 7-rate grid";
 const WSD: &str = "WSD (AdamW 1e-3), branched cooldowns";
 const FINDER: &str = "lr-find, then AdamW + cosine";
+/// The share of each WSD budget spent cooling down.
+const WSD_COOLDOWN: f64 = 0.2;
 
 /// Grid-tuned AdamW + cosine against Schedule-Free AdamW, Prodigy, D-Adaptation, WSD and
 /// lr-find, at four budgets.
@@ -255,11 +257,15 @@ fn main() -> anyhow::Result<()> {
     // WSD at AdamW's default rate: one trunk, a cooldown branched off per budget.
     let wsd_lr = OptimizerKind::AdamW.default_lr();
     let mut wsd = Vec::new();
-    let mut cooldowns = 0;
+    let (mut cooldowns, mut trunk) = (0, 0);
     for &b in &budgets {
         let total = bench.steps(b);
-        let readings = bench.run(OptimizerKind::AdamW, wsd_lr, Some(format!("wsd({total})")), b, &[b])?;
-        cooldowns += total - (total as f64 * 0.8).round() as u64;
+        // Given to the schedule, so the steps counted are the ones it cools down over.
+        let cooldown = ((total as f64 * WSD_COOLDOWN).round() as u64).max(1);
+        let spec = format!("wsd({total}, decay_steps={cooldown})");
+        let readings = bench.run(OptimizerKind::AdamW, wsd_lr, Some(spec), b, &[b])?;
+        cooldowns += cooldown;
+        trunk = total - cooldown;
         wsd.push(Outcome {
             epochs: b,
             lr: Some(wsd_lr),
@@ -269,7 +275,6 @@ fn main() -> anyhow::Result<()> {
         eprintln!("  wsd {b} epochs: done");
     }
     // The trunk to the last cooldown's start, and every cooldown.
-    let trunk = bench.steps(last) - (bench.steps(last) as f64 * 0.2).round() as u64;
     totals.insert(WSD, trunk + cooldowns);
     table.insert(WSD, wsd);
 
