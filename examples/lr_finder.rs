@@ -1,5 +1,5 @@
 //! The LR range test from a program: ramp the rate from 1e-7 to 10 over 100 steps on an MLP,
-//! print the suggestions (valley, steep, minimum/10, slide), repeat it with other batch orders
+//! print the suggestions (half-drop, the default; valley, steep, minimum/10, slide), repeat it with other batch orders
 //! to see how far a rerun moves them, write the plot, and check the weights are back.
 //!
 //! ```text
@@ -20,7 +20,7 @@ use stride::train::{lr_find_repeated, LrFinderConfig};
 
 /// The LR range test on an MLP, with its suggested rates and how much a rerun moves them.
 ///
-/// It ramps the rate from 1e-7 to 10 over 100 steps, prints the suggested rates (valley, steep,
+/// It ramps the rate from 1e-7 to 10 over 100 steps, prints the suggested rates (half-drop, valley, steep,
 /// minimum/10, slide) per repeat and their spread, optionally writes the plot of the first
 /// repeat, and restores the weights.
 #[derive(Parser)]

@@ -108,13 +108,13 @@ impl SweepOutcome {
         if let Some(f) = &self.finder {
             out += &match (f.suggestion(), self.result.best()) {
                 (Some(lr), Some(best)) => format!(
-                    "LR finder (valley): lr {} = {:.2} decades from the sweep's best rate {} ({:.2} s)\n",
+                    "LR finder (half-drop): lr {} = {:.2} decades from the sweep's best rate {} ({:.2} s)\n",
                     format_lr(lr),
                     (lr / best.lr).log10().abs(),
                     format_lr(best.lr),
                     f.seconds
                 ),
-                (Some(lr), None) => format!("LR finder (valley): lr {}\n", format_lr(lr)),
+                (Some(lr), None) => format!("LR finder (half-drop): lr {}\n", format_lr(lr)),
                 (None, _) => format!(
                     "LR finder: no clear valley ({})\n",
                     f.analysis.no_valley.as_deref().unwrap_or_default()

@@ -11,7 +11,9 @@ use stride_data::{Batcher, Examples};
 
 use crate::loss::Loss;
 use stride_model::Model;
-use stride_monitor::range_test::{analyze, exponential_lrs, linear_lrs, smooth, sparkline, Analysis, AnalysisConfig};
+use stride_monitor::range_test::{
+    analyze, exponential_lrs, linear_lrs, smooth, sparkline, Analysis, AnalysisConfig, DEFAULT_RULE,
+};
 use stride_monitor::stats::Ema;
 use stride_optim::Optimizer;
 
@@ -168,19 +170,17 @@ pub struct LrFinderResult {
 }
 
 impl LrFinderResult {
-    /// The rate to train with: the valley, unless the curve has no clear valley, and no
-    /// higher than the stability limit when one is set.
+    /// The rate to train with: the default rule's ([`DEFAULT_RULE`], half-drop), unless the
+    /// curve has no clear valley, and no higher than the stability limit when one is set.
     pub fn suggestion(&self) -> Option<f64> {
-        let valley = self.valley()?;
-        Some(self.stability.map_or(valley, |b| valley.min(b.limit)))
+        let lr = self.uncapped()?;
+        Some(self.stability.map_or(lr, |b| lr.min(b.limit)))
     }
 
-    /// The valley, when the curve has a clear one, whatever the stability limit says.
-    pub fn valley(&self) -> Option<f64> {
-        self.analysis
-            .clear()
-            .then_some(self.analysis.suggestions.valley)
-            .flatten()
+    /// The default rule's rate, when the curve has a clear valley, whatever the stability
+    /// limit says.
+    pub fn uncapped(&self) -> Option<f64> {
+        self.analysis.suggestion()
     }
 
     /// Caps [`LrFinderResult::suggestion`] at `bound.limit` (`theta / lambda`): a rate above
@@ -189,9 +189,9 @@ impl LrFinderResult {
         self.stability = Some(bound);
     }
 
-    /// Whether the stability limit lowered the valley.
+    /// Whether the stability limit lowered the suggestion.
     pub fn capped(&self) -> bool {
-        matches!((self.valley(), self.stability), (Some(v), Some(b)) if v > b.limit)
+        matches!((self.uncapped(), self.stability), (Some(v), Some(b)) if v > b.limit)
     }
 
     /// Smoothed loss at the step whose rate is nearest (on a log scale) to `lr`.
@@ -242,7 +242,7 @@ impl LrFinderResult {
                 "{name:<12} {:>10} {:>14.4}{}",
                 format_lr(lr),
                 self.smoothed_at(lr).unwrap_or(f64::NAN),
-                if name == "valley" { "   <- default" } else { "" }
+                if name == DEFAULT_RULE { "   <- default" } else { "" }
             );
         }
         if let Some(spread) = self.analysis.spread_decades {
@@ -252,14 +252,14 @@ impl LrFinderResult {
                 if spread <= 1.0 {
                     " (they agree)"
                 } else {
-                    " (they disagree: prefer the valley, check with a short sweep)"
+                    " (they disagree: prefer the default, check with a short sweep)"
                 }
             );
         }
         if self.analysis.denoise_half_width > 0 {
             let _ = writeln!(
                 out,
-                "the valley is read through a centred mean of {} points (loss noise sd {:.4})",
+                "the half-drop and the valley are read through a centred mean of {} points (loss noise sd {:.4})",
                 2 * self.analysis.denoise_half_width + 1,
                 self.analysis.noise.unwrap_or(f64::NAN)
             );
@@ -272,12 +272,12 @@ impl LrFinderResult {
                 if let Some(b) = self.stability {
                     let _ = writeln!(
                         out,
-                        "stability limit {}/lambda = {} (lambda {:.3} on {} examples): the valley {} is {}",
+                        "stability limit {}/lambda = {} (lambda {:.3} on {} examples): the {DEFAULT_RULE} {} is {}",
                         b.theta,
                         format_lr(b.limit),
                         b.lambda,
                         b.examples,
-                        format_lr(self.valley().unwrap_or(lr)),
+                        format_lr(self.uncapped().unwrap_or(lr)),
                         if self.capped() { "above it" } else { "below it" }
                     );
                 }
@@ -285,7 +285,11 @@ impl LrFinderResult {
                     out,
                     "suggested lr: {} ({})",
                     format_lr(lr),
-                    if self.capped() { "the stability limit" } else { "valley" }
+                    if self.capped() {
+                        "the stability limit"
+                    } else {
+                        DEFAULT_RULE
+                    }
                 );
             }
             (None, None) => {}
@@ -335,7 +339,7 @@ impl LrFinderResult {
             format!(
                 "LR range test: {}",
                 match self.suggestion() {
-                    Some(lr) => format!("valley at lr {}", format_lr(lr)),
+                    Some(lr) => format!("{DEFAULT_RULE} at lr {}", format_lr(lr)),
                     None => "no clear valley".to_string(),
                 }
             ),
@@ -369,7 +373,7 @@ impl LrFinderResult {
                 self.lrs.iter().copied().zip(self.smoothed.iter().copied()).collect(),
             )
         });
-        let colors = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
+        let colors = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"];
         for ((name, lr), color) in self.analysis.suggestions.named().into_iter().zip(colors) {
             chart.markers.push(Marker {
                 x: lr,
@@ -548,7 +552,8 @@ fn ramp(
 /// One suggestion's values over repeats of the range test.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SuggestionSpread {
-    /// `valley`, `steep`, `minimum/10`, `slide`, or `default` (the valley where the curve has one).
+    /// `half-drop`, `valley`, `steep`, `minimum/10`, `slide`, or `default` (the half-drop where the
+    /// curve has a clear valley, capped at the stability limit when one is set).
     pub name: String,
     /// Its value in each repeat; `None` where that repeat had none.
     pub values: Vec<Option<f64>>,
@@ -614,7 +619,7 @@ impl RepeatedFinderResult {
 
     fn new(seeds: Vec<u64>, runs: Vec<LrFinderResult>, seconds: f64) -> Self {
         let default = SuggestionSpread::new("default", runs.iter().map(LrFinderResult::suggestion).collect());
-        let suggestions = ["valley", "steep", "minimum/10", "slide"]
+        let suggestions = [DEFAULT_RULE, "valley", "steep", "minimum/10", "slide"]
             .into_iter()
             .map(|name| {
                 let values = runs
@@ -686,7 +691,7 @@ impl RepeatedFinderResult {
             (Some(spread), Some((lo, hi)), Some(mean)) => {
                 let _ = writeln!(
                     out,
-                    "default suggestion (valley): {} of {} repeats found one; lr {} to {} (geometric mean {}), spread \
+                    "default suggestion ({DEFAULT_RULE}): {} of {} repeats found one; lr {} to {} (geometric mean {}), spread \
                      {spread:.2}x{}",
                     d.count(),
                     d.values.len(),
@@ -708,7 +713,7 @@ impl RepeatedFinderResult {
             let capped = self.runs.iter().filter(|r| r.capped()).count();
             let _ = writeln!(
                 out,
-                "stability limit {}/lambda = {} (lambda {:.3} on {} examples): it lowered {capped} of {} valleys",
+                "stability limit {}/lambda = {} (lambda {:.3} on {} examples): it lowered {capped} of {} suggestions",
                 b.theta,
                 format_lr(b.limit),
                 b.lambda,
@@ -739,7 +744,7 @@ impl RepeatedFinderResult {
     pub fn chart(&self) -> Chart {
         let title = match (self.default.interval, self.default.spread) {
             (Some((lo, hi)), Some(spread)) => format!(
-                "LR range test, {} repeats: valley {}..{} ({spread:.2}x)",
+                "LR range test, {} repeats: {DEFAULT_RULE} {}..{} ({spread:.2}x)",
                 self.runs.len(),
                 format_lr(lo),
                 format_lr(hi)
