@@ -1,11 +1,11 @@
-use std::collections::BTreeMap;
-
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
 use crate::error::{check, check_lr_and_decay, Result};
-use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, take_or_zeros, StepCtx, UpdateRule};
+use crate::hyper::Hyper;
+use crate::hypers;
+use crate::rule::{add_scaled, l2_grad, take_or_zeros, StepCtx, UpdateRule};
 
 /// Hyper-parameters of [`Adadelta`]; defaults are PyTorch's `torch.optim.Adadelta`
 /// (lr 1.0, rho 0.9, eps 1e-6, weight_decay 0).
@@ -38,16 +38,7 @@ pub type Adadelta = Optimizing<AdadeltaConfig>;
 impl UpdateRule for AdadeltaConfig {
     const KIND: &'static str = "adadelta";
     const BUFFERS: &'static [&'static str] = &["square_avg", "acc_delta"];
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
+    const HYPER: &'static [Hyper<Self>] = hypers![lr lr, real rho, real eps, weight_decay weight_decay];
 
     fn validate(&self) -> Result<()> {
         check_lr_and_decay(self.lr, self.weight_decay)?;
@@ -59,24 +50,6 @@ impl UpdateRule for AdadeltaConfig {
         )?;
         check("eps", self.eps, self.eps >= 0.0, "expected eps >= 0")?;
         Ok(())
-    }
-
-    fn hyper(&self) -> BTreeMap<String, f64> {
-        hyper_map(&[
-            ("rho", self.rho),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-        ])
-    }
-
-    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
-        let get = |k| hyper_get(h, Self::KIND, k);
-        Ok(Self {
-            lr,
-            rho: get("rho")?,
-            eps: get("eps")?,
-            weight_decay: get("weight_decay")?,
-        })
     }
 
     fn update(

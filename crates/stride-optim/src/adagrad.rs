@@ -1,11 +1,11 @@
-use std::collections::BTreeMap;
-
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
 use crate::error::{check, check_lr_and_decay, Result};
-use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, StepCtx, UpdateRule};
+use crate::hyper::Hyper;
+use crate::hypers;
+use crate::rule::{add_scaled, l2_grad, StepCtx, UpdateRule};
 
 /// Hyper-parameters of [`Adagrad`]; defaults are PyTorch's `torch.optim.Adagrad`
 /// (lr 1e-2, lr_decay 0, weight_decay 0, initial_accumulator_value 0, eps 1e-10).
@@ -41,16 +41,8 @@ pub type Adagrad = Optimizing<AdagradConfig>;
 impl UpdateRule for AdagradConfig {
     const KIND: &'static str = "adagrad";
     const BUFFERS: &'static [&'static str] = &["sum"];
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
+    const HYPER: &'static [Hyper<Self>] =
+        hypers![lr lr, real lr_decay, weight_decay weight_decay, real initial_accumulator_value, real eps];
 
     fn validate(&self) -> Result<()> {
         check_lr_and_decay(self.lr, self.weight_decay)?;
@@ -67,26 +59,6 @@ impl UpdateRule for AdagradConfig {
             "expected a value >= 0",
         )?;
         check("eps", self.eps, self.eps >= 0.0, "expected eps >= 0")
-    }
-
-    fn hyper(&self) -> BTreeMap<String, f64> {
-        hyper_map(&[
-            ("lr_decay", self.lr_decay),
-            ("weight_decay", self.weight_decay),
-            ("initial_accumulator_value", self.initial_accumulator_value),
-            ("eps", self.eps),
-        ])
-    }
-
-    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
-        let get = |k| hyper_get(h, Self::KIND, k);
-        Ok(Self {
-            lr,
-            lr_decay: get("lr_decay")?,
-            weight_decay: get("weight_decay")?,
-            initial_accumulator_value: get("initial_accumulator_value")?,
-            eps: get("eps")?,
-        })
     }
 
     fn init_buffers(&self, param: &Tensor) -> Result<Vec<Option<Tensor>>> {

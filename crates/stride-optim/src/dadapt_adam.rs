@@ -1,12 +1,12 @@
-use std::collections::BTreeMap;
-
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
 use crate::error::{check, check_betas_eps, check_lr_and_decay, OptimError, Result};
+use crate::hyper::Hyper;
+use crate::hypers;
 use crate::prodigy::common_lr;
-use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, shared_scalar, sum_item, StepCtx, UpdateRule, VarStep};
+use crate::rule::{add_scaled, l2_grad, shared_scalar, sum_item, StepCtx, UpdateRule, VarStep};
 
 /// Hyper-parameters of [`DAdaptAdam`]; defaults are dadaptation's `DAdaptAdam` (lr 1.0,
 /// betas (0.9, 0.999), eps 1e-8, weight_decay 0 coupled, use_bias_correction false,
@@ -82,23 +82,7 @@ impl UpdateRule for DAdaptAdamConfig {
     const BUFFERS: &'static [&'static str] = &["s", "exp_avg", "exp_avg_sq"];
     const SCALARS: &'static [(&'static str, f64)] =
         &[("k", 0.0), ("d", 0.0), ("numerator_weighted", 0.0), ("dlr", 0.0)];
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
-    fn momentum(&self) -> Option<f64> {
-        Some(self.beta1)
-    }
-    fn set_momentum(&mut self, beta1: f64) -> bool {
-        self.beta1 = beta1;
-        true
-    }
+    const HYPER: &'static [Hyper<Self>] = hypers![lr lr, momentum beta1, real beta2, real eps, weight_decay weight_decay, flag decouple, flag use_bias_correction, real d0, optional growth_rate];
 
     fn validate(&self) -> Result<()> {
         check_lr_and_decay(self.lr, self.weight_decay)?;
@@ -109,39 +93,6 @@ impl UpdateRule for DAdaptAdamConfig {
             check("growth_rate", g, g >= 1.0, "expected growth_rate >= 1")?;
         }
         Ok(())
-    }
-
-    fn hyper(&self) -> BTreeMap<String, f64> {
-        let flag = |b: bool| f64::from(u8::from(b));
-        let mut h = hyper_map(&[
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            ("decouple", flag(self.decouple)),
-            ("use_bias_correction", flag(self.use_bias_correction)),
-            ("d0", self.d0),
-        ]);
-        // Absent means unbounded, which JSON could not hold as inf.
-        if let Some(g) = self.growth_rate {
-            h.insert("growth_rate".into(), g);
-        }
-        h
-    }
-
-    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
-        let get = |k| hyper_get(h, Self::KIND, k);
-        Ok(Self {
-            lr,
-            beta1: get("beta1")?,
-            beta2: get("beta2")?,
-            eps: get("eps")?,
-            weight_decay: get("weight_decay")?,
-            decouple: get("decouple")? != 0.0,
-            use_bias_correction: get("use_bias_correction")? != 0.0,
-            d0: get("d0")?,
-            growth_rate: h.get("growth_rate").copied(),
-        })
     }
 
     fn prepare_step(&self, vars: &mut [VarStep<'_>]) -> Result<bool> {

@@ -1,12 +1,12 @@
-use std::collections::BTreeMap;
-
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
 use crate::error::{check, check_lr_and_decay, OptimError, Result};
+use crate::hyper::Hyper;
+use crate::hypers;
 use crate::prodigy::common_lr;
-use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, shared_scalar, sum_item, StepCtx, UpdateRule, VarStep};
+use crate::rule::{add_scaled, l2_grad, shared_scalar, sum_item, StepCtx, UpdateRule, VarStep};
 
 /// Hyper-parameters of [`DAdaptSgd`]; defaults are dadaptation's `DAdaptSGD` (lr 1.0,
 /// momentum 0, weight_decay 0, d0 1e-6, growth_rate unbounded).
@@ -63,23 +63,8 @@ impl UpdateRule for DAdaptSgdConfig {
     const BUFFERS: &'static [&'static str] = &["z", "s", "x0"];
     const SCALARS: &'static [(&'static str, f64)] =
         &[("k", 0.0), ("d", 0.0), ("numerator_weighted", 0.0), ("g0_norm", 0.0)];
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
-    fn momentum(&self) -> Option<f64> {
-        Some(self.momentum)
-    }
-    fn set_momentum(&mut self, momentum: f64) -> bool {
-        self.momentum = momentum;
-        true
-    }
+    const HYPER: &'static [Hyper<Self>] =
+        hypers![lr lr, momentum momentum, weight_decay weight_decay, real d0, optional growth_rate];
 
     fn validate(&self) -> Result<()> {
         check_lr_and_decay(self.lr, self.weight_decay)?;
@@ -94,30 +79,6 @@ impl UpdateRule for DAdaptSgdConfig {
             check("growth_rate", g, g >= 1.0, "expected growth_rate >= 1")?;
         }
         Ok(())
-    }
-
-    fn hyper(&self) -> BTreeMap<String, f64> {
-        let mut h = hyper_map(&[
-            ("momentum", self.momentum),
-            ("weight_decay", self.weight_decay),
-            ("d0", self.d0),
-        ]);
-        // Absent means unbounded, which JSON could not hold as inf.
-        if let Some(g) = self.growth_rate {
-            h.insert("growth_rate".into(), g);
-        }
-        h
-    }
-
-    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
-        let get = |k| hyper_get(h, Self::KIND, k);
-        Ok(Self {
-            lr,
-            momentum: get("momentum")?,
-            weight_decay: get("weight_decay")?,
-            d0: get("d0")?,
-            growth_rate: h.get("growth_rate").copied(),
-        })
     }
 
     fn prepare_step(&self, vars: &mut [VarStep<'_>]) -> Result<bool> {

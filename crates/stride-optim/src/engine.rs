@@ -33,6 +33,7 @@ impl<R: UpdateRule> Optimizing<R> {
 
     /// Several groups, each with its own learning-rate scale and weight decay.
     pub fn with_groups(groups: Vec<ParamGroup>, rule: R) -> Result<Self> {
+        crate::hyper::check_table(R::KIND, R::HYPER)?;
         rule.validate()?;
         let mut out = Self {
             rule,

@@ -4,11 +4,12 @@ use std::str::FromStr;
 use candle_core::Var;
 
 use crate::error::{OptimError, Result};
+use crate::hyper::{with_role, Role};
 use crate::params::ParamGroup;
 use crate::{
     AdadeltaConfig, AdagradConfig, AdamConfig, AdamaxConfig, DAdaptAdamConfig, DAdaptSgdConfig, LionConfig,
     NAdamConfig, Optimizer, Optimizing, ProdigyConfig, RAdamConfig, RmsPropConfig, ScheduleFreeAdamWConfig,
-    ScheduleFreeSgdConfig, SgdConfig,
+    ScheduleFreeSgdConfig, SgdConfig, UpdateRule,
 };
 
 /// Whether an optimizer's step grows with the gradient (SGD) or is normalised entrywise
@@ -21,110 +22,198 @@ pub enum UpdateFamily {
     Adaptive,
 }
 
-/// The optimizers a command line or a sweep can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OptimizerKind {
+/// Builds an optimizer over parameter groups from a base rate and the optional momentum
+/// (beta1 for the Adam family) and weight decay that override the rule's defaults.
+pub type BuildFn = fn(Vec<ParamGroup>, f64, Option<f64>, Option<f64>) -> Result<Box<dyn Optimizer>>;
+
+/// One row of the optimizer table: what the command line, the sweeps and the LR tools need
+/// to know of an optimizer. The built-ins are [`OptimizerKind::spec`]; a rule written
+/// outside this crate gets one with [`OptimizerSpec::of`] and joins them in a [`Registry`].
+#[derive(Clone, Copy)]
+pub struct OptimizerSpec {
+    /// Lower-case name, as parsed.
+    pub name: &'static str,
+    /// The rate used when none is given.
+    pub default_lr: f64,
+    /// How an update's size depends on the gradient's (muP's per-layer rates depend on it).
+    pub family: UpdateFamily,
+    /// Builds it.
+    pub build: BuildFn,
+}
+
+impl fmt::Debug for OptimizerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OptimizerSpec")
+            .field("name", &self.name)
+            .field("default_lr", &self.default_lr)
+            .field("family", &self.family)
+            .finish()
+    }
+}
+
+/// Two rows are the same optimizer when they have the same name: a registry holds a name once.
+impl PartialEq for OptimizerSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl OptimizerSpec {
+    /// A row for rule `C`, built from `C::default()` with the rate, momentum and weight decay
+    /// set through its [`UpdateRule::HYPER`] roles.
+    pub fn of<C: UpdateRule>(name: &'static str, default_lr: f64, family: UpdateFamily) -> Self {
+        Self {
+            name,
+            default_lr,
+            family,
+            build: |groups, lr, momentum, wd| build_rule(C::default(), groups, lr, momentum, wd),
+        }
+    }
+
+    /// Builds it over one group of `vars`.
+    pub fn build(
+        &self,
+        vars: Vec<Var>,
+        lr: f64,
+        momentum: Option<f64>,
+        weight_decay: Option<f64>,
+    ) -> Result<Box<dyn Optimizer>> {
+        (self.build)(vec![ParamGroup::new(vars)], lr, momentum, weight_decay)
+    }
+
+    /// Builds it over parameter groups, each training at `lr * lr_scale`.
+    pub fn build_groups(
+        &self,
+        groups: Vec<ParamGroup>,
+        lr: f64,
+        momentum: Option<f64>,
+        weight_decay: Option<f64>,
+    ) -> Result<Box<dyn Optimizer>> {
+        (self.build)(groups, lr, momentum, weight_decay)
+    }
+}
+
+impl From<OptimizerKind> for OptimizerSpec {
+    fn from(kind: OptimizerKind) -> Self {
+        kind.spec()
+    }
+}
+
+/// `base` with rate `lr` and, where given, the momentum and weight decay, found through its
+/// hyper-parameter roles, as an optimizer over `groups`.
+pub fn build_rule<C: UpdateRule>(
+    mut base: C,
+    groups: Vec<ParamGroup>,
+    lr: f64,
+    momentum: Option<f64>,
+    weight_decay: Option<f64>,
+) -> Result<Box<dyn Optimizer>> {
+    base.set_lr(lr);
+    if let Some(m) = momentum {
+        let row = with_role(C::HYPER, Role::Momentum).or_else(|| with_role(C::HYPER, Role::FixedMomentum));
+        match row {
+            Some(row) => row.set(&mut base, m)?,
+            None => {
+                return Err(OptimError::Config {
+                    name: "momentum",
+                    value: m,
+                    message: "this optimizer has no momentum setting",
+                })
+            }
+        }
+    }
+    if let (Some(wd), Some(row)) = (weight_decay, with_role(C::HYPER, Role::WeightDecay)) {
+        row.set(&mut base, wd)?;
+    }
+    Ok(Box::new(Optimizing::with_groups(groups, base)?))
+}
+
+/// Declares the built-in optimizers once: the enum, its table of rows and the name list.
+/// A row: the variant (with its doc), the name, the default rate, the family, and the base
+/// config as a function of the rate (the defaults, which the rate then overrides).
+macro_rules! builtin_optimizers {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal, $lr:expr, $family:ident, $base:expr;)*) => {
+        /// The optimizers a command line or a sweep can name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum OptimizerKind {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl OptimizerKind {
+            /// Every kind, in the order of the crate docs.
+            pub const ALL: [Self; [$($name),*].len()] = [$(Self::$variant),*];
+
+            /// Its row of the optimizer table.
+            pub fn spec(self) -> OptimizerSpec {
+                match self {
+                    $(Self::$variant => OptimizerSpec {
+                        name: $name,
+                        default_lr: $lr,
+                        family: UpdateFamily::$family,
+                        build: |groups, lr, momentum, wd| build_rule(($base)(lr), groups, lr, momentum, wd),
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+// The default rates are PyTorch's (the table in the crate docs), except SGD's 0.1 instead
+// of 1e-3, the rate an MLP on MNIST-like data wants (at 1e-3 the run is stable but very
+// slow; Keras uses 0.01). The others are their reference packages' defaults; for Prodigy
+// and D-Adaptation it is a multiplier of the estimated step.
+builtin_optimizers! {
     /// [`crate::Sgd`].
-    Sgd,
+    Sgd => "sgd", 0.1, Sgd, |_| SgdConfig::default();
     /// [`crate::Adam`].
-    Adam,
+    Adam => "adam", 1e-3, Adaptive, |_| AdamConfig::default();
     /// [`crate::AdamW`].
-    AdamW,
+    AdamW => "adamw", 1e-3, Adaptive, AdamConfig::adamw;
     /// [`crate::RmsProp`].
-    RmsProp,
+    RmsProp => "rmsprop", 1e-2, Adaptive, |_| RmsPropConfig::default();
     /// [`crate::Adagrad`].
-    Adagrad,
+    Adagrad => "adagrad", 1e-2, Adaptive, |_| AdagradConfig::default();
     /// [`crate::Adadelta`].
-    Adadelta,
+    Adadelta => "adadelta", 1.0, Adaptive, |_| AdadeltaConfig::default();
     /// [`crate::Adamax`].
-    Adamax,
+    Adamax => "adamax", 2e-3, Adaptive, |_| AdamaxConfig::default();
     /// [`crate::NAdam`].
-    NAdam,
+    NAdam => "nadam", 2e-3, Adaptive, |_| NAdamConfig::default();
     /// [`crate::RAdam`].
-    RAdam,
+    RAdam => "radam", 1e-3, Adaptive, |_| RAdamConfig::default();
     /// [`crate::Lion`].
-    Lion,
+    Lion => "lion", 1e-4, Adaptive, LionConfig::with_lr;
     /// [`crate::ScheduleFreeAdamW`].
-    ScheduleFreeAdamW,
+    ScheduleFreeAdamW => "sf-adamw", 0.0025, Adaptive, ScheduleFreeAdamWConfig::with_lr;
     /// [`crate::ScheduleFreeSgd`].
-    ScheduleFreeSgd,
+    ScheduleFreeSgd => "sf-sgd", 1.0, Sgd, ScheduleFreeSgdConfig::with_lr;
     /// [`crate::Prodigy`].
-    Prodigy,
+    Prodigy => "prodigy", 1.0, Adaptive, ProdigyConfig::with_lr;
     /// [`crate::DAdaptAdam`].
-    DAdaptAdam,
+    DAdaptAdam => "dadapt-adam", 1.0, Adaptive, DAdaptAdamConfig::with_lr;
     /// [`crate::DAdaptSgd`].
-    DAdaptSgd,
+    DAdaptSgd => "dadapt-sgd", 1.0, Sgd, DAdaptSgdConfig::with_lr;
 }
 
 impl OptimizerKind {
-    /// Every kind, in the order of the crate docs.
-    pub const ALL: [Self; 15] = [
-        Self::Sgd,
-        Self::Adam,
-        Self::AdamW,
-        Self::RmsProp,
-        Self::Adagrad,
-        Self::Adadelta,
-        Self::Adamax,
-        Self::NAdam,
-        Self::RAdam,
-        Self::Lion,
-        Self::ScheduleFreeAdamW,
-        Self::ScheduleFreeSgd,
-        Self::Prodigy,
-        Self::DAdaptAdam,
-        Self::DAdaptSgd,
-    ];
-
     /// How an update's size depends on the gradient's: what muP's per-layer rates depend on.
     pub fn update_family(self) -> UpdateFamily {
-        match self {
-            Self::Sgd | Self::ScheduleFreeSgd | Self::DAdaptSgd => UpdateFamily::Sgd,
-            _ => UpdateFamily::Adaptive,
-        }
+        self.spec().family
     }
 
     /// Lower-case name, as parsed.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Sgd => "sgd",
-            Self::Adam => "adam",
-            Self::AdamW => "adamw",
-            Self::RmsProp => "rmsprop",
-            Self::Adagrad => "adagrad",
-            Self::Adadelta => "adadelta",
-            Self::Adamax => "adamax",
-            Self::NAdam => "nadam",
-            Self::RAdam => "radam",
-            Self::Lion => "lion",
-            Self::ScheduleFreeAdamW => "sf-adamw",
-            Self::ScheduleFreeSgd => "sf-sgd",
-            Self::Prodigy => "prodigy",
-            Self::DAdaptAdam => "dadapt-adam",
-            Self::DAdaptSgd => "dadapt-sgd",
-        }
+        self.spec().name
     }
 
-    /// The rate used when none is given: PyTorch's default (the table in the crate docs),
-    /// except SGD's 0.1 instead of 1e-3, the rate an MLP on MNIST-like data wants (at 1e-3
-    /// the run is stable but very slow; Keras uses 0.01). The others are their reference
-    /// packages' defaults; for Prodigy and D-Adaptation it is a multiplier of the estimated step.
+    /// The rate used when none is given (see the table above [`OptimizerKind::spec`]'s rows).
     pub fn default_lr(self) -> f64 {
-        match self {
-            Self::Sgd => 0.1,
-            Self::Adam | Self::AdamW | Self::RAdam => 1e-3,
-            Self::RmsProp | Self::Adagrad => 1e-2,
-            Self::Adadelta => 1.0,
-            Self::Adamax | Self::NAdam => 2e-3,
-            Self::Lion => 1e-4,
-            Self::ScheduleFreeAdamW => 0.0025,
-            Self::ScheduleFreeSgd | Self::Prodigy | Self::DAdaptAdam | Self::DAdaptSgd => 1.0,
-        }
+        self.spec().default_lr
     }
 
-    /// Builds the optimizer with PyTorch's defaults except the learning rate and,
-    /// when given, the momentum (SGD, RMSprop, Schedule-Free SGD, D-Adaptation SGD; beta1
-    /// for the Adam family, Lion, Schedule-Free AdamW and Prodigy) and weight decay.
+    /// Builds the optimizer with its defaults except the learning rate and, when given,
+    /// the momentum (SGD, RMSprop, Schedule-Free SGD, D-Adaptation SGD; beta1 for the Adam
+    /// family, Lion, Schedule-Free AdamW and Prodigy) and weight decay.
     pub fn build(
         self,
         vars: Vec<Var>,
@@ -132,7 +221,7 @@ impl OptimizerKind {
         momentum: Option<f64>,
         weight_decay: Option<f64>,
     ) -> Result<Box<dyn Optimizer>> {
-        self.build_groups(vec![ParamGroup::new(vars)], lr, momentum, weight_decay)
+        self.spec().build(vars, lr, momentum, weight_decay)
     }
 
     /// [`Self::build`] over parameter groups, each training at `lr * lr_scale` (muP's
@@ -144,157 +233,55 @@ impl OptimizerKind {
         momentum: Option<f64>,
         weight_decay: Option<f64>,
     ) -> Result<Box<dyn Optimizer>> {
-        if let (Some(m), Self::Adagrad | Self::Adadelta | Self::NAdam) = (momentum, self) {
-            return Err(OptimError::Config {
-                name: "momentum",
-                value: m,
-                message: "this optimizer has no momentum setting",
-            });
+        self.spec().build_groups(groups, lr, momentum, weight_decay)
+    }
+}
+
+/// Optimizers by name: the built-ins, plus the rules a program registers, so its command
+/// line and sweeps can name them as they name `adam`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registry {
+    specs: Vec<OptimizerSpec>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl Registry {
+    /// The built-in optimizers, in [`OptimizerKind::ALL`]'s order.
+    pub fn builtin() -> Self {
+        Self {
+            specs: OptimizerKind::ALL.iter().map(|k| k.spec()).collect(),
         }
-        let wd = |default: f64| weight_decay.unwrap_or(default);
-        Ok(match self {
-            Self::Sgd => Box::new(Optimizing::with_groups(
-                groups,
-                SgdConfig {
-                    lr,
-                    momentum: momentum.unwrap_or(0.0),
-                    weight_decay: wd(0.0),
-                    ..SgdConfig::default()
-                },
-            )?),
-            Self::Adam | Self::AdamW => {
-                let base = if self == Self::AdamW {
-                    AdamConfig::adamw(lr)
-                } else {
-                    AdamConfig::with_lr(lr)
-                };
-                Box::new(Optimizing::with_groups(
-                    groups,
-                    AdamConfig {
-                        beta1: momentum.unwrap_or(base.beta1),
-                        weight_decay: wd(base.weight_decay),
-                        ..base
-                    },
-                )?)
-            }
-            Self::RmsProp => Box::new(Optimizing::with_groups(
-                groups,
-                RmsPropConfig {
-                    lr,
-                    momentum: momentum.unwrap_or(0.0),
-                    weight_decay: wd(0.0),
-                    ..RmsPropConfig::default()
-                },
-            )?),
-            Self::Adagrad => Box::new(Optimizing::with_groups(
-                groups,
-                AdagradConfig {
-                    lr,
-                    weight_decay: wd(0.0),
-                    ..AdagradConfig::default()
-                },
-            )?),
-            Self::Adadelta => Box::new(Optimizing::with_groups(
-                groups,
-                AdadeltaConfig {
-                    lr,
-                    weight_decay: wd(0.0),
-                    ..AdadeltaConfig::default()
-                },
-            )?),
-            Self::Adamax => Box::new(Optimizing::with_groups(
-                groups,
-                AdamaxConfig {
-                    lr,
-                    beta1: momentum.unwrap_or(0.9),
-                    weight_decay: wd(0.0),
-                    ..AdamaxConfig::default()
-                },
-            )?),
-            Self::NAdam => Box::new(Optimizing::with_groups(
-                groups,
-                NAdamConfig {
-                    lr,
-                    weight_decay: wd(0.0),
-                    ..NAdamConfig::default()
-                },
-            )?),
-            Self::RAdam => Box::new(Optimizing::with_groups(
-                groups,
-                RAdamConfig {
-                    lr,
-                    beta1: momentum.unwrap_or(0.9),
-                    weight_decay: wd(0.0),
-                    ..RAdamConfig::default()
-                },
-            )?),
-            Self::Lion => {
-                let base = LionConfig::with_lr(lr);
-                Box::new(Optimizing::with_groups(
-                    groups,
-                    LionConfig {
-                        beta1: momentum.unwrap_or(base.beta1),
-                        weight_decay: wd(base.weight_decay),
-                        ..base
-                    },
-                )?)
-            }
-            Self::ScheduleFreeAdamW => {
-                let base = ScheduleFreeAdamWConfig::with_lr(lr);
-                Box::new(Optimizing::with_groups(
-                    groups,
-                    ScheduleFreeAdamWConfig {
-                        beta1: momentum.unwrap_or(base.beta1),
-                        weight_decay: wd(base.weight_decay),
-                        ..base
-                    },
-                )?)
-            }
-            Self::ScheduleFreeSgd => {
-                let base = ScheduleFreeSgdConfig::with_lr(lr);
-                Box::new(Optimizing::with_groups(
-                    groups,
-                    ScheduleFreeSgdConfig {
-                        momentum: momentum.unwrap_or(base.momentum),
-                        weight_decay: wd(base.weight_decay),
-                        ..base
-                    },
-                )?)
-            }
-            Self::Prodigy => {
-                let base = ProdigyConfig::with_lr(lr);
-                Box::new(Optimizing::with_groups(
-                    groups,
-                    ProdigyConfig {
-                        beta1: momentum.unwrap_or(base.beta1),
-                        weight_decay: wd(base.weight_decay),
-                        ..base
-                    },
-                )?)
-            }
-            Self::DAdaptAdam => {
-                let base = DAdaptAdamConfig::with_lr(lr);
-                Box::new(Optimizing::with_groups(
-                    groups,
-                    DAdaptAdamConfig {
-                        beta1: momentum.unwrap_or(base.beta1),
-                        weight_decay: wd(base.weight_decay),
-                        ..base
-                    },
-                )?)
-            }
-            Self::DAdaptSgd => {
-                let base = DAdaptSgdConfig::with_lr(lr);
-                Box::new(Optimizing::with_groups(
-                    groups,
-                    DAdaptSgdConfig {
-                        momentum: momentum.unwrap_or(base.momentum),
-                        weight_decay: wd(base.weight_decay),
-                        ..base
-                    },
-                )?)
-            }
+    }
+
+    /// Adds `spec`; a name already taken is an error (it would hide the other).
+    pub fn register(&mut self, spec: OptimizerSpec) -> Result<()> {
+        if self.specs.iter().any(|s| s.name == spec.name) {
+            return Err(OptimError::Unknown(format!(
+                "optimizer {:?} is already registered",
+                spec.name
+            )));
+        }
+        self.specs.push(spec);
+        Ok(())
+    }
+
+    /// The optimizer named `name` (any case), or an error listing the names.
+    pub fn get(&self, name: &str) -> Result<OptimizerSpec> {
+        let lower = name.to_ascii_lowercase();
+        self.specs.iter().find(|s| s.name == lower).copied().ok_or_else(|| {
+            let names: Vec<&str> = self.specs.iter().map(|s| s.name).collect();
+            OptimError::Unknown(format!("optimizer {name:?}: expected one of {}", names.join(", ")))
         })
+    }
+
+    /// Every row.
+    pub fn specs(&self) -> &[OptimizerSpec] {
+        &self.specs
     }
 }
 

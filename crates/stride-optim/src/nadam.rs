@@ -1,11 +1,11 @@
-use std::collections::BTreeMap;
-
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
 use crate::error::{check, check_betas_eps, check_lr_and_decay, Result};
-use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, take_or_zeros, StepCtx, UpdateRule};
+use crate::hyper::Hyper;
+use crate::hypers;
+use crate::rule::{add_scaled, l2_grad, take_or_zeros, StepCtx, UpdateRule};
 
 /// Hyper-parameters of [`NAdam`]; defaults are PyTorch's `torch.optim.NAdam`
 /// (lr 2e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0, momentum_decay 4e-3,
@@ -49,16 +49,7 @@ impl UpdateRule for NAdamConfig {
     const KIND: &'static str = "nadam";
     const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq"];
     const SCALARS: &'static [(&'static str, f64)] = &[("mu_product", 1.0)];
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
+    const HYPER: &'static [Hyper<Self>] = hypers![lr lr, real beta1, real beta2, real eps, weight_decay weight_decay, real momentum_decay, flag decoupled_weight_decay];
 
     fn validate(&self) -> Result<()> {
         check_lr_and_decay(self.lr, self.weight_decay)?;
@@ -70,33 +61,6 @@ impl UpdateRule for NAdamConfig {
             "expected >= 0",
         )?;
         Ok(())
-    }
-
-    fn hyper(&self) -> BTreeMap<String, f64> {
-        hyper_map(&[
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            ("momentum_decay", self.momentum_decay),
-            (
-                "decoupled_weight_decay",
-                f64::from(u8::from(self.decoupled_weight_decay)),
-            ),
-        ])
-    }
-
-    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
-        let get = |k| hyper_get(h, Self::KIND, k);
-        Ok(Self {
-            lr,
-            beta1: get("beta1")?,
-            beta2: get("beta2")?,
-            eps: get("eps")?,
-            weight_decay: get("weight_decay")?,
-            momentum_decay: get("momentum_decay")?,
-            decoupled_weight_decay: get("decoupled_weight_decay")? != 0.0,
-        })
     }
 
     fn update(

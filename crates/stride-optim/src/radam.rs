@@ -1,11 +1,11 @@
-use std::collections::BTreeMap;
-
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
 use crate::error::{check_betas_eps, check_lr_and_decay, Result};
-use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, take_or_zeros, StepCtx, UpdateRule};
+use crate::hyper::Hyper;
+use crate::hypers;
+use crate::rule::{add_scaled, l2_grad, take_or_zeros, StepCtx, UpdateRule};
 
 /// Hyper-parameters of [`RAdam`]; defaults are PyTorch's `torch.optim.RAdam`
 /// (lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0, decoupled_weight_decay false).
@@ -44,53 +44,13 @@ pub type RAdam = Optimizing<RAdamConfig>;
 impl UpdateRule for RAdamConfig {
     const KIND: &'static str = "radam";
     const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq"];
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
-    fn momentum(&self) -> Option<f64> {
-        Some(self.beta1)
-    }
-    fn set_momentum(&mut self, beta1: f64) -> bool {
-        self.beta1 = beta1;
-        true
-    }
+    const HYPER: &'static [Hyper<Self>] =
+        hypers![lr lr, momentum beta1, real beta2, real eps, weight_decay weight_decay, flag decoupled_weight_decay];
 
     fn validate(&self) -> Result<()> {
         check_lr_and_decay(self.lr, self.weight_decay)?;
         check_betas_eps(self.beta1, self.beta2, self.eps)?;
         Ok(())
-    }
-
-    fn hyper(&self) -> BTreeMap<String, f64> {
-        hyper_map(&[
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            (
-                "decoupled_weight_decay",
-                f64::from(u8::from(self.decoupled_weight_decay)),
-            ),
-        ])
-    }
-
-    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
-        let get = |k| hyper_get(h, Self::KIND, k);
-        Ok(Self {
-            lr,
-            beta1: get("beta1")?,
-            beta2: get("beta2")?,
-            eps: get("eps")?,
-            weight_decay: get("weight_decay")?,
-            decoupled_weight_decay: get("decoupled_weight_decay")? != 0.0,
-        })
     }
 
     fn update(

@@ -1,11 +1,11 @@
-use std::collections::BTreeMap;
-
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
 use crate::error::{check, check_lr_and_decay, Result};
-use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, take_or_zeros, StepCtx, UpdateRule};
+use crate::hyper::Hyper;
+use crate::hypers;
+use crate::rule::{add_scaled, l2_grad, take_or_zeros, StepCtx, UpdateRule};
 
 /// Hyper-parameters of [`RmsProp`]; defaults are PyTorch's `torch.optim.RMSprop`
 /// (lr 1e-2, alpha 0.99, eps 1e-8, weight_decay 0, momentum 0, centered false).
@@ -51,23 +51,8 @@ pub type RmsProp = Optimizing<RmsPropConfig>;
 impl UpdateRule for RmsPropConfig {
     const KIND: &'static str = "rmsprop";
     const BUFFERS: &'static [&'static str] = &["square_avg", "momentum_buffer", "grad_avg"];
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
-    fn momentum(&self) -> Option<f64> {
-        Some(self.momentum)
-    }
-    fn set_momentum(&mut self, momentum: f64) -> bool {
-        self.momentum = momentum;
-        true
-    }
+    const HYPER: &'static [Hyper<Self>] =
+        hypers![lr lr, real alpha, real eps, weight_decay weight_decay, momentum momentum, flag centered];
 
     fn validate(&self) -> Result<()> {
         check_lr_and_decay(self.lr, self.weight_decay)?;
@@ -80,28 +65,6 @@ impl UpdateRule for RmsPropConfig {
             "expected 0 <= momentum < 1 (at 1 and above the update never decays)",
         )?;
         Ok(())
-    }
-
-    fn hyper(&self) -> BTreeMap<String, f64> {
-        hyper_map(&[
-            ("alpha", self.alpha),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            ("momentum", self.momentum),
-            ("centered", f64::from(u8::from(self.centered))),
-        ])
-    }
-
-    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
-        let get = |k| hyper_get(h, Self::KIND, k);
-        Ok(Self {
-            lr,
-            alpha: get("alpha")?,
-            eps: get("eps")?,
-            weight_decay: get("weight_decay")?,
-            momentum: get("momentum")?,
-            centered: get("centered")? != 0.0,
-        })
     }
 
     fn update(

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use candle_core::Tensor;
 
 use crate::error::{OptimError, Result};
+use crate::hyper::{with_role, Hyper, Role};
 
 /// What one update of one variable sees.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,34 +21,53 @@ pub struct StepCtx {
 /// An [`crate::Optimizing`] over a rule holds the variables, the buffers named
 /// in [`UpdateRule::BUFFERS`] (created lazily, as PyTorch does), the scalars
 /// named in [`UpdateRule::SCALARS`] and the step counts, and exports them all.
-pub trait UpdateRule: Clone + std::fmt::Debug + Send + Sync + 'static {
+/// The rate, the momentum and the weight decay are found through the roles in
+/// [`UpdateRule::HYPER`], which also saves and restores every hyper-parameter, so a
+/// rule writes its checks and its update and nothing else.
+pub trait UpdateRule: Clone + Default + std::fmt::Debug + Send + Sync + 'static {
     /// Name in saved states, e.g. `adam`.
     const KIND: &'static str;
     /// Names of the per-variable tensor buffers.
     const BUFFERS: &'static [&'static str];
     /// Names of the per-variable scalar states, with their initial values.
     const SCALARS: &'static [(&'static str, f64)] = &[];
+    /// Every hyper-parameter, with its role ([`crate::hypers!`] writes it from field names).
+    const HYPER: &'static [Hyper<Self>];
 
-    /// The base learning rate.
-    fn lr(&self) -> f64;
+    /// The base learning rate (NaN when the table has no rate, which `validate` rejects).
+    fn lr(&self) -> f64 {
+        role_value(self, Role::Lr).unwrap_or(f64::NAN)
+    }
     /// Sets the base learning rate.
-    fn set_lr(&mut self, lr: f64);
+    fn set_lr(&mut self, lr: f64) {
+        if let Some(h) = with_role(Self::HYPER, Role::Lr) {
+            // A real number's setter cannot fail.
+            let _ = h.set(self, lr);
+        }
+    }
     /// The default weight decay of every group.
-    fn weight_decay(&self) -> f64;
+    fn weight_decay(&self) -> f64 {
+        role_value(self, Role::WeightDecay).unwrap_or(0.0)
+    }
     /// Momentum (SGD, RMSprop) or beta1 (Adam family), for schedules that cycle it.
     fn momentum(&self) -> Option<f64> {
-        None
+        role_value(self, Role::Momentum).or_else(|| role_value(self, Role::FixedMomentum))
     }
-    /// Sets what [`UpdateRule::momentum`] reads; false when the rule has none.
-    fn set_momentum(&mut self, _momentum: f64) -> bool {
-        false
+    /// Sets what [`UpdateRule::momentum`] reads; false when the rule has none that a
+    /// schedule may cycle.
+    fn set_momentum(&mut self, momentum: f64) -> bool {
+        with_role(Self::HYPER, Role::Momentum).is_some_and(|h| h.set(self, momentum).is_ok())
     }
     /// Checks every hyper-parameter.
     fn validate(&self) -> Result<()>;
     /// Hyper-parameters other than the learning rate, for saving.
-    fn hyper(&self) -> BTreeMap<String, f64>;
+    fn hyper(&self) -> BTreeMap<String, f64> {
+        crate::hyper::save(Self::HYPER, self)
+    }
     /// Rebuilds the config from a saved learning rate and [`UpdateRule::hyper`] map.
-    fn from_hyper(lr: f64, hyper: &BTreeMap<String, f64>) -> Result<Self>;
+    fn from_hyper(lr: f64, hyper: &BTreeMap<String, f64>) -> Result<Self> {
+        crate::hyper::load(Self::KIND, Self::HYPER, Self::default(), lr, hyper)
+    }
     /// Initial buffers for a variable; `None` means "created at the first update".
     fn init_buffers(&self, _param: &Tensor) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![None; Self::BUFFERS.len()])
@@ -184,4 +204,9 @@ pub fn sum_item(t: &Tensor) -> Result<f64> {
 /// variable; `fallback` when there are none.
 pub fn shared_scalar(vars: &[VarStep<'_>], slot: usize, fallback: f64) -> f64 {
     vars.first().map_or(fallback, |v| v.scalars[slot])
+}
+
+/// The value of `config`'s entry with `role`, if it has one (and it is present).
+fn role_value<C: UpdateRule>(config: &C, role: Role) -> Option<f64> {
+    with_role(C::HYPER, role).and_then(|h| h.get(config))
 }

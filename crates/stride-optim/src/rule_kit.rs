@@ -3,6 +3,8 @@
 //! external rule can match a reference bit for bit) and the hyper-parameter checks.
 
 pub use crate::error::check;
+pub use crate::hyper::{Field, Hyper, Role};
+pub use crate::hypers;
 pub use crate::rule::{
     add_scaled, div_scalar, hyper_get, hyper_map, l2_grad, lerp, shared_scalar, sum_item, take_or_zeros, StepCtx,
     UpdateRule, VarStep,

@@ -1,11 +1,11 @@
-use std::collections::BTreeMap;
-
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
 use crate::error::{check, check_betas_eps, check_lr_and_decay, OptimError, Result};
-use crate::rule::{add_scaled, div_scalar, hyper_get, hyper_map, lerp, take_or_zeros, StepCtx, UpdateRule, VarStep};
+use crate::hyper::Hyper;
+use crate::hypers;
+use crate::rule::{add_scaled, div_scalar, lerp, take_or_zeros, StepCtx, UpdateRule, VarStep};
 
 /// Hyper-parameters of [`ScheduleFreeAdamW`]; defaults are `schedulefree.AdamWScheduleFree`
 /// (lr 0.0025, betas (0.9, 0.999), eps 1e-8, weight_decay 0, warmup_steps 0, r 0,
@@ -139,19 +139,8 @@ impl UpdateRule for ScheduleFreeAdamWConfig {
     const KIND: &'static str = "schedule_free_adamw";
     const BUFFERS: &'static [&'static str] = &["z", "exp_avg_sq"];
     const SCALARS: &'static [(&'static str, f64)] = SF_SCALARS;
+    const HYPER: &'static [Hyper<Self>] = hypers![lr lr, fixed_momentum beta1, real beta2, real eps, weight_decay weight_decay, count warmup_steps, real r, real weight_lr_power];
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
-    fn momentum(&self) -> Option<f64> {
-        Some(self.beta1)
-    }
     // No set_momentum: x is recovered from y and z through beta1, so cycling it would
     // move the averaged point.
 
@@ -159,32 +148,6 @@ impl UpdateRule for ScheduleFreeAdamWConfig {
         check_lr_and_decay(self.lr, self.weight_decay)?;
         check_betas_eps(self.beta1, self.beta2, self.eps)?;
         check_averaging(self.beta1, self.r, self.weight_lr_power)
-    }
-
-    fn hyper(&self) -> BTreeMap<String, f64> {
-        hyper_map(&[
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            ("warmup_steps", self.warmup_steps as f64),
-            ("r", self.r),
-            ("weight_lr_power", self.weight_lr_power),
-        ])
-    }
-
-    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
-        let get = |k| hyper_get(h, Self::KIND, k);
-        Ok(Self {
-            lr,
-            beta1: get("beta1")?,
-            beta2: get("beta2")?,
-            eps: get("eps")?,
-            weight_decay: get("weight_decay")?,
-            warmup_steps: steps_from_hyper(get("warmup_steps")?)?,
-            r: get("r")?,
-            weight_lr_power: get("weight_lr_power")?,
-        })
     }
 
     fn prepare_step(&self, vars: &mut [VarStep<'_>]) -> Result<bool> {
@@ -236,14 +199,5 @@ impl UpdateRule for ScheduleFreeAdamWConfig {
         buffers[0] = Some(add_scaled(&z, -lr, &normalised)?);
         buffers[1] = Some(v);
         Ok(y)
-    }
-}
-
-/// A step count saved as a hyper-parameter.
-pub(crate) fn steps_from_hyper(value: f64) -> Result<u64> {
-    if value >= 0.0 && value.fract() == 0.0 && value < 2f64.powi(53) {
-        Ok(value as u64)
-    } else {
-        Err(OptimError::State(format!("warmup_steps = {value} is not a step count")))
     }
 }

@@ -1,14 +1,12 @@
-use std::collections::BTreeMap;
-
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
 use crate::error::{check_lr_and_decay, Result};
-use crate::rule::{add_scaled, hyper_get, hyper_map, lerp, StepCtx, UpdateRule, VarStep};
-use crate::schedule_free_adamw::{
-    averaging, check_averaging, require_train_point, steps_from_hyper, switch, warmup, SF_SCALARS,
-};
+use crate::hyper::Hyper;
+use crate::hypers;
+use crate::rule::{add_scaled, lerp, StepCtx, UpdateRule, VarStep};
+use crate::schedule_free_adamw::{averaging, check_averaging, require_train_point, switch, warmup, SF_SCALARS};
 
 /// Hyper-parameters of [`ScheduleFreeSgd`]; defaults are `schedulefree.SGDScheduleFree`
 /// (lr 1.0, momentum 0.9, weight_decay 0, warmup_steps 0, r 0, weight_lr_power 2).
@@ -56,46 +54,13 @@ impl UpdateRule for ScheduleFreeSgdConfig {
     const KIND: &'static str = "schedule_free_sgd";
     const BUFFERS: &'static [&'static str] = &["z"];
     const SCALARS: &'static [(&'static str, f64)] = SF_SCALARS;
+    const HYPER: &'static [Hyper<Self>] = hypers![lr lr, fixed_momentum momentum, weight_decay weight_decay, count warmup_steps, real r, real weight_lr_power];
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
-    fn momentum(&self) -> Option<f64> {
-        Some(self.momentum)
-    }
     // No set_momentum: x is recovered from y and z through it.
 
     fn validate(&self) -> Result<()> {
         check_lr_and_decay(self.lr, self.weight_decay)?;
         check_averaging(self.momentum, self.r, self.weight_lr_power)
-    }
-
-    fn hyper(&self) -> BTreeMap<String, f64> {
-        hyper_map(&[
-            ("momentum", self.momentum),
-            ("weight_decay", self.weight_decay),
-            ("warmup_steps", self.warmup_steps as f64),
-            ("r", self.r),
-            ("weight_lr_power", self.weight_lr_power),
-        ])
-    }
-
-    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
-        let get = |k| hyper_get(h, Self::KIND, k);
-        Ok(Self {
-            lr,
-            momentum: get("momentum")?,
-            weight_decay: get("weight_decay")?,
-            warmup_steps: steps_from_hyper(get("warmup_steps")?)?,
-            r: get("r")?,
-            weight_lr_power: get("weight_lr_power")?,
-        })
     }
 
     fn prepare_step(&self, vars: &mut [VarStep<'_>]) -> Result<bool> {

@@ -1,12 +1,12 @@
-use std::collections::BTreeMap;
-
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Optimizing;
 use crate::error::{check, check_lr_and_decay, OptimError, Result};
 use crate::fused;
-use crate::rule::{add_scaled, hyper_get, hyper_map, l2_grad, StepCtx, UpdateRule};
+use crate::hyper::Hyper;
+use crate::hypers;
+use crate::rule::{add_scaled, l2_grad, StepCtx, UpdateRule};
 
 /// Hyper-parameters of [`Sgd`]; defaults are PyTorch's `torch.optim.SGD`
 /// (lr 1e-3, no momentum, no dampening, no weight decay, no Nesterov).
@@ -50,23 +50,8 @@ pub type Sgd = Optimizing<SgdConfig>;
 impl UpdateRule for SgdConfig {
     const KIND: &'static str = "sgd";
     const BUFFERS: &'static [&'static str] = &["momentum_buffer"];
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
-    fn momentum(&self) -> Option<f64> {
-        Some(self.momentum)
-    }
-    fn set_momentum(&mut self, momentum: f64) -> bool {
-        self.momentum = momentum;
-        true
-    }
+    const HYPER: &'static [Hyper<Self>] =
+        hypers![lr lr, momentum momentum, real dampening, weight_decay weight_decay, flag nesterov];
 
     fn validate(&self) -> Result<()> {
         check_lr_and_decay(self.lr, self.weight_decay)?;
@@ -85,25 +70,6 @@ impl UpdateRule for SgdConfig {
             });
         }
         Ok(())
-    }
-
-    fn hyper(&self) -> BTreeMap<String, f64> {
-        hyper_map(&[
-            ("momentum", self.momentum),
-            ("dampening", self.dampening),
-            ("weight_decay", self.weight_decay),
-            ("nesterov", f64::from(u8::from(self.nesterov))),
-        ])
-    }
-
-    fn from_hyper(lr: f64, h: &BTreeMap<String, f64>) -> Result<Self> {
-        Ok(Self {
-            lr,
-            momentum: hyper_get(h, Self::KIND, "momentum")?,
-            dampening: hyper_get(h, Self::KIND, "dampening")?,
-            weight_decay: hyper_get(h, Self::KIND, "weight_decay")?,
-            nesterov: hyper_get(h, Self::KIND, "nesterov")? != 0.0,
-        })
     }
 
     fn update(

@@ -14,7 +14,7 @@ use stride_data::{Batcher, Examples};
 use stride_model::Model;
 use stride_monitor::stats::Ema;
 use stride_monitor::{Diagnosis, MonitorConfig, State};
-use stride_optim::OptimizerKind;
+use stride_optim::{OptimizerKind, OptimizerSpec};
 
 use crate::callback::{format_lr, Action, Callback, Eval, StepEnd, TrainBegin};
 use crate::error::{Result, TrainError};
@@ -41,8 +41,9 @@ pub struct SweepConfig {
     pub batch_size: usize,
     /// Seed of the batch order (the model factory owns the initialisation seed).
     pub seed: u64,
-    /// Optimizer, built fresh for every rate.
-    pub optimizer: OptimizerKind,
+    /// Optimizer, built fresh for every rate: a built-in ([`OptimizerKind`] converts) or
+    /// any rule's [`OptimizerSpec`].
+    pub optimizer: OptimizerSpec,
     /// Momentum / beta1 (PyTorch's default when `None`).
     pub momentum: Option<f64>,
     /// Weight decay (PyTorch's default when `None`).
@@ -67,13 +68,13 @@ pub struct SweepConfig {
 
 impl SweepConfig {
     /// A sweep of `lrs` with `optimizer` for `epochs` epochs, batch 128, seed 0.
-    pub fn new(lrs: Vec<f64>, optimizer: OptimizerKind, epochs: usize) -> Self {
+    pub fn new(lrs: Vec<f64>, optimizer: impl Into<OptimizerSpec>, epochs: usize) -> Self {
         Self {
             lrs,
             epochs,
             batch_size: 128,
             seed: 0,
-            optimizer,
+            optimizer: optimizer.into(),
             momentum: None,
             weight_decay: None,
             target_loss: None,
@@ -482,9 +483,10 @@ pub fn sweep<E: Examples>(
             message: "expected finite learning rates > 0",
         });
     }
-    let stability = match (config.optimizer, config.sharpness_examples) {
-        // The Gauss-Newton sharpness is cross-entropy's.
-        (OptimizerKind::Sgd, Some(n)) if n > 0 && config.loss == Loss::CrossEntropy => {
+    let sgd = config.optimizer == OptimizerKind::Sgd.spec();
+    let stability = match (sgd, config.sharpness_examples) {
+        // The Gauss-Newton sharpness is cross-entropy's, the limit plain SGD's.
+        (true, Some(n)) if n > 0 && config.loss == Loss::CrossEntropy => {
             Some(initial_bound(&mut make_model, train, config, n)?)
         }
         _ => None,
@@ -517,7 +519,7 @@ pub fn sweep<E: Examples>(
         }
     }
     Ok(SweepResult {
-        optimizer: config.optimizer.name().to_string(),
+        optimizer: config.optimizer.name.to_string(),
         epochs: config.epochs,
         batch_size: config.batch_size,
         target_loss,
