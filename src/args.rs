@@ -7,7 +7,7 @@ use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use stride_data::{DatasetName, Loaded, Resolver};
 use stride_model::{reset_parameters, Activation, Architecture, Network, Parametrization};
-use stride_optim::{Optimizer, OptimizerKind, UpdateFamily};
+use stride_optim::{Optimizer, OptimizerKind, OptimizerSpec, UpdateFamily};
 
 use crate::Error;
 
@@ -98,23 +98,28 @@ impl NetArgs {
     /// (one group at `lr` for the standard parametrization).
     pub fn optimizer(
         &self,
-        kind: OptimizerKind,
+        kind: impl Into<OptimizerSpec>,
         arch: &Architecture,
         varmap: &VarMap,
         lr: f64,
         momentum: Option<f64>,
         weight_decay: Option<f64>,
     ) -> Result<Box<dyn Optimizer>, Error> {
+        let kind = kind.into();
         let scales = self.rate_scales(kind, arch)?;
         let groups = stride_train::rate_groups(varmap, &scales)?;
         Ok(kind.build_groups(groups, lr, momentum, weight_decay)?)
     }
 
     /// Each variable's rate multiplier under the parametrization, for `kind` (empty: all 1).
-    pub fn rate_scales(&self, kind: OptimizerKind, arch: &Architecture) -> Result<Vec<(String, f64)>, Error> {
+    pub fn rate_scales(
+        &self,
+        kind: impl Into<OptimizerSpec>,
+        arch: &Architecture,
+    ) -> Result<Vec<(String, f64)>, Error> {
         Ok(self
             .parametrization()?
-            .rate_scales(arch, kind.update_family() == UpdateFamily::Sgd))
+            .rate_scales(arch, kind.into().family == UpdateFamily::Sgd))
     }
 
     /// Checks the network flags before any data is loaded (both datasets are 1x28x28 with 10
@@ -190,10 +195,11 @@ impl DeviceArgs {
 
 /// How the monitor should read `kind`'s rate: a step size, or a multiplier on one the
 /// optimizer estimates (its suggestions are then in the method's own terms).
-pub fn monitor_step_size(kind: OptimizerKind) -> stride_monitor::StepSize {
-    match kind {
-        OptimizerKind::Prodigy => stride_monitor::StepSize::Prodigy,
-        OptimizerKind::DAdaptAdam | OptimizerKind::DAdaptSgd => stride_monitor::StepSize::DAdaptation,
+pub fn monitor_step_size(kind: impl Into<OptimizerSpec>) -> stride_monitor::StepSize {
+    // An outside rule's rate is a step size unless it is one of these estimators.
+    match kind.into().name.parse::<OptimizerKind>() {
+        Ok(OptimizerKind::Prodigy) => stride_monitor::StepSize::Prodigy,
+        Ok(OptimizerKind::DAdaptAdam | OptimizerKind::DAdaptSgd) => stride_monitor::StepSize::DAdaptation,
         _ => stride_monitor::StepSize::Rate,
     }
 }

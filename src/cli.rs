@@ -9,7 +9,7 @@ use stride_data::{DatasetName, Examples, Loaded};
 use stride_model::{Activation, Architecture, Parametrization};
 use stride_monitor::MonitorConfig;
 use stride_optim::schedule::{parse_schedule, ScheduleUnit};
-use stride_optim::OptimizerKind;
+use stride_optim::Registry;
 use stride_train::{
     evaluate, format_loss, format_lr, AutoLr, Checkpoint, CheckpointConfig, Checkpointer, EarlyStopping, Eval,
     ExistingRun, History, Interrupt, MetricsLog, ProgressBars, RunMonitor, RunReport, SharpnessConfig,
@@ -238,9 +238,15 @@ impl RunSummary {
 /// Loads the dataset, trains the MLP with progress bars (and a metrics log
 /// when asked), and returns the summary.
 pub fn train(args: &TrainArgs) -> Result<RunSummary, Error> {
+    train_with(args, &Registry::builtin())
+}
+
+/// [`train`] with `--optimizer` looked up in `optimizers`: a program registers its own rules
+/// there and its command line trains with them, checkpoints and resume included.
+pub fn train_with(args: &TrainArgs, optimizers: &Registry) -> Result<RunSummary, Error> {
     // Everything a user typed is checked before the data is loaded: a typo costs no download.
-    let kind: OptimizerKind = args.optimizer.parse()?;
-    let lr = args.lr.unwrap_or(kind.default_lr());
+    let kind = optimizers.get(&args.optimizer)?;
+    let lr = args.lr.unwrap_or(kind.default_lr);
     Trainer::new(TrainerConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,

@@ -12,6 +12,7 @@ mod lr_finder_confidence;
 mod lr_tools;
 mod monitor;
 mod mup;
+mod outside_optimizer;
 mod sharpness;
 mod support;
 mod training;

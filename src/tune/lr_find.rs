@@ -102,9 +102,10 @@ pub fn lr_find_job(args: &LrFindArgs) -> Result<String, Error> {
     let model = setup.model(&varmap)?;
     let mut optimizer = setup.optimizer(&varmap, config.start_lr)?;
     let mut note = String::new();
+    let sgd = setup.kind == OptimizerKind::Sgd.spec();
     let bound = match (args.sharpness_examples, setup.kind) {
         (0, _) => None,
-        (n, OptimizerKind::Sgd) => Some(sgd_stability_bound(
+        (n, _) if sgd => Some(sgd_stability_bound(
             &model,
             &varmap.all_vars(),
             &setup.splits.train,

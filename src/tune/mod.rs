@@ -8,7 +8,7 @@ use candle_nn::VarMap;
 use stride_data::{DatasetName, Loaded, Source, Splits};
 use stride_model::{Activation, Architecture, Network, Parametrization};
 use stride_monitor::MonitorConfig;
-use stride_optim::{Optimizer, OptimizerKind};
+use stride_optim::{Optimizer, OptimizerSpec, Registry};
 use stride_train::TrainError;
 
 mod lr_find;
@@ -62,8 +62,8 @@ pub struct Setup {
     pub arch: Architecture,
     /// Its activation.
     pub activation: Activation,
-    /// The optimizer.
-    pub kind: OptimizerKind,
+    /// The optimizer, from the registry it was loaded with.
+    pub kind: OptimizerSpec,
     /// Where the model and the data live.
     pub device: Device,
     /// The options it was made from.
@@ -71,13 +71,19 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// Loads the data and checks the model and optimizer options.
+    /// Loads the data and checks the model and optimizer options (the built-in optimizers).
     pub fn load(args: &SetupArgs) -> Result<Self, Error> {
+        Self::load_with(args, &Registry::builtin())
+    }
+
+    /// [`Setup::load`] with `--optimizer` looked up in `optimizers`, so a program's own
+    /// rules (registered there) run through lr-find, sweeps and sharpness as built-ins do.
+    pub fn load_with(args: &SetupArgs, optimizers: &Registry) -> Result<Self, Error> {
         if let Some(threads) = args.threads {
             crate::set_threads(threads)?;
         }
         let name: DatasetName = args.data.name()?;
-        let kind: OptimizerKind = args.optimizer.parse()?;
+        let kind = optimizers.get(&args.optimizer)?;
         let activation: Activation = args.net.activation()?;
         args.net.check()?;
         let device = args.device.device()?;

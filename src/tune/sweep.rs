@@ -140,7 +140,7 @@ pub fn sweep_job(args: &SweepArgs) -> Result<SweepOutcome, Error> {
         .split_validation(args.val_split, setup.args.net.seed)?;
     let lrs = match given {
         Some(lrs) => lrs,
-        None if setup.kind == OptimizerKind::Sgd => decade_grid(-5, 1),
+        None if setup.kind == OptimizerKind::Sgd.spec() => decade_grid(-5, 1),
         None => decade_grid(-6, 0),
     };
     let mut config = SweepConfig::new(lrs, setup.kind, args.epochs);

@@ -93,6 +93,12 @@ impl OptimizerSpec {
     }
 }
 
+impl fmt::Display for OptimizerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
 impl From<OptimizerKind> for OptimizerSpec {
     fn from(kind: OptimizerKind) -> Self {
         kind.spec()
