@@ -106,7 +106,8 @@ pub fn with_role<C>(table: &[Hyper<C>], role: Role) -> Option<&Hyper<C>> {
     table.iter().find(|h| h.role == role)
 }
 
-/// Checks that `table` has exactly one rate and one weight-decay entry and no name twice.
+/// Checks that `table` has exactly one rate and one weight-decay entry, at most one momentum,
+/// every one of those a real number, and no name twice.
 pub fn check_table<C>(kind: &str, table: &[Hyper<C>]) -> Result<()> {
     for role in [Role::Lr, Role::WeightDecay] {
         let n = table.iter().filter(|h| h.role == role).count();
@@ -115,6 +116,17 @@ pub fn check_table<C>(kind: &str, table: &[Hyper<C>]) -> Result<()> {
                 "rule {kind}: its HYPER table has {n} entries with role {role:?}, expected 1"
             )));
         }
+    }
+    // The engine sets these through `Hyper::set` and ignores its error: only a real number
+    // cannot fail to take a value.
+    if let Some(h) = table
+        .iter()
+        .find(|h| h.role != Role::Other && !matches!(h.field, Field::Real(..)))
+    {
+        return Err(OptimError::Unknown(format!(
+            "rule {kind}: {} has role {:?} but is not a real number",
+            h.name, h.role
+        )));
     }
     let momenta = table
         .iter()

@@ -279,10 +279,11 @@ impl Registry {
     /// The optimizer named `name` (any case), or an error listing the names.
     pub fn get(&self, name: &str) -> Result<OptimizerSpec> {
         let lower = name.to_ascii_lowercase();
-        self.specs.iter().find(|s| s.name == lower).copied().ok_or_else(|| {
-            let names: Vec<&str> = self.specs.iter().map(|s| s.name).collect();
-            OptimError::Unknown(format!("optimizer {name:?}: expected one of {}", names.join(", ")))
-        })
+        self.specs
+            .iter()
+            .find(|s| s.name == lower)
+            .copied()
+            .ok_or_else(|| unknown_optimizer(name, self.specs.iter().map(|s| s.name)))
     }
 
     /// Every row.
@@ -302,9 +303,15 @@ impl FromStr for OptimizerKind {
 
     fn from_str(s: &str) -> Result<Self> {
         let lower = s.to_ascii_lowercase();
-        Self::ALL.into_iter().find(|k| k.name() == lower).ok_or_else(|| {
-            let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
-            OptimError::Unknown(format!("optimizer {s:?}: expected one of {}", names.join(", ")))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == lower)
+            .ok_or_else(|| unknown_optimizer(s, Self::ALL.iter().map(|k| k.name())))
     }
+}
+
+/// The error for an optimizer name that is not among `names`, listing them.
+fn unknown_optimizer<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> OptimError {
+    let names: Vec<&str> = names.collect();
+    OptimError::Unknown(format!("optimizer {name:?}: expected one of {}", names.join(", ")))
 }
