@@ -6,7 +6,7 @@
 //! about 32 MB. The formats themselves live in [`log_columns`](crate::log_columns) (names),
 //! [`log_json`](crate::log_json) and [`log_text`](crate::log_text).
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use crate::error::MonitorError;
 use crate::log_columns::{
@@ -186,7 +186,23 @@ pub fn read_log(mut reader: impl BufRead, name: &str, opts: &ReadOptions) -> Res
         return crate::log_json::read_lines(&t, first_no, reader, name, opts)?.non_empty(name);
     }
     if let Some(delim) = header_delimiter(&t) {
-        return read_csv(&t, delim, first_no, reader, name, opts)?.non_empty(name);
+        // A header is followed by rows of as many cells (or fewer: Lightning leaves trailing
+        // ones off); a text log that opens with a config dump (`Namespace(lr=20, ...)`, a
+        // `2022-10-14 22:58:55,689 - INFO` line) is not. The peeked line is read again.
+        let mut next = String::new();
+        loop {
+            next.clear();
+            if reader.read_line(&mut next).map_err(io)? == 0 || !next.trim().is_empty() {
+                break;
+            }
+        }
+        let width = split_cells(&t, delim).len();
+        let row = split_cells(next.trim(), delim);
+        let rest = std::io::Cursor::new(next.clone().into_bytes()).chain(reader);
+        if next.trim().is_empty() || (row.len() <= width && row.len() * 2 > width) || width == 1 {
+            return read_csv(&t, delim, first_no, rest, name, opts)?.non_empty(name);
+        }
+        return crate::log_text::read_text(&t, first_no, rest, name, opts)?.non_empty(name);
     }
     if numbers_line(&t).is_some() {
         return read_numbers(&t, first_no, reader, name)?.non_empty(name);
@@ -216,8 +232,13 @@ fn header_delimiter(line: &str) -> Option<u8> {
     }
     // A header is names only (pandas writes an empty first cell for its index, and `Unnamed: 0`
     // after a round trip); a text log line (`iter 0: loss 4.2, time 30ms`) has a loss value.
+    // (A cell that starts with a digit or holds `=` is a value or a setting: the
+    // `2022-10-14 22:58:55,689 - INFO: ...` of a logging line, `Namespace(lr=20, ...)`.)
     let names = cells.iter().any(|c| c.chars().any(|ch| ch.is_alphabetic()))
         && cells.iter().all(|c| c.is_empty() || parse_number(c).is_none())
+        && cells
+            .iter()
+            .all(|c| !c.starts_with(|ch: char| ch.is_ascii_digit()) && !c.contains('='))
         && !crate::log_text::pairs(line)
             .iter()
             .any(|(k, _)| k.ends_with("loss") || k == "step" || k == "iter" || k == "epoch");

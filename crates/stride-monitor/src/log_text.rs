@@ -163,12 +163,21 @@ fn interpret(pairs: &[(String, f64)], wanted: Option<&str>) -> Line {
     };
     line.loss = match wanted {
         Some(w) => pairs.iter().find(|(k, _)| k == w).map(|(_, v)| *v),
-        None => find(LOSS_NAMES).or_else(|| {
-            pairs
-                .iter()
-                .find(|(k, _)| k.ends_with("loss") && !is_val_name(k) && !k.starts_with("best"))
-                .map(|(_, v)| *v)
-        }),
+        None => find(LOSS_NAMES)
+            .or_else(|| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k.ends_with("loss") && !is_val_name(k) && !k.starts_with("best"))
+                    .map(|(_, v)| *v)
+            })
+            // The first of the components a VAE or a detector prints (`loss_vae: 3.51; loss_recon:
+            // 3.49; loss_kl: 1.93`) is their total.
+            .or_else(|| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k.starts_with("loss_") && !is_val_name(k))
+                    .map(|(_, v)| *v)
+            }),
     };
     line.val = pairs
         .iter()

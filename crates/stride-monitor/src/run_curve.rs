@@ -217,6 +217,80 @@ impl Curve {
     }
 }
 
+/// Transient excursions: runs of consecutive values far above the curve's local level that came
+/// back to it (a loss spike that recovered by itself), as index ranges into `y`. The level is
+/// the median of the (up to) seven bin medians centred on each bin, which a spike a few bins
+/// long does not move; an excursion needs one value above it by 8 times the noise and a quarter of the curve's
+/// range, spans the neighbours above 3 times the noise, ends before the last tenth of the log
+/// and, all excursions together, covers at most 5 % of the values. Noisier curves (batch 1,
+/// the bounce of a blown-up run) are their noise, and a rise at the end has not recovered:
+/// neither is an excursion.
+pub(crate) fn transient_excursions(y: &[f64]) -> Vec<std::ops::Range<usize>> {
+    let n = y.len();
+    if n < 40 {
+        return Vec::new();
+    }
+    let bins = (n / 3).clamp(5, MAX_BINS);
+    let bounds = |b: usize| (b * n / bins, (b + 1) * n / bins);
+    let mut scratch = Vec::new();
+    let s: Vec<f64> = (0..bins)
+        .map(|b| {
+            let (lo, hi) = bounds(b);
+            scratch.clear();
+            scratch.extend_from_slice(&y[lo..hi]);
+            median_in_place(&mut scratch)
+        })
+        .collect();
+    let base: Vec<f64> = (0..bins)
+        .map(|b| {
+            scratch.clear();
+            // Symmetric, so that a steep fall at either end is its own level.
+            let h = 3.min(b).min(bins - 1 - b);
+            scratch.extend_from_slice(&s[b - h..=b + h]);
+            median_in_place(&mut scratch)
+        })
+        .collect();
+    let level = |i: usize| base[(i * bins / n).min(bins - 1)];
+    let mut dev: Vec<f64> = (0..n).map(|i| (y[i] - level(i)).abs()).collect();
+    let noise = 1.4826 * median_in_place(&mut dev);
+    let range =
+        base.iter().copied().fold(f64::NEG_INFINITY, f64::max) - base.iter().copied().fold(f64::INFINITY, f64::min);
+    let (high, far) = (3.0 * noise, (8.0 * noise).max(0.25 * range));
+    if !(far > 0.0 && far.is_finite()) {
+        return Vec::new();
+    }
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if y[i] - level(i) <= far {
+            i += 1;
+            continue;
+        }
+        let mut lo = i;
+        while lo > 0 && y[lo - 1] - level(lo - 1) > high {
+            lo -= 1;
+        }
+        let mut hi = i + 1;
+        while hi < n && y[hi] - level(hi) > high {
+            hi += 1;
+        }
+        // A spike rises from the level: the first values of a steep start are not one.
+        if lo > 0 {
+            match out.last_mut() {
+                Some(prev) if lo <= prev.end => prev.end = hi,
+                _ => out.push(lo..hi),
+            }
+        }
+        i = hi;
+    }
+    let recovered = out.last().is_none_or(|r| r.end + (n / 10).max(5) <= n);
+    let total: usize = out.iter().map(|r| r.len()).sum();
+    if !recovered || total * 20 > n {
+        return Vec::new();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +311,26 @@ mod tests {
         assert!((b.se - 10.0 * a.se).abs() < 1e-9 * b.se.max(1.0));
         assert_eq!(a.argmin, b.argmin);
         assert!(((b.start + 3.0) / 10.0 - a.start).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_spike_that_recovered_is_an_excursion_a_rise_at_the_end_is_not() {
+        let noisy = |t: usize| 2.0 * (-(t as f64) / 150.0).exp() + 0.3 + 0.01 * ((t * 7919 % 13) as f64 / 13.0 - 0.5);
+        let mut y: Vec<f64> = (0..600).map(noisy).collect();
+        for (k, v) in y[300..320].iter_mut().enumerate() {
+            *v *= 1.0 + 4.0 * (-(k as f64) / 4.0).exp();
+        }
+        let ex = transient_excursions(&y);
+        assert_eq!(ex.len(), 1, "{ex:?}");
+        assert!(ex[0].start == 300 && (305..=320).contains(&ex[0].end), "{ex:?}");
+        // The same rise in the last 20 values has not come back.
+        let mut end: Vec<f64> = (0..600).map(noisy).collect();
+        for v in end[580..].iter_mut() {
+            *v *= 5.0;
+        }
+        assert!(transient_excursions(&end).is_empty());
+        // Clean curves have none.
+        assert!(transient_excursions(&(0..600).map(noisy).collect::<Vec<_>>()).is_empty());
     }
 
     #[test]

@@ -204,6 +204,34 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     }
     let x: Vec<f64> = kept.iter().map(|p| p.x).collect();
     let y: Vec<f64> = kept.iter().map(|p| p.loss).collect();
+    // A spike that came back by itself is a spike, not a divergence and not progress: the
+    // judge reads the curve without it, and says it was there.
+    let excursions = crate::run_curve::transient_excursions(&y);
+    let (x, y) = if excursions.is_empty() {
+        (x, y)
+    } else {
+        let inside = |i: usize| excursions.iter().any(|r| r.contains(&i));
+        let first = &excursions[0];
+        let peak = |r: &std::ops::Range<usize>| y[r.clone()].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        findings.push(format!(
+            "{} transient spike(s) that recovered by themselves ({} values left out of the verdict), the first \
+             at {} {} up to {} for {} values: not a divergence",
+            excursions.len(),
+            excursions.iter().map(|r| r.len()).sum::<usize>(),
+            unit,
+            short(x[first.start]),
+            num(round_sig(peak(first))),
+            first.len()
+        ));
+        let keep = |v: &[f64]| {
+            v.iter()
+                .enumerate()
+                .filter(|(i, _)| !inside(*i))
+                .map(|(_, v)| *v)
+                .collect()
+        };
+        (keep(&x), keep(&y))
+    };
     let n = y.len();
     let mut ev = Evidence {
         n: n as u64,
@@ -273,9 +301,12 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     // Without a visible move (a log that starts after the blow-up), only the exact level: a
     // constant output's loss is the class prior's entropy, ln C for balanced classes, to 0.1 %;
     // a rate too small to move the loss sits a few tenths of a percent off it.
+    // A constant output is flat: the last third of the losses all sit in the band (a smooth
+    // curve of epoch means passing through 0.69 on its way down is not dead).
+    let flat_in = |l: f64, band: f64| y[2 * n / 3..].iter().all(|v| (v - l).abs() <= band * l);
     let dead = chance_at(end, 0.005)
-        .filter(|(_, l)| c.sigma <= 0.005 * l && moved(*l))
-        .or_else(|| chance_at(end, 0.001).filter(|(_, l)| c.sigma <= 0.003 * l));
+        .filter(|(_, l)| c.sigma <= 0.005 * l && moved(*l) && flat_in(*l, 0.01))
+        .or_else(|| chance_at(end, 0.001).filter(|(_, l)| c.sigma <= 0.003 * l && flat_in(*l, 0.005)));
     // A log that starts far above the chance level it ends at, and sits there with little
     // noise, blew up before its first line (ln 10 and up: a 10-class network that learned its
     // way down to 0.69 is common, a binary one dying there is not told apart this way).
@@ -287,6 +318,10 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             // 100-class net from 4.4 to a plateau at 2.3), not a blow-up.
             && !levels.iter().any(|(_, h)| start >= 0.8 * h && start <= 1.05 * h)
             && c.recent_drop() < 0.05 * drop
+            // And flat there, or on it to 0.5 %: a summarisation or language model still
+            // falling through 2.38 or 6.9 over its last half is converging, not stuck at a
+            // chance level; a blown-up classifier creeping back down to 2.3045 is.
+            && (!c.significant(c.s[c.len() / 2] - c.end) || (c.end - l).abs() <= 0.005 * l)
     });
     // A log that starts well above a chance level and whose last half sits around it (or, with
     // the spikes of a blown-up classifier, up to twice above it) blew up before its first line and
@@ -360,7 +395,9 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     let high_rate = r.max.max(input.lr.unwrap_or(0.0)) >= 1.0;
     let chance_text =
         |(k, l): (u32, f64)| format!("ln {k} = {}, the loss of a uniform guess over {k} classes", fmt3(l));
-    spikes(&x, &y, &c, unit, &mut findings);
+    if excursions.is_empty() {
+        spikes(&x, &y, &c, unit, &mut findings);
+    }
     for (i, old, new) in r.drops.iter().take(3) {
         findings.push(format!(
             "lr dropped {} -> {} at {unit} {}",

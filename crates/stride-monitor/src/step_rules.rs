@@ -12,6 +12,10 @@ pub(crate) struct OpenEpisode {
     pub age: u64,
     /// Median of the values since the spike.
     pub median_since: f64,
+    /// Median of the last 3 values (where the loss is now).
+    pub median_recent: f64,
+    /// Highest value since the spike.
+    pub peak_since: f64,
     /// Level before the spike.
     pub pre_level: f64,
 }
@@ -96,7 +100,14 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
     }
     // 5a. persistent outliers.
     if let Some(lag) = f.ema_lagged {
-        if f.last_raw.len() == cfg.outlier_run && f.last_raw.iter().all(|x| *x >= cfg.outlier_ratio * lag) {
+        // ... that are not coming back down (`last_raw` is newest first): a spike falling back to its level (the last
+        // value under three quarters of the run's peak) is a spike that recovers, not a divergence.
+        let peak = f.last_raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let recovering = f.last_raw.first().is_some_and(|x| *x < 0.75 * peak);
+        if f.last_raw.len() == cfg.outlier_run
+            && f.last_raw.iter().all(|x| *x >= cfg.outlier_ratio * lag)
+            && !recovering
+        {
             return (State::Diverging, Reason::PersistentOutliers, dv);
         }
     }
@@ -104,7 +115,11 @@ pub(crate) fn classify(f: &StepFacts, cfg: &MonitorConfig) -> (State, Reason, De
     let spike = |dv: Derived| {
         f.open.map(|ep| {
             if ep.age >= cfg.spike_horizon {
-                if ep.median_since >= cfg.spike_nonrecovery_ratio * ep.pre_level {
+                // Not recovering: high since the spike, still high now, and not half way back
+                // from its peak (a spike falling back to its level is a spike, not a divergence).
+                let high = cfg.spike_nonrecovery_ratio * ep.pre_level;
+                let returning = ep.median_recent - ep.pre_level < 0.5 * (ep.peak_since - ep.pre_level);
+                if ep.median_since >= high && ep.median_recent >= high && !returning {
                     return (State::Diverging, Reason::SpikeNotRecovering, dv);
                 }
                 return (State::Oscillating, Reason::SpikePartial, dv);

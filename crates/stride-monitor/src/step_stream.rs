@@ -425,6 +425,8 @@ impl StepStream {
             OpenEpisode {
                 age,
                 median_since: median(&since),
+                median_recent: median(&since[..since.len().min(3)]),
+                peak_since: since.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                 pre_level: ep.pre_level,
             }
         });
