@@ -649,6 +649,10 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 && c.slope(half, c.len()).is_some_and(|(b, t)| {
                     t <= -3.0 && -b * (c.x[c.len() - 1] - c.x[half]) >= 0.004 * drop && c.trend_from(half) <= -1.0
                 }));
+        // A positive loss that has fallen to half its start or below made real progress,
+        // whatever its pace (a GPT-2 memorising a small text falls faster and faster to 2 %
+        // of its start): "the rate looks small" is the live rules' halving test too.
+        let halved = start > 0.0 && end >= 0.0 && end <= 0.5 * start;
         // Barely moved from chance level: a rate far too small (positive losses only).
         let barely = at_chance.is_some() && start > 0.0 && net < 0.1 * start;
         // Under a schedule that decayed the rate, the pace is read while the rate was at least
@@ -677,7 +681,8 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
             });
         if let Some(ch) = at_chance.filter(|_| barely && high_rate) {
             stuck_at_chance(&chance_text(ch), (fmt(start), fmt(end)), cv_noisy, high_rate, lr)
-        } else if barely || (still && !r.decayed && slow_pace(&c, &r, &x, &y, 0.6, true)) || slow_until_decay {
+        } else if barely || (still && !r.decayed && !halved && slow_pace(&c, &r, &x, &y, 0.6, true)) || slow_until_decay
+        {
             let (new, adv) = rate_advice(lr, if barely { 10.0 } else { 3.0 }, "raise");
             let why = if barely {
                 format!(
@@ -890,9 +895,12 @@ fn adopt_live(
         d.reason,
         Reason::DeadNetwork | Reason::NoNetProgressHigh | Reason::Hard4x | Reason::EmaRise
     ) && d.state == State::Diverging;
+    // (Not under a schedule that decayed the rate: the live rules read the pace at the last,
+    // decayed rate, whose "too small" is the schedule's doing, not the peak's.)
     let slow = matches!(d.reason, Reason::LittleProgress | Reason::SlowRate)
         && d.state == State::Slow
-        && d.stream == crate::state::Stream::Step;
+        && d.stream == crate::state::Stream::Step
+        && !rates(input.points).decayed;
     let text_of = |d: &Diagnosis, factor: f64, verb: &str| {
         if input.lr.is_some() || lr.is_some() {
             d.suggestion.clone()
@@ -1120,18 +1128,31 @@ fn overfitting(input: &RunInput<'_>, x: &[f64], y: &[f64], unit: &str, v: &mut R
     let c = Curve::of_run(&vx, &vy);
     let drop = c.start - c.min();
     let rise = c.end - c.min();
-    if c.argmin + 2 > c.len() || !c.significant(rise) || rise < 0.05 * drop.max(0.0) {
+    // Evaluation losses bounce from one evaluation to the next more than their noise estimate
+    // from a handful of points says: a rise is also clear when every evaluation since the
+    // best (3 or more) stayed above it, by a tenth of the progress at their median and at the
+    // median of the last 3 (DNABERT-2: 0.23 best, then 0.25-0.30 for seven evaluations while
+    // the training loss fell 0.17 -> 0.03).
+    let after = &vy[(c.first[c.argmin] + 1).min(vy.len())..];
+    let stayed_above = after.len() >= 3
+        && drop > 0.0
+        && after.iter().all(|v| *v > c.min())
+        && crate::stats::median(after) - c.min() >= 0.1 * drop
+        && crate::stats::median(&after[after.len() - 3..]) - c.min() >= 0.1 * drop;
+    if c.argmin + 2 > c.len() || !(c.significant(rise) || stayed_above) || rise < 0.05 * drop.max(0.0) {
         return;
     }
     if !(c.trend_from(c.argmin) >= 1.0 || c.rises_at_end() >= 1 || rise >= 0.3 * drop) {
         return;
     }
     let at = c.x[c.argmin];
-    // Training loss over the same stretch: not rising.
+    // Training loss over the same stretch: not rising, and, where it was logged there, still
+    // falling (a language model stuck at 7.4 whose validation loss wanders is not learning
+    // too well; it is not learning).
     let i0 = x.iter().position(|t| *t >= at).unwrap_or(x.len());
     if i0 + 2 <= y.len() {
         let t = Curve::of_run(&x[i0..], &y[i0..]);
-        if t.significant(t.end - t.start) {
+        if t.significant(t.end - t.start) || (t.len() >= 5 && !t.significant(t.start - t.end)) {
             return;
         }
     }

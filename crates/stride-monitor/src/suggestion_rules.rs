@@ -283,7 +283,11 @@ fn slow(c: &Context<'_>) -> Suggestion {
     };
     let new = raise_with_caps(lr, mult, &caps);
     let why = if t_half.is_finite() {
-        format!("halving the loss would take about {} {}s", num(t_half), c.unit())
+        format!(
+            "halving the loss would take about {} {}s",
+            crate::numfmt::short(t_half.round()),
+            c.unit()
+        )
     } else {
         "the loss is not moving".to_string()
     };
