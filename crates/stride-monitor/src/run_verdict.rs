@@ -435,6 +435,19 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         n >= 15 && ((above * 10 >= tail.len() && c.significant(hi - start)) || above_start * 5 >= tail.len());
     let above = above.max(above_start);
     let rose_through_noise = rising_through_noise(&c, &x, &y, drop);
+    // The schedule decayed the rate after the loss's minimum (a linear decay to 0): a small
+    // rise since then is not a rate too high, whose cure the schedule was already applying;
+    // only giving back half the progress is.
+    let cooled = r.decayed && {
+        let at = c.first[c.argmin];
+        let lr_at = input
+            .points
+            .iter()
+            .rev()
+            .filter(|p| p.x <= x[at.min(n - 1)])
+            .find_map(|p| p.lr);
+        lr_at.is_some_and(|l| r.last.is_some_and(|e| e < 0.5 * l))
+    };
     // Ended far above the start by its typical value, with most of its last half above the
     // start: a blow-up, whatever noise its own spread suggests (positive losses).
     let far_above_start = start > 0.0
@@ -614,7 +627,9 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 suggestion(Action::Decay, new, lr, text),
             )
         }
-    } else if (rising_after_min(&c, drop) && c.significant(end - c.robust_min())) || rose_through_noise {
+    } else if (rising_after_min(&c, drop) && c.significant(end - c.robust_min()) && !(cooled && end - lo < 0.5 * drop))
+        || rose_through_noise
+    {
         rising()
     } else if given_chance && at_chance.is_some() && c.significant(hi - start) {
         (

@@ -7,6 +7,7 @@ mod corpus;
 mod data;
 mod epoch;
 mod live_cases;
+mod public_logs;
 mod real_fixes;
 mod real_runs;
 mod step;
