@@ -144,6 +144,13 @@ fn key(words: &[&str]) -> String {
     last
 }
 
+/// A Keras progress-bar update before the end of its epoch: the last `\r` segment has an ETA.
+fn keras_update(line: &str) -> bool {
+    line.rsplit('\r')
+        .find(|s| !s.trim().is_empty())
+        .is_some_and(|s| s.contains("] - ETA: "))
+}
+
 /// What one text line says.
 #[derive(Debug, Default, PartialEq)]
 struct Line {
@@ -206,7 +213,10 @@ pub(crate) fn read_text(
     let mut buf_epochs = Vec::new();
     let _ = first_no;
     loop {
-        let p = pairs(&line);
+        // Keras's progress bar (`13/285 [>....] - ETA: 5s - loss: 3.96`) prints the running
+        // mean of the epoch so far: the epoch's own line (`285/285 [====] - 6s ... - loss`)
+        // is its loss, the updates before it would make a sawtooth of every epoch.
+        let p = if keras_update(&line) { Vec::new() } else { pairs(&line) };
         let l = interpret(&p, wanted.as_deref());
         if l.epoch.is_some() {
             epoch = l.epoch;
@@ -339,6 +349,20 @@ mod tests {
         assert_eq!(log.points.iter().map(|p| p.loss).collect::<Vec<_>>(), vec![0.6, 0.4]);
         assert_eq!(log.x_unit, XUnit::Epoch);
         assert_eq!(log.points[1].x, 2.0);
+        assert_eq!(log.val.len(), 2);
+    }
+
+    #[test]
+    fn keras_progress_updates_are_running_means_the_epoch_line_is_the_loss() {
+        let log = read(
+            "Epoch 1/2\n  1/285 [..............................] - ETA: 1:04 - loss: 4.0902 - acc: 0.0\n \
+             13/285 [>.............................] - ETA: 5s - loss: 3.9622 - acc: 0.0577\n\
+             285/285 [==============================] - 6s 21ms/step - loss: 2.9 - acc: 0.3 - val_loss: 2.5\n\
+             Epoch 2/2\n  1/285 [..............................] - ETA: 5s - loss: 2.1 - acc: 0.5\n\
+             285/285 [==============================] - 6s 21ms/step - loss: 1.8 - acc: 0.6 - val_loss: 1.9\n",
+        );
+        assert_eq!(log.points.iter().map(|p| p.loss).collect::<Vec<_>>(), vec![2.9, 1.8]);
+        assert_eq!(log.x_unit, XUnit::Epoch);
         assert_eq!(log.val.len(), 2);
     }
 
