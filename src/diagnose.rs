@@ -85,6 +85,7 @@ pub fn write_report(mut out: impl Write, d: &LogDiagnosis, json: bool, auto: boo
             stride_monitor::Stream::Epoch => "epoch",
             _ => "step",
         };
+        writeln!(out, "read: {}", d.read)?;
         writeln!(out, "stream: {stream}{}", if auto { " (auto)" } else { "" })?;
         out.write_all(d.render().as_bytes())?;
     }

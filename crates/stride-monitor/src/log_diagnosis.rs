@@ -78,6 +78,9 @@ pub struct LogDiagnosis {
     pub live: Option<Diagnosis>,
     /// The whole-run verdict.
     pub verdict: RunVerdict,
+    /// What was read: the log's format and the loss column or key judged (so a user sees
+    /// which of several losses, `d_loss` or `g_loss`, the verdict is about).
+    pub read: String,
 }
 
 /// Diagnoses a read log.
@@ -217,7 +220,9 @@ pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosi
         unit,
         live: live.as_ref(),
     });
+    let read = format!("{} log, loss `{}`", log.format.name(), log.loss_name);
     Ok(LogDiagnosis {
+        read,
         stream: if epoch_rules { Stream::Epoch } else { Stream::Step },
         observations: n,
         trajectory,
@@ -242,6 +247,7 @@ impl LogDiagnosis {
                 (self.changes.len() + self.changes_omitted).into(),
             );
             obj.insert("trajectory".into(), self.trajectory.clone().into());
+            obj.insert("read".into(), self.read.clone().into());
         }
         v
     }

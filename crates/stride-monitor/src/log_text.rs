@@ -155,6 +155,8 @@ fn keras_update(line: &str) -> bool {
 #[derive(Debug, Default, PartialEq)]
 struct Line {
     loss: Option<f64>,
+    /// The key the loss was read from.
+    loss_key: Option<String>,
     val: Option<f64>,
     step: Option<f64>,
     epoch: Option<f64>,
@@ -168,24 +170,27 @@ fn interpret(pairs: &[(String, f64)], wanted: Option<&str>) -> Line {
             .iter()
             .find_map(|n| pairs.iter().find(|(k, _)| k == n).map(|(_, v)| *v))
     };
-    line.loss = match wanted {
-        Some(w) => pairs.iter().find(|(k, _)| k == w).map(|(_, v)| *v),
-        None => find(LOSS_NAMES)
+    let found = match wanted {
+        Some(w) => pairs.iter().find(|(k, _)| k == w),
+        None => LOSS_NAMES
+            .iter()
+            .find_map(|n| pairs.iter().find(|(k, _)| k == n))
             .or_else(|| {
                 pairs
                     .iter()
                     .find(|(k, _)| k.ends_with("loss") && !is_val_name(k) && !k.starts_with("best"))
-                    .map(|(_, v)| *v)
             })
-            // The first of the components a VAE or a detector prints (`loss_vae: 3.51; loss_recon:
-            // 3.49; loss_kl: 1.93`) is their total.
+            // The first of the components a VAE or a detector prints (`loss_vae: 3.51;
+            // loss_recon: 3.49; loss_kl: 1.93`) is their total; one `loss_` key alone is a
+            // setting (Megatron's `loss_scale_window ... 1000`).
             .or_else(|| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| k.starts_with("loss_") && !is_val_name(k))
-                    .map(|(_, v)| *v)
+                let mut parts = pairs.iter().filter(|(k, _)| k.starts_with("loss_") && !is_val_name(k));
+                let first = parts.next();
+                parts.next().and(first)
             }),
     };
+    line.loss = found.map(|(_, v)| *v);
+    line.loss_key = found.map(|(k, _)| k.clone());
     line.val = pairs
         .iter()
         .find(|(k, _)| is_val_name(k) || k == "val" || k == "validation" || k == "valid")
@@ -226,6 +231,11 @@ pub(crate) fn read_text(
             log.val.push(ValPoint { x, epoch, loss: v });
         }
         if let Some(loss) = l.loss {
+            if log.points.is_empty() && wanted.is_none() {
+                if let Some(k) = &l.loss_key {
+                    log.loss_name.clone_from(k);
+                }
+            }
             any_step |= l.step.is_some();
             let ep = epoch.unwrap_or(f64::NAN);
             epochs_increase &= ep > last_epoch;
@@ -364,6 +374,24 @@ mod tests {
         assert_eq!(log.points.iter().map(|p| p.loss).collect::<Vec<_>>(), vec![2.9, 1.8]);
         assert_eq!(log.x_unit, XUnit::Epoch);
         assert_eq!(log.val.len(), 2);
+    }
+
+    #[test]
+    fn loss_components_and_settings() {
+        let log = read(
+            "ITER 0 TRAINING (phase 1). loss_vae: 3.51; loss_recon: 3.49; loss_kl: 1.93\n\
+             ITER 10 TRAINING (phase 1). loss_vae: 2.80; loss_recon: 2.70; loss_kl: 1.10\n",
+        );
+        assert_eq!(log.points.iter().map(|p| p.loss).collect::<Vec<_>>(), vec![3.51, 2.8]);
+        assert_eq!(log.loss_name, "loss_vae");
+        // A setting in the argument dump before the training lines is not a loss.
+        let log = read(
+            "  loss_scale_window ............................... 1000\n\
+              iteration      100/  500000 | lm loss: 7.345E+00 |\n\
+              iteration      200/  500000 | lm loss: 6.100E+00 |\n",
+        );
+        assert_eq!(log.points.iter().map(|p| p.loss).collect::<Vec<_>>(), vec![7.345, 6.1]);
+        assert_eq!(log.loss_name, "lm_loss");
     }
 
     #[test]
