@@ -19,6 +19,11 @@ pub(crate) const LOSS_NAMES: &[&str] = &[
     "lm_loss",
     "nll",
     "mse",
+    // A regression's loss under its metric's name (`train_mse`), and llm.c's `main.log`
+    // (`s:100 trl:3.28`).
+    "train_mse",
+    "train_nll",
+    "trl",
     // TensorBoard's scalar export: `Wall time,Step,Value`.
     "value",
 ];
@@ -33,6 +38,14 @@ pub(crate) const VAL_NAMES: &[&str] = &[
     "val_loss_epoch",
     "dev_loss",
     "validation_loss_epoch",
+    // Run together (`TrainLoss=1.87 ... ValLoss=1.30`).
+    "valloss",
+    "validloss",
+    "testloss",
+    "val_mse",
+    "val_nll",
+    // llm.c's `main.log` (`s:100 tel:3.31`).
+    "tel",
 ];
 
 /// Step names, best first (`epoch` is separate: it is the x only when nothing finer exists).
@@ -78,6 +91,14 @@ pub(crate) fn norm(name: &str) -> String {
 /// The first of `wanted` present in `names` (normalised), as an index into `names`.
 pub(crate) fn find_column(names: &[String], wanted: &[&str]) -> Option<usize> {
     wanted.iter().find_map(|w| names.iter().position(|n| n == w))
+}
+
+/// Whether a header line names a loss column the reader knows (a commented line that does is
+/// a header, not a remark).
+pub(crate) fn has_known_column(line: &str) -> bool {
+    line.split(|c: char| c == ',' || c == '\t' || c == ';' || c.is_whitespace())
+        .map(norm)
+        .any(|n| LOSS_NAMES.contains(&n.as_str()) || VAL_NAMES.contains(&n.as_str()) || n.ends_with("loss"))
 }
 
 /// A training-loss column by its ending when no usual name fits (W&B exports name columns

@@ -157,6 +157,16 @@ pub fn read_log(mut reader: impl BufRead, name: &str, opts: &ReadOptions) -> Res
         }
         first_no += 1;
         let t = strip_bom(first.trim());
+        // A commented header (`#epoch train_loss val_loss`, as numpy.savetxt writes one) is
+        // the header; other comments are skipped.
+        let commented_header = t
+            .strip_prefix('#')
+            .map(str::trim)
+            .is_some_and(|h| header_delimiter(h).is_some() && crate::log_columns::has_known_column(h));
+        if commented_header {
+            first = t.trim_start_matches('#').trim_start().to_string();
+            break;
+        }
         if t.is_empty() || t.starts_with('#') || t.starts_with("//") {
             continue;
         }
@@ -619,6 +629,18 @@ mod tests {
         assert_eq!(log.val[1].loss, 3.5);
         assert_eq!(log.points[0].lr, Some(0.01));
         assert_eq!(log.x_unit, XUnit::Epoch);
+    }
+
+    #[test]
+    fn commented_headers_and_regression_metrics() {
+        let log = read("#epoch train_loss val_loss\n0 4.35 4.35\n1 2.73 2.63\n");
+        assert_eq!(losses(&log), vec![4.35, 2.73]);
+        assert_eq!(log.val.len(), 2);
+        let log = read("# a remark\nloss\n2.3\n2.1\n");
+        assert_eq!(losses(&log), vec![2.3, 2.1]);
+        let log = read("epoch,train_mse,train_r2,val_mse,val_r2\n1,0.83,0.1,0.91,0.1\n2,0.80,0.13,0.87,0.14\n");
+        assert_eq!(losses(&log), vec![0.83, 0.8]);
+        assert_eq!(log.val.len(), 2);
     }
 
     #[test]

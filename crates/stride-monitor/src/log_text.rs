@@ -140,6 +140,10 @@ fn key(words: &[&str]) -> String {
         if QUALIFIERS.contains(&prev.as_str()) {
             return two;
         }
+        // `Best ValLoss: 1.05` restates a value; it is not an evaluation (nor a loss).
+        if matches!(prev.as_str(), "best" | "min" | "lowest" | "minimum") {
+            return format!("best_{last}");
+        }
     }
     last
 }
@@ -187,13 +191,17 @@ fn interpret(pairs: &[(String, f64)], wanted: Option<&str>) -> Line {
                 let mut parts = pairs.iter().filter(|(k, _)| k.starts_with("loss_") && !is_val_name(k));
                 let first = parts.next();
                 parts.next().and(first)
-            }),
+            })
+            // build-nanogpt's `log.txt`: `250 train 6.12` beside `250 val 6.10`.
+            .or_else(|| pairs.iter().find(|(k, _)| pairs.len() <= 2 && k == "train")),
     };
     line.loss = found.map(|(_, v)| *v);
     line.loss_key = found.map(|(k, _)| k.clone());
     line.val = pairs
         .iter()
-        .find(|(k, _)| is_val_name(k) || k == "val" || k == "validation" || k == "valid")
+        // A bare `val` is build-nanogpt's `1000 val 3.28`, a line with nothing else; among
+        // other counts (`[Split] Train=3667 | Val=786 | Test=787`) it is a count.
+        .find(|(k, _)| is_val_name(k) || (pairs.len() <= 2 && matches!(k.as_str(), "val" | "validation" | "valid")))
         .map(|(_, v)| *v)
         .filter(|v| v.is_finite());
     line.step = find(X_NAMES).or_else(|| find(&["global_step", "train_step", "training_step", "iters"]));
@@ -222,13 +230,22 @@ pub(crate) fn read_text(
         // mean of the epoch so far: the epoch's own line (`285/285 [====] - 6s ... - loss`)
         // is its loss, the updates before it would make a sawtooth of every epoch.
         let p = if keras_update(&line) { Vec::new() } else { pairs(&line) };
-        let l = interpret(&p, wanted.as_deref());
+        let mut l = interpret(&p, wanted.as_deref());
+        // llm.c's `main.log` opens each line with `s:<step>`.
+        if l.step.is_none() && line.starts_with("s:") {
+            l.step = p.first().filter(|(k, _)| k == "s").map(|(_, v)| *v);
+        }
         if l.epoch.is_some() {
             epoch = l.epoch;
         }
         if let Some(v) = l.val {
             let x = l.step.or(epoch).unwrap_or(log.points.len() as f64);
-            log.val.push(ValPoint { x, epoch, loss: v });
+            // A checkpoint line restating an evaluation (`Loaded ... (epoch=20,
+            // val_loss=1.0521)`) is not another one.
+            let restated = log.val.iter().any(|p| p.x == x && p.loss == v);
+            if !restated {
+                log.val.push(ValPoint { x, epoch, loss: v });
+            }
         }
         if let Some(loss) = l.loss {
             if log.points.is_empty() && wanted.is_none() {
@@ -392,6 +409,35 @@ mod tests {
         );
         assert_eq!(log.points.iter().map(|p| p.loss).collect::<Vec<_>>(), vec![7.345, 6.1]);
         assert_eq!(log.loss_name, "lm_loss");
+    }
+
+    #[test]
+    fn counts_and_restated_values_are_not_evaluations() {
+        let log = read(
+            "[Split] Train=3667 | Val=786 | Test=787\n\
+             Epoch [001/30] TrainLoss=1.8695 | ValLoss=1.3028 | LR=1.00e-04\n\
+             Epoch [002/30] TrainLoss=1.5289 | ValLoss=1.1843 | LR=1.00e-04\n\
+             [Checkpoint] Loaded best (epoch=2, val_loss=1.1843)\n\
+             [Training] Complete | Best ValLoss: 1.1843\n",
+        );
+        assert_eq!(log.val.iter().map(|v| v.loss).collect::<Vec<_>>(), vec![1.3028, 1.1843]);
+        assert_eq!(log.points.len(), 2);
+        // build-nanogpt's bare `train` and `val`.
+        let log = read("0 val 10.95\n0 hella 0.25\n0 train 10.96\n250 val 6.1\n250 train 6.0\n");
+        assert_eq!(log.points.iter().map(|p| p.loss).collect::<Vec<_>>(), vec![10.96, 6.0]);
+        assert_eq!(log.val.iter().map(|p| p.loss).collect::<Vec<_>>(), vec![10.95, 6.1]);
+    }
+
+    #[test]
+    fn llm_c_main_log() {
+        let log =
+            read("s:0 tel:11.0095\ns:0 trl:11.0116 lr:0.000001 norm:14.96\ns:1 trl:10.9586 lr:0.000002 norm:15.18\n");
+        assert_eq!(
+            log.points.iter().map(|p| (p.x, p.loss)).collect::<Vec<_>>(),
+            vec![(0.0, 11.0116), (1.0, 10.9586)]
+        );
+        assert_eq!(log.val.len(), 1);
+        assert_eq!(log.points[1].lr, Some(2e-6));
     }
 
     #[test]

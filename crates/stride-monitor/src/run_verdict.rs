@@ -1148,7 +1148,8 @@ fn overfitting(input: &RunInput<'_>, x: &[f64], y: &[f64], unit: &str, v: &mut R
     // best (3 or more) stayed above it, by a tenth of the progress at their median and at the
     // median of the last 3 (DNABERT-2: 0.23 best, then 0.25-0.30 for seven evaluations while
     // the training loss fell 0.17 -> 0.03).
-    let after = &vy[(c.first[c.argmin] + 1).min(vy.len())..];
+    // (The evaluations after the best bin: a long validation log is binned like any curve.)
+    let after = &vy[c.first.get(c.argmin + 1).copied().unwrap_or(vy.len())..];
     let stayed_above = after.len() >= 3
         && drop > 0.0
         && after.iter().all(|v| *v > c.min())

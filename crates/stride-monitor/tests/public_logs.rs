@@ -1,10 +1,11 @@
-//! REAL_RUNS.md, "Public logs": `stride diagnose` on 54 training logs that people outside this
+//! REAL_RUNS.md, "Public logs": `stride diagnose` on 82 training logs that people outside this
 //! project committed to public repositories (Hugging Face Trainer, Lightning, Keras, YOLO,
 //! nanoGPT, llm.c-style, Megatron, PyTorch examples and plain scripts), each read from its file
 //! exactly as committed (gzipped here) and judged without `--lr` or `--classes`, as a new user
 //! would run it. The labels in `fixtures/public_logs/sources.csv` were written by a rule from
 //! the numbers alone (the rule is in REAL_RUNS.md) before any verdict was looked at; UNCLEAR
-//! logs are read and judged but not scored.
+//! logs are read and judged but not scored. The `held-out` batch (28 logs) was collected after
+//! the rules had been changed for the first batch and was first judged as it came.
 //!
 //! `cargo test -p stride-monitor --test tests public_logs -- --nocapture` prints the table.
 
@@ -53,6 +54,7 @@ fn acceptable(label: &str, state: State, overfit: bool) -> Option<bool> {
 fn public_logs_are_read_and_judged_as_labelled() {
     let sources = std::fs::read_to_string(format!("{DIR}/sources.csv")).unwrap();
     let (mut ok, mut scored, mut rows) = (0, 0, Vec::new());
+    let mut by_batch: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     let mut diverged_healthy = Vec::new();
     for line in sources.lines().skip(1) {
         let c = cells(line);
@@ -69,6 +71,9 @@ fn public_logs_are_read_and_judged_as_labelled() {
         if let Some(g) = good {
             scored += 1;
             ok += usize::from(g);
+            let b = by_batch.entry(c[9].clone()).or_default();
+            b.0 += usize::from(g);
+            b.1 += 1;
         }
         if matches!(label, "DIVERGING" | "EXPLODED") && v.state == State::Healthy {
             diverged_healthy.push(file.clone());
@@ -94,11 +99,15 @@ fn public_logs_are_read_and_judged_as_labelled() {
         100.0 * ok as f64 / scored as f64,
         rows.len() - scored
     );
-    assert_eq!(rows.len(), 54, "every public log is read");
+    for (b, (k, m)) in &by_batch {
+        println!("{b}: {k}/{m} = {:.1} %", 100.0 * *k as f64 / *m as f64);
+    }
+    assert_eq!(rows.len(), 82, "every public log is read");
     assert!(
         diverged_healthy.is_empty(),
         "diverged runs called healthy: {diverged_healthy:?}"
     );
-    // 42/49 when this test was written; 40 leaves room for a rule change that trades one.
-    assert!(ok >= 40, "{ok}/{scored} public logs acceptable");
+    // 66/76 when this test was written (first batch 43/49, held-out 23/27); 62 leaves room
+    // for a rule change that trades one for another, not for a drift.
+    assert!(ok >= 62, "{ok}/{scored} public logs acceptable");
 }
