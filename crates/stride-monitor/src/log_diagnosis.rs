@@ -12,7 +12,7 @@ use crate::error::MonitorError;
 use crate::log_reader::{LogPoint, LossLog, ValPoint, XUnit};
 use crate::monitor::Monitor;
 use crate::record::{EpochRecord, StepRecord};
-use crate::run_verdict::{judge_run, RunInput, RunVerdict};
+use crate::run_verdict::{judge_run, RunInput, RunVerdict, MIN_POINTS};
 use crate::state::{Reason, State, Stream};
 
 /// Which losses of a log to judge.
@@ -110,6 +110,27 @@ pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosi
         (&log.points, unit, log.val.clone())
     } else {
         (&log.points, log.x_unit, log.val.clone())
+    };
+    // An epoch count that starts over is another run appended to the same file (Keras's
+    // `CSVLogger(append=True)`, a script rerun with `>>`): within one run it never goes back.
+    // The verdict is about the last run, and says how many the log holds.
+    let log_len = points.len();
+    let restarts: Vec<usize> = if unit == XUnit::Epoch {
+        (1..points.len())
+            .filter(|i| points[*i].x < points[i - 1].x && points[*i].x <= points[0].x)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (points, val) = match restarts.last() {
+        Some(&from) if points.len() - from >= MIN_POINTS => {
+            let vfrom = (1..val.len())
+                .rev()
+                .find(|i| val[*i].x < val[i - 1].x && val[*i].x <= val[0].x)
+                .unwrap_or(0);
+            (&points[from..], val[vfrom..].to_vec())
+        }
+        _ => (points, val),
     };
     // A step column that goes back (a batch index that restarts every epoch, concatenated runs)
     // cannot place the losses: use the row order.
@@ -220,6 +241,17 @@ pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosi
         unit,
         live: live.as_ref(),
     });
+    let mut verdict = verdict;
+    if !restarts.is_empty() && n >= MIN_POINTS && restarts.last().is_some_and(|f| n == log_len - f) {
+        verdict.findings.insert(
+            0,
+            format!(
+                "the log holds {} runs (the epoch count starts over {} time(s)): the verdict is about the last one",
+                restarts.len() + 1,
+                restarts.len()
+            ),
+        );
+    }
     let read = format!("{} log, loss `{}`", log.format.name(), log.loss_name);
     Ok(LogDiagnosis {
         read,

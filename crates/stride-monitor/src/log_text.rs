@@ -255,7 +255,10 @@ pub(crate) fn read_text(
             }
             any_step |= l.step.is_some();
             let ep = epoch.unwrap_or(f64::NAN);
-            epochs_increase &= ep > last_epoch;
+            // (Or start over at the first epoch: another run appended to the same file, which
+            // the diagnosis tells apart.)
+            let first_epoch = buf_epochs.first().copied().unwrap_or(ep);
+            epochs_increase &= ep > last_epoch || (ep <= first_epoch && last_epoch > first_epoch);
             last_epoch = ep;
             buf_epochs.push(ep);
             log.points.push(LogPoint {

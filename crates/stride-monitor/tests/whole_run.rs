@@ -625,3 +625,17 @@ fn noisy_healthy_curves_near_chance_levels_are_not_blow_ups() {
     let v = judge(&p, &[], None, None);
     assert!(v.state < State::Oscillating, "{v}");
 }
+
+#[test]
+fn runs_appended_to_one_log_are_judged_by_the_last() {
+    // Keras's CSVLogger(append=True): a run that blew up, then a rerun that trains well.
+    let text = "epoch,loss,val_loss\n0,2.3,2.3\n1,4.0,4.1\n2,6.5,6.6\n3,9.1,9.0\n4,12.0,12.2\n\
+                0,2.3,2.2\n1,1.4,1.5\n2,1.0,1.1\n3,0.8,0.9\n4,0.7,0.8\n5,0.65,0.76\n";
+    let d = diagnose_text(text, &LogOptions::default());
+    assert_eq!(d.verdict.state, State::Healthy, "{}", d.verdict);
+    assert!(
+        d.verdict.findings.iter().any(|f| f.contains("2 runs")),
+        "{:?}",
+        d.verdict.findings
+    );
+}
