@@ -48,6 +48,32 @@ pub(crate) fn pairs(line: &str) -> Vec<(String, f64)> {
             after_slash = false;
             continue;
         }
+        // A word in another script (`训练损失: 4.61 | 验证损失: 6.01`): the loss words of the
+        // languages training logs are printed in are read as their English names.
+        if c >= 0x80 {
+            let start = i;
+            let mut end = i;
+            for ch in line[i..].chars() {
+                if ch.is_alphabetic() || ch == '_' {
+                    end += ch.len_utf8();
+                } else {
+                    break;
+                }
+            }
+            if end == start {
+                // Not a letter (a symbol, an emoji): skip the whole character.
+                i += line[i..].chars().next().map_or(1, char::len_utf8);
+                after_slash = false;
+                continue;
+            }
+            words.push(translated(&line[start..end]));
+            if words.len() > 2 {
+                words.remove(0);
+            }
+            i = end;
+            after_slash = false;
+            continue;
+        }
         let signed = (c == b'-' || c == b'+') && i + 1 < b.len() && (b[i + 1].is_ascii_digit() || b[i + 1] == b'.');
         if c.is_ascii_digit() || signed || (c == b'.' && i + 1 < b.len() && b[i + 1].is_ascii_digit()) {
             let start = i;
@@ -84,6 +110,37 @@ pub(crate) fn pairs(line: &str) -> Vec<(String, f64)> {
         i += 1;
     }
     out
+}
+
+/// The English key of a word in another script: the words for loss, training, validation,
+/// test and epoch in Chinese, Japanese and Korean logs (CJK writes them without spaces:
+/// `训练损失` is `train loss`); any other word is a word that is not a key.
+fn translated(w: &str) -> &'static str {
+    const PARTS: &[(&str, &str)] = &[
+        ("训练", "train"),
+        ("訓練", "train"),
+        ("学習", "train"),
+        ("학습", "train"),
+        ("훈련", "train"),
+        ("验证", "val"),
+        ("驗證", "val"),
+        ("検証", "val"),
+        ("검증", "val"),
+        ("测试", "test"),
+        ("測試", "test"),
+        ("テスト", "test"),
+        ("테스트", "test"),
+    ];
+    let is_loss = ["损失", "損失", "손실", "ロス"].iter().any(|l| w.ends_with(l));
+    let role = PARTS.iter().find(|(p, _)| w.starts_with(p)).map(|(_, e)| *e);
+    match (role, is_loss) {
+        (Some("train"), true) => "train_loss",
+        (Some("val"), true) => "val_loss",
+        (Some("test"), true) => "test_loss",
+        (None, true) => "loss",
+        _ if ["轮", "輪", "エポック", "에폭", "周期"].iter().any(|e| w == *e) => "epoch",
+        _ => "_",
+    }
 }
 
 /// The line without ANSI escape sequences (`ESC [ ... letter`).
@@ -429,6 +486,21 @@ mod tests {
         let log = read("0 val 10.95\n0 hella 0.25\n0 train 10.96\n250 val 6.1\n250 train 6.0\n");
         assert_eq!(log.points.iter().map(|p| p.loss).collect::<Vec<_>>(), vec![10.96, 6.0]);
         assert_eq!(log.val.iter().map(|p| p.loss).collect::<Vec<_>>(), vec![10.95, 6.1]);
+    }
+
+    #[test]
+    fn loss_words_in_other_scripts() {
+        let log = read(
+            "Epoch 16 完成 | 训练损失: 4.6130 | 验证损失: 6.0073 | 时间: 385.8s\n\
+             Epoch 17 完成 | 训练损失: 4.5880 | 验证损失: 5.9688 | 时间: 388.0s\n",
+        );
+        assert_eq!(
+            log.points.iter().map(|p| p.loss).collect::<Vec<_>>(),
+            vec![4.613, 4.588]
+        );
+        assert_eq!(log.val.iter().map(|v| v.loss).collect::<Vec<_>>(), vec![6.0073, 5.9688]);
+        // Unknown words, symbols and emoji are no keys.
+        assert_eq!(pairs("✓ 保存最佳模型 | loss 2.5"), vec![("loss".into(), 2.5)]);
     }
 
     #[test]
