@@ -138,7 +138,7 @@ fn translated(w: &str) -> &'static str {
         (Some("val"), true) => "val_loss",
         (Some("test"), true) => "test_loss",
         (None, true) => "loss",
-        _ if ["轮", "輪", "エポック", "에폭", "周期"].iter().any(|e| w == *e) => "epoch",
+        _ if ["轮", "輪", "エポック", "에폭", "周期"].contains(&w) => "epoch",
         _ => "_",
     }
 }
