@@ -209,7 +209,9 @@ pub fn read_log(mut reader: impl BufRead, name: &str, opts: &ReadOptions) -> Res
         let width = split_cells(&t, delim).len();
         let row = split_cells(next.trim(), delim);
         let rest = std::io::Cursor::new(next.clone().into_bytes()).chain(reader);
-        if next.trim().is_empty() || (row.len() <= width && row.len() * 2 > width) || width == 1 {
+        // (and holds a number or an empty cell: a line of names after a line of names is prose)
+        let values = row.iter().any(|c| c.is_empty() || parse_number(c).is_some());
+        if next.trim().is_empty() || (row.len() <= width && row.len() * 2 > width && values) || width == 1 {
             return read_csv(&t, delim, first_no, rest, name, opts)?.non_empty(name);
         }
         return crate::log_text::read_text(&t, first_no, rest, name, opts)?.non_empty(name);
@@ -226,7 +228,7 @@ fn strip_bom(s: &str) -> &str {
 
 /// The delimiter of a header line: a line whose cells are all names (no number among them),
 /// split by tab, comma, semicolon or, for two or more words, spaces.
-fn header_delimiter(line: &str) -> Option<u8> {
+pub(crate) fn header_delimiter(line: &str) -> Option<u8> {
     let delim = if line.contains('\t') {
         b'\t'
     } else if line.contains(',') {

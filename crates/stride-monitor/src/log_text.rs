@@ -7,7 +7,9 @@
 use std::io::BufRead;
 
 use crate::error::MonitorError;
-use crate::log_columns::{is_val_name, norm, LOSS_NAMES, LR_NAMES, X_NAMES};
+use crate::log_columns::{
+    find_column, is_val_name, loss_like, norm, val_like, LOSS_NAMES, LR_NAMES, VAL_NAMES, X_NAMES,
+};
 use crate::log_reader::{LogFormat, LogPoint, LossLog, ReadOptions, ValPoint, XUnit};
 
 /// The `(key, value)` pairs of one line. A number right after `/` (the `10` of `3/10`) has no key.
@@ -267,6 +269,78 @@ fn interpret(pairs: &[(String, f64)], wanted: Option<&str>) -> Line {
     line
 }
 
+/// A table printed inside a text log (fastai's `epoch train_loss valid_loss accuracy time`
+/// in a notebook's output): the width of its rows and where its columns are.
+#[derive(Debug, Clone, Copy)]
+struct Table {
+    delim: u8,
+    cells: usize,
+    loss: usize,
+    val: Option<usize>,
+    epoch: Option<usize>,
+    step: Option<usize>,
+}
+
+impl Table {
+    /// A header line naming a loss column starts a table.
+    fn from_header(line: &str) -> Option<Table> {
+        let t = line.trim();
+        let delim = crate::log_reader::header_delimiter(t)?;
+        let names: Vec<String> = crate::log_reader::split_cells(t, delim)
+            .iter()
+            .map(|c| norm(c))
+            .collect();
+        let loss = find_column(&names, LOSS_NAMES).or_else(|| loss_like(&names))?;
+        Some(Table {
+            delim,
+            cells: names.len(),
+            loss,
+            val: find_column(&names, VAL_NAMES).or_else(|| val_like(&names)),
+            epoch: find_column(&names, &["epoch"]),
+            step: find_column(&names, X_NAMES),
+        })
+    }
+
+    /// A row of the table, or `None` when the line is not one (the table has ended).
+    fn row(&self, line: &str) -> Option<Line> {
+        let cells = crate::log_reader::split_cells(line.trim(), self.delim);
+        if cells.len() != self.cells {
+            return None;
+        }
+        let num = |i: Option<usize>| i.and_then(|i| crate::log_reader::parse_number(&cells[i]));
+        Some(Line {
+            loss: Some(num(Some(self.loss))?),
+            loss_key: None,
+            val: num(self.val).filter(|v| v.is_finite()),
+            step: num(self.step),
+            epoch: num(self.epoch),
+            lr: None,
+        })
+    }
+}
+
+/// A row of YOLOv5's headerless `results.txt` (`0/29  1.86G  box obj cls total  targets
+/// img_size  P R mAP50 mAP  val_box val_obj val_cls`): the total training loss, and the
+/// validation loss as the sum of its three parts.
+fn yolov5_row(line: &str) -> Option<Line> {
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    let (epoch, _) = cells.first()?.split_once('/')?;
+    let mem = cells.get(1)?;
+    if cells.len() < 15 || !(mem.ends_with('G') || mem.ends_with('M')) {
+        return None;
+    }
+    let num = |i: usize| cells.get(i).and_then(|c| c.parse::<f64>().ok());
+    let val = [12, 13, 14].iter().map(|i| num(*i)).sum::<Option<f64>>();
+    Some(Line {
+        loss: Some(num(5)?),
+        loss_key: Some("total_loss".into()),
+        val,
+        step: None,
+        epoch: Some(epoch.parse::<f64>().ok()?),
+        lr: None,
+    })
+}
+
 /// Reads a text log whose first meaningful line (`first`, line `first_no`) is already read.
 pub(crate) fn read_text(
     first: &str,
@@ -281,13 +355,32 @@ pub(crate) fn read_text(
     let mut epoch: Option<f64> = None;
     let (mut any_step, mut epochs_increase, mut last_epoch) = (false, true, f64::NEG_INFINITY);
     let mut buf_epochs = Vec::new();
+    let mut table: Option<Table> = None;
+    // Whether each loss line carried a step or an epoch.
+    let mut placed = Vec::new();
     let _ = first_no;
     loop {
         // Keras's progress bar (`13/285 [>....] - ETA: 5s - loss: 3.96`) prints the running
         // mean of the epoch so far: the epoch's own line (`285/285 [====] - 6s ... - loss`)
         // is its loss, the updates before it would make a sawtooth of every epoch.
         let p = if keras_update(&line) { Vec::new() } else { pairs(&line) };
-        let mut l = interpret(&p, wanted.as_deref());
+        let table_row = table.and_then(|t| t.row(&line));
+        if table_row.is_none() {
+            table = None;
+        }
+        let header = if table_row.is_none() && wanted.is_none() {
+            Table::from_header(&line)
+        } else {
+            None
+        };
+        if header.is_some() {
+            table = header;
+        }
+        let mut l = match table_row.or_else(|| yolov5_row(&line)) {
+            Some(row) => row,
+            None if header.is_some() => Line::default(),
+            None => interpret(&p, wanted.as_deref()),
+        };
         // llm.c's `main.log` opens each line with `s:<step>`.
         if l.step.is_none() && line.starts_with("s:") {
             l.step = p.first().filter(|(k, _)| k == "s").map(|(_, v)| *v);
@@ -318,6 +411,7 @@ pub(crate) fn read_text(
             epochs_increase &= ep > last_epoch || (ep <= first_epoch && last_epoch > first_epoch);
             last_epoch = ep;
             buf_epochs.push(ep);
+            placed.push(l.step.is_some() || l.epoch.is_some());
             log.points.push(LogPoint {
                 x: l.step.unwrap_or(log.points.len() as f64 + 1.0),
                 loss,
@@ -331,6 +425,14 @@ pub(crate) fn read_text(
         })? == 0
         {
             break;
+        }
+    }
+    // Loss lines before the first one that says where it is, when every later one does, are
+    // prose or a legend (`- avg_loss : 1 epoch average loss, ...`), not a training step.
+    if let Some(k) = placed.iter().position(|p| *p) {
+        if k > 0 && placed[k..].iter().all(|p| *p) {
+            log.points.drain(..k);
+            buf_epochs.drain(..k);
         }
     }
     if log.points.is_empty() && !log.val.is_empty() {
@@ -501,6 +603,38 @@ mod tests {
         assert_eq!(log.val.iter().map(|v| v.loss).collect::<Vec<_>>(), vec![6.0073, 5.9688]);
         // Unknown words, symbols and emoji are no keys.
         assert_eq!(pairs("✓ 保存最佳模型 | loss 2.5"), vec![("loss".into(), 2.5)]);
+    }
+
+    #[test]
+    fn tables_inside_text_yolov5_results_and_legends() {
+        let log = read(
+            "Training lm from random weights\nepoch     train_loss  valid_loss  accuracy  time\n\
+             0         4.452324    4.517938    0.397063  1:12:10\n1         4.354969    4.473063    0.399108  1:12:08\n\
+             Better model found at epoch 1\n",
+        );
+        assert_eq!(
+            log.points.iter().map(|p| p.loss).collect::<Vec<_>>(),
+            vec![4.452324, 4.354969]
+        );
+        assert_eq!(log.val.len(), 2);
+        let log = read(
+            "      0/29     1.86G   0.09854   0.09318         0    0.1917        24       416         0         0  0.004895 0.0009547   0.09176   0.05526         0\n\
+                   1/29     1.93G   0.09296    0.1009         0    0.1939        37       416   0.04823   0.01505  0.007566  0.001351    0.0922   0.05528         0\n",
+        );
+        assert_eq!(
+            log.points.iter().map(|p| p.loss).collect::<Vec<_>>(),
+            vec![0.1917, 0.1939]
+        );
+        assert!((log.val[0].loss - (0.09176 + 0.05526)).abs() < 1e-12);
+        assert_eq!(log.x_unit, XUnit::Epoch);
+        let log = read(
+            "- avg_loss : 1 epoch average loss, l : total loss\n\
+             Epoch    1/1000 done | avg_loss 393.7097  l:389.0295\nEpoch    2/1000 done | avg_loss 383.9871  l:380.2843\n",
+        );
+        assert_eq!(
+            log.points.iter().map(|p| p.loss).collect::<Vec<_>>(),
+            vec![393.7097, 383.9871]
+        );
     }
 
     #[test]
