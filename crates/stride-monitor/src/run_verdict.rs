@@ -694,10 +694,21 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                         && slow_pace(&sub, &r, &x[..upto], &y[..upto], 0.8, false)
                 }
             });
+        // A handful of points (20 or fewer) without the rate do not tell a rate too small from a
+        // warmup's ramp or the early part of a long run (an LLM's first 260 batches, a CNN's
+        // first epochs off its initial plateau): the steady pace is then a finding, and the
+        // verdict "still improving".
+        let paced = still && !r.decayed && !halved && slow_pace(&c, &r, &x, &y, 0.6, true);
+        let pace_says_slow = paced && (n > 20 || r.last.is_some() || input.lr.is_some());
+        if paced && !pace_says_slow {
+            findings.push(format!(
+                "the loss is still falling at its initial pace over {n} points: if that was a constant rate for the \
+                 whole run, the rate may be small (the log has no rate to tell; --lr gives it)"
+            ));
+        }
         if let Some(ch) = at_chance.filter(|_| barely && high_rate) {
             stuck_at_chance(&chance_text(ch), (fmt(start), fmt(end)), cv_noisy, high_rate, lr)
-        } else if barely || (still && !r.decayed && !halved && slow_pace(&c, &r, &x, &y, 0.6, true)) || slow_until_decay
-        {
+        } else if barely || pace_says_slow || slow_until_decay {
             let (new, adv) = rate_advice(lr, if barely { 10.0 } else { 3.0 }, "raise");
             let why = if barely {
                 format!(

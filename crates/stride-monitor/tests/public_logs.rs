@@ -108,7 +108,7 @@ fn public_logs_are_read_and_judged_as_labelled() {
         diverged_healthy.is_empty(),
         "diverged runs called healthy: {diverged_healthy:?}"
     );
-    // 84/96 when this test was written (first batch 43/49, held-out 22/26, held-out-2
-    // 19/21); 80 leaves room for a rule change that trades one for another, not for a drift.
-    assert!(ok >= 80, "{ok}/{scored} public logs acceptable");
+    // 87/96 when this test was written (first batch 44/49, held-out 23/26, held-out-2
+    // 20/21); 83 leaves room for a rule change that trades one for another, not for a drift.
+    assert!(ok >= 83, "{ok}/{scored} public logs acceptable");
 }

@@ -639,3 +639,19 @@ fn runs_appended_to_one_log_are_judged_by_the_last() {
         d.verdict.findings
     );
 }
+
+#[test]
+fn a_short_steady_fall_without_a_rate_is_improving_with_a_note_and_slow_with_one() {
+    // 13 losses printed every 20 batches at the start of an LLM pretraining (no rate logged).
+    let y: Vec<f64> = (0..13).map(|i| 10.98 - 0.2 * i as f64).collect();
+    let v = judge(&points(&y, 20.0, None), &[], None, None);
+    assert_eq!(v.state, State::Healthy, "{v}");
+    assert!(
+        v.findings.iter().any(|f| f.contains("initial pace")),
+        "{:?}",
+        v.findings
+    );
+    // The same fall under a constant rate the log records: the rate is small.
+    let v = judge(&points(&y, 20.0, Some(1e-5)), &[], None, None);
+    assert_eq!(v.state, State::Slow, "{v}");
+}
