@@ -53,7 +53,7 @@ pub use evidence::Evidence;
 pub use log_diagnosis::{
     diagnose_loss_log, LogDiagnosis, LogOptions, StateChange, StreamChoice, MAX_CHANGES, MAX_TRAJECTORY,
 };
-pub use log_reader::{read_log, LogFormat, LogPoint, LossLog, ReadOptions, ValPoint, XUnit};
+pub use log_reader::{read_log, split_cells, LogFormat, LogPoint, LossLog, ReadOptions, ValPoint, XUnit};
 pub use monitor::{Monitor, MonitorState};
 pub use record::{is_finite_loss, EpochRecord, StepRecord};
 pub use run_verdict::{judge_run, Confidence, RunInput, RunVerdict, MIN_POINTS};

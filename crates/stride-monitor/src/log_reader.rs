@@ -264,7 +264,7 @@ pub(crate) fn header_delimiter(line: &str) -> Option<u8> {
 
 /// Splits one delimited line into unquoted, trimmed cells (RFC 4180 double quotes; `""` inside
 /// quotes is a quote). Spaces as delimiter collapse.
-pub(crate) fn split_cells(line: &str, delim: u8) -> Vec<String> {
+pub fn split_cells(line: &str, delim: u8) -> Vec<String> {
     let mut cells = Vec::new();
     split_cells_into(line, delim, &mut cells);
     cells

@@ -12,28 +12,9 @@
 
 use std::io::{BufReader, Read};
 
-use stride_monitor::{diagnose_loss_log, read_log, LogOptions, ReadOptions, Reason, State};
+use stride_monitor::{diagnose_loss_log, read_log, split_cells, LogOptions, ReadOptions, Reason, State};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/public_logs");
-
-/// The cells of one CSV line (double quotes around cells that hold commas).
-fn cells(line: &str) -> Vec<String> {
-    let (mut out, mut cur, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
 
 /// Whether a final verdict is acceptable for a label (the sets of the corpus: a diverged run
 /// is diverging or exploded; a healthy one healthy or on a plateau; an overfit one has the
@@ -58,7 +39,7 @@ fn public_logs_are_read_and_judged_as_labelled() {
     let mut by_batch: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     let mut diverged_healthy = Vec::new();
     for line in sources.lines().skip(1) {
-        let c = cells(line);
+        let c = split_cells(line, b',');
         let (file, repo, label) = (&c[0], &c[1], c[7].split_whitespace().next().unwrap_or(""));
         let gz = std::fs::File::open(format!("{DIR}/{file}")).unwrap();
         let mut text = Vec::new();
