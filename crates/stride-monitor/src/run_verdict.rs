@@ -436,8 +436,9 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     let above = above.max(above_start);
     let rose_through_noise = rising_through_noise(&c, &x, &y, drop);
     // The schedule decayed the rate after the loss's minimum (a linear decay to 0): a small
-    // rise since then is not a rate too high, whose cure the schedule was already applying;
-    // only giving back half the progress is.
+    // rise at the end since then is not a rate too high, whose cure the schedule was already
+    // applying; giving back half the progress is, and so is a sustained rise (a trend over
+    // the bins since the minimum, Mann-Kendall z >= 2.5).
     let cooled = r.decayed && {
         let at = c.first[c.argmin];
         let lr_at = input
@@ -627,7 +628,9 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
                 suggestion(Action::Decay, new, lr, text),
             )
         }
-    } else if (rising_after_min(&c, drop) && c.significant(end - c.robust_min()) && !(cooled && end - lo < 0.5 * drop))
+    } else if (rising_after_min(&c, drop)
+        && c.significant(end - c.robust_min())
+        && !(cooled && end - lo < 0.5 * drop && c.trend_from(c.argmin) < 2.5))
         || rose_through_noise
     {
         rising()

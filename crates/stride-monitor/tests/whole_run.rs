@@ -655,3 +655,33 @@ fn a_short_steady_fall_without_a_rate_is_improving_with_a_note_and_slow_with_one
     let v = judge(&points(&y, 20.0, Some(1e-5)), &[], None, None);
     assert_eq!(v.state, State::Slow, "{v}");
 }
+
+#[test]
+fn a_sustained_rise_under_a_decaying_rate_is_diverging_a_small_one_at_the_end_is_not() {
+    let n = 400;
+    let lr = |i: usize| 0.1 * 0.5 * (1.0 + (std::f64::consts::PI * i as f64 / n as f64).cos()) + 1e-4;
+    let mut r = Lcg(5);
+    let with = |y: Vec<f64>| -> Vec<LogPoint> {
+        y.iter()
+            .enumerate()
+            .map(|(i, l)| LogPoint {
+                x: i as f64 + 1.0,
+                loss: *l,
+                lr: Some(lr(i)),
+            })
+            .collect()
+    };
+    let base = |i: usize| 2.0 * (-3.0 * i as f64 / n as f64).exp() + 0.3;
+    // Rising steadily from 60 % of the run on, by about a quarter of the progress.
+    let rise: Vec<f64> = (0..n)
+        .map(|i| (base(i) + 1.5 * (i as f64 / n as f64 - 0.6).max(0.0)) * (1.0 + 0.03 * r.next()))
+        .collect();
+    let v = judge(&with(rise), &[], None, None);
+    assert_eq!(v.state, State::Diverging, "{v}");
+    // A noisy plateau whose last two bins creep up a little while the rate goes to 0.
+    let creep: Vec<f64> = (0..n)
+        .map(|i| (base(i) + 0.04 * (i as f64 / n as f64 - 0.93).max(0.0) / 0.07) * (1.0 + 0.03 * r.next()))
+        .collect();
+    let v = judge(&with(creep), &[], None, None);
+    assert!(v.state < State::Oscillating, "{v}");
+}
