@@ -436,9 +436,9 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
     let above = above.max(above_start);
     let rose_through_noise = rising_through_noise(&c, &x, &y, drop);
     // The schedule decayed the rate after the loss's minimum (a linear decay to 0): a small
-    // rise at the end since then is not a rate too high, whose cure the schedule was already
-    // applying; giving back half the progress is, and so is a sustained rise (a trend over
-    // the bins since the minimum, Mann-Kendall z >= 2.5).
+    // rise in the last fifth of the log is not a rate too high, whose cure the schedule was
+    // already applying; giving back half the progress is, and so is an earlier or sustained
+    // rise (a trend over the bins since the minimum, Mann-Kendall z >= 2.5).
     let cooled = r.decayed && {
         let at = c.first[c.argmin];
         let lr_at = input
@@ -630,7 +630,7 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         }
     } else if (rising_after_min(&c, drop)
         && c.significant(end - c.robust_min())
-        && !(cooled && end - lo < 0.5 * drop && c.trend_from(c.argmin) < 2.5))
+        && !(cooled && end - lo < 0.5 * drop && c.trend_from(c.argmin) < 2.5 && c.argmin * 5 >= 4 * c.len()))
         || rose_through_noise
     {
         rising()
