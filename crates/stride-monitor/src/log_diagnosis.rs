@@ -252,7 +252,10 @@ pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosi
             ),
         );
     }
-    let read = format!("{} log, loss `{}`", log.format.name(), log.loss_name);
+    let read = match log.format {
+        crate::log_reader::LogFormat::Numbers => "one loss per line".to_string(),
+        f => format!("{} log, loss `{}`", f.name(), log.loss_name),
+    };
     Ok(LogDiagnosis {
         read,
         stream: if epoch_rules { Stream::Epoch } else { Stream::Step },
