@@ -83,6 +83,13 @@ pub struct LogDiagnosis {
     pub read: String,
 }
 
+/// Where the x of `items` starts over: it goes back, to the first x or before it.
+fn starts_over<T>(items: &[T], x: impl Fn(&T) -> f64) -> Vec<usize> {
+    (1..items.len())
+        .filter(|i| x(&items[*i]) < x(&items[i - 1]) && x(&items[*i]) <= x(&items[0]))
+        .collect()
+}
+
 /// Diagnoses a read log.
 pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosis, MonitorError> {
     let use_epochs = match opts.stream {
@@ -115,19 +122,14 @@ pub fn diagnose_loss_log(log: &LossLog, opts: &LogOptions) -> Result<LogDiagnosi
     // `CSVLogger(append=True)`, a script rerun with `>>`): within one run it never goes back.
     // The verdict is about the last run, and says how many the log holds.
     let log_len = points.len();
-    let restarts: Vec<usize> = if unit == XUnit::Epoch {
-        (1..points.len())
-            .filter(|i| points[*i].x < points[i - 1].x && points[*i].x <= points[0].x)
-            .collect()
+    let restarts = if unit == XUnit::Epoch {
+        starts_over(points, |p| p.x)
     } else {
         Vec::new()
     };
     let (points, val) = match restarts.last() {
         Some(&from) if points.len() - from >= MIN_POINTS => {
-            let vfrom = (1..val.len())
-                .rev()
-                .find(|i| val[*i].x < val[i - 1].x && val[*i].x <= val[0].x)
-                .unwrap_or(0);
+            let vfrom = starts_over(&val, |v| v.x).last().copied().unwrap_or(0);
             (&points[from..], val[vfrom..].to_vec())
         }
         _ => (points, val),

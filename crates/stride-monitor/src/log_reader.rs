@@ -208,10 +208,11 @@ pub fn read_log(mut reader: impl BufRead, name: &str, opts: &ReadOptions) -> Res
         }
         let width = split_cells(&t, delim).len();
         let row = split_cells(next.trim(), delim);
-        let rest = std::io::Cursor::new(next.clone().into_bytes()).chain(reader);
         // (and holds a number or an empty cell: a line of names after a line of names is prose)
         let values = row.iter().any(|c| c.is_empty() || parse_number(c).is_some());
-        if next.trim().is_empty() || (row.len() <= width && row.len() * 2 > width && values) || width == 1 {
+        let csv = next.trim().is_empty() || (row.len() <= width && row.len() * 2 > width && values) || width == 1;
+        let rest = std::io::Cursor::new(next.into_bytes()).chain(reader);
+        if csv {
             return read_csv(&t, delim, first_no, rest, name, opts)?.non_empty(name);
         }
         return crate::log_text::read_text(&t, first_no, rest, name, opts)?.non_empty(name);

@@ -48,19 +48,14 @@ impl Curve {
         let n = y.len();
         // Short logs (epoch means, a loss every 100 steps) are judged point by point; longer
         // ones in bins of at least 3 values, so that a bin's median has a noise to measure.
-        let bins = if n < 15 { n.max(1) } else { (n / 3).clamp(5, MAX_BINS) };
-        let mut s = Vec::with_capacity(bins);
-        let mut xs = Vec::with_capacity(bins);
-        let mut first = Vec::with_capacity(bins);
-        let mut scratch = Vec::new();
-        for b in 0..bins {
-            let (lo, hi) = (b * n / bins, ((b + 1) * n / bins).max(b * n / bins + 1));
-            scratch.clear();
-            scratch.extend_from_slice(&y[lo..hi]);
-            s.push(median_in_place(&mut scratch));
-            xs.push(x[(lo + hi - 1) / 2]);
-            first.push(lo);
-        }
+        let bins = bin_count(n);
+        let s = bin_medians(y, bins);
+        let (xs, first): (Vec<f64>, Vec<usize>) = (0..bins)
+            .map(|b| {
+                let r = bin_range(b, bins, n);
+                (x[(r.start + r.end - 1) / 2], r.start)
+            })
+            .unzip();
         let per_bin = (n / bins).max(1);
         let half = &y[n / 2..];
         let sigma = if per_bin >= 3 {
@@ -217,6 +212,34 @@ impl Curve {
     }
 }
 
+/// How many bins `n` values are summarised into: the values themselves under 15, else bins of
+/// at least 3 values (5 to [`MAX_BINS`]), so that a bin's median has a noise to measure.
+fn bin_count(n: usize) -> usize {
+    if n < 15 {
+        n.max(1)
+    } else {
+        (n / 3).clamp(5, MAX_BINS)
+    }
+}
+
+/// The values of bin `b` of `bins` over `n` values (never empty).
+fn bin_range(b: usize, bins: usize, n: usize) -> std::ops::Range<usize> {
+    let lo = b * n / bins;
+    lo..((b + 1) * n / bins).max(lo + 1)
+}
+
+/// The median of each of `bins` bins of `y`.
+fn bin_medians(y: &[f64], bins: usize) -> Vec<f64> {
+    let mut scratch = Vec::new();
+    (0..bins)
+        .map(|b| {
+            scratch.clear();
+            scratch.extend_from_slice(&y[bin_range(b, bins, y.len())]);
+            median_in_place(&mut scratch)
+        })
+        .collect()
+}
+
 /// Transient excursions: runs of consecutive values far above the curve's local level that came
 /// back to it (a loss spike that recovered by itself), as index ranges into `y`. The level is
 /// the median of the (up to) seven bin medians centred on each bin, which a spike a few bins
@@ -230,17 +253,10 @@ pub(crate) fn transient_excursions(y: &[f64]) -> Vec<std::ops::Range<usize>> {
     if n < 40 {
         return Vec::new();
     }
-    let bins = (n / 3).clamp(5, MAX_BINS);
-    let bounds = |b: usize| (b * n / bins, (b + 1) * n / bins);
+    // The bins of the curve the judge reads (the same count and bounds).
+    let bins = bin_count(n);
+    let s = bin_medians(y, bins);
     let mut scratch = Vec::new();
-    let s: Vec<f64> = (0..bins)
-        .map(|b| {
-            let (lo, hi) = bounds(b);
-            scratch.clear();
-            scratch.extend_from_slice(&y[lo..hi]);
-            median_in_place(&mut scratch)
-        })
-        .collect();
     let base: Vec<f64> = (0..bins)
         .map(|b| {
             scratch.clear();

@@ -797,7 +797,7 @@ pub fn judge_run(input: &RunInput<'_>) -> RunVerdict {
         || c.significant(-net)
         // A blow-up of a few steps, inside one bin.
         || (peak - start > 10.0 * c.sigma && peak - start > 0.5 * start.abs());
-    let (state, reason, s) = adopt_live(input, (state, reason, s), &y, lr, rise_seen);
+    let (state, reason, s) = adopt_live(input, (state, reason, s), &y, lr, rise_seen, r.decayed);
     // With the class count given, a loss at chance level is never healthy, whatever its path.
     let (state, reason, s) = match at_chance.filter(|_| given_chance && state == State::Healthy) {
         Some(ch) if c.significant(hi - start) => (
@@ -914,6 +914,7 @@ fn adopt_live(
     y: &[f64],
     lr: Option<f64>,
     rise_seen: bool,
+    decayed: bool,
 ) -> (State, Reason, Suggestion) {
     let Some(d) = input.live else {
         return judged;
@@ -929,7 +930,7 @@ fn adopt_live(
     let slow = matches!(d.reason, Reason::LittleProgress | Reason::SlowRate)
         && d.state == State::Slow
         && d.stream == crate::state::Stream::Step
-        && !rates(input.points).decayed;
+        && !decayed;
     let text_of = |d: &Diagnosis, factor: f64, verb: &str| {
         if input.lr.is_some() || lr.is_some() {
             d.suggestion.clone()
